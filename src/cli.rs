@@ -1,0 +1,43 @@
+//! The command line: one clap parser, a subcommand per job. Each subcommand's flags
+//! live beside the code that runs it; this module only names them.
+
+use clap::{Parser, Subcommand};
+
+use crate::check::CheckArgs;
+use crate::mock::MockArgs;
+
+/// Load-tests and monitors the NEHR login endpoint (POST …/nehrapi/login/getToken).
+#[derive(Debug, Parser)]
+#[command(name = "nehr-probe", version, about, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One probe for cron and Nagios/Icinga: status line with perfdata, JSON, or metrics
+    Check(CheckArgs),
+    /// A server that answers as the API document says, with injectable latency and faults
+    Mock(MockArgs),
+    /// Print the JSON Schema that answers are validated against
+    Schema(SchemaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// Print the schema of 401/500 error bodies instead
+    #[arg(long)]
+    pub error: bool,
+}
+
+impl Command {
+    /// The exit code of a usage or start-up error: UNKNOWN (3) for `check`, as Nagios
+    /// expects, 2 for every other command.
+    pub fn usage_error_code(&self) -> u8 {
+        match self {
+            Command::Check(_) => 3,
+            _ => 2,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The Prometheus metrics of DESIGN.md, fed by observations: one [`Metrics`] per
+//! target, registered in a caller's registry so `serve`, `load --metrics-listen` and
+//! `check --format prometheus` print the same names.
+//!
+//! Labels stay low-cardinality: the nine outcomes, schema paths (bounded by the schema)
+//! and configured target names. Never an error text, a URL with a query, or a token.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+use crate::probe::{Observation, Outcome};
+
+/// Buckets of `nehr_probe_request_duration_seconds`: 1 ms to 10 s.
+pub const DURATION_BUCKETS: [f64; 14] =
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0];
+
+/// The metrics of one target.
+#[derive(Clone)]
+pub struct Metrics {
+    requests: IntCounterVec,
+    duration: Histogram,
+    success: IntGauge,
+    last_success: Gauge,
+    http_status: IntGauge,
+    expires_in: IntGauge,
+    violations: IntCounterVec,
+}
+
+impl Metrics {
+    /// Registers the metrics of the target named `target` (its `target` label).
+    pub fn register(registry: &Registry, target: &str) -> prometheus::Result<Metrics> {
+        let opts = |name: &str, help: &str| Opts::new(name, help).const_label("target", target);
+        let requests =
+            IntCounterVec::new(opts("nehr_probe_requests_total", "getToken calls made, by outcome"), &["outcome"])?;
+        let duration = Histogram::with_opts(
+            HistogramOpts::new("nehr_probe_request_duration_seconds", "Latency of getToken calls")
+                .const_label("target", target)
+                .buckets(DURATION_BUCKETS.to_vec()),
+        )?;
+        let success = IntGauge::with_opts(opts("nehr_probe_success", "1 if the last probe got a valid token, else 0"))?;
+        let last_success = Gauge::with_opts(opts(
+            "nehr_probe_last_success_timestamp_seconds",
+            "Unix time of the last probe that got a valid token",
+        ))?;
+        let http_status = IntGauge::with_opts(opts(
+            "nehr_probe_http_status_code",
+            "HTTP status of the last answer (0 when there was none)",
+        ))?;
+        let expires_in =
+            IntGauge::with_opts(opts("nehr_probe_token_expires_in_seconds", "expires_in of the last valid token"))?;
+        let violations = IntCounterVec::new(
+            opts("nehr_probe_schema_violations_total", "Schema violations seen in answers, by JSON Pointer"),
+            &["path"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(success.clone()))?;
+        registry.register(Box::new(last_success.clone()))?;
+        registry.register(Box::new(http_status.clone()))?;
+        registry.register(Box::new(expires_in.clone()))?;
+        registry.register(Box::new(violations.clone()))?;
+        for outcome in Outcome::ALL {
+            requests.with_label_values(&[outcome.as_str()]);
+        }
+        Ok(Metrics { requests, duration, success, last_success, http_status, expires_in, violations })
+    }
+
+    /// Counts one call and sets the last-probe gauges.
+    pub fn observe(&self, obs: &Observation) {
+        self.requests.with_label_values(&[obs.outcome.as_str()]).inc();
+        self.duration.observe(obs.latency().as_secs_f64());
+        self.http_status.set(obs.status.map_or(0, i64::from));
+        for v in &obs.violations {
+            // 401/500 body notes are not schema violations of a token answer.
+            if obs.outcome == Outcome::InvalidBody {
+                self.violations.with_label_values(&[v.path.as_str()]).inc();
+            }
+        }
+        if obs.is_ok() {
+            self.success.set(1);
+            self.last_success.set(unix_now());
+            if let Some(e) = obs.token.as_ref().and_then(|t| t.expires_in) {
+                self.expires_in.set(e);
+            }
+        } else {
+            self.success.set(0);
+        }
+    }
+}
+
+/// `nehr_probe_build_info{version} 1`, once per registry.
+pub fn register_build_info(registry: &Registry) -> prometheus::Result<()> {
+    let info = IntGauge::with_opts(
+        Opts::new("nehr_probe_build_info", "nehr-probe build; always 1")
+            .const_label("version", env!("CARGO_PKG_VERSION")),
+    )?;
+    info.set(1);
+    registry.register(Box::new(info))
+}
+
+/// The registry in the text exposition format.
+pub fn encode(registry: &Registry) -> String {
+    let mut buf = Vec::new();
+    TextEncoder::new().encode(&registry.gather(), &mut buf).expect("text encoding of gathered metrics");
+    String::from_utf8(buf).expect("metrics text is UTF-8")
+}
+
+pub fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{TokenFacts, Violation};
+    use std::time::{Duration, Instant};
+
+    fn obs(outcome: Outcome, status: Option<u16>) -> Observation {
+        let t = Instant::now();
+        Observation {
+            seq: 0,
+            due: t,
+            sent: t,
+            done: t + Duration::from_millis(42),
+            status,
+            outcome,
+            violations: vec![],
+            token: None,
+            body_bytes: 0,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn all_outcomes_exist_from_the_start_and_counts_follow() {
+        let reg = Registry::new();
+        let m = Metrics::register(&reg, "default").unwrap();
+        register_build_info(&reg).unwrap();
+        let text = encode(&reg);
+        for o in Outcome::ALL {
+            assert!(
+                text.contains(&format!("nehr_probe_requests_total{{outcome=\"{o}\",target=\"default\"}} 0")),
+                "{text}"
+            );
+        }
+        let mut ok = obs(Outcome::Ok, Some(200));
+        ok.token = Some(TokenFacts { token_type: Some("bearer".into()), expires_in: Some(86399), scope: None });
+        m.observe(&ok);
+        let mut bad = obs(Outcome::InvalidBody, Some(200));
+        bad.violations.push(Violation { path: "/result/expires_in".into(), message: "must be > 0".into() });
+        m.observe(&bad);
+        let text = encode(&reg);
+        assert!(text.contains("nehr_probe_requests_total{outcome=\"ok\",target=\"default\"} 1"));
+        assert!(text.contains("nehr_probe_schema_violations_total{path=\"/result/expires_in\",target=\"default\"} 1"));
+        assert!(text.contains("nehr_probe_success{target=\"default\"} 0"));
+        assert!(text.contains("nehr_probe_token_expires_in_seconds{target=\"default\"} 86399"));
+        assert!(text.contains("nehr_probe_request_duration_seconds_count{target=\"default\"} 2"));
+        assert!(text.contains("nehr_probe_build_info{version="));
+    }
+
+    #[test]
+    fn two_targets_share_a_registry() {
+        let reg = Registry::new();
+        Metrics::register(&reg, "production").unwrap();
+        Metrics::register(&reg, "staging").unwrap();
+        let text = encode(&reg);
+        assert!(text.contains("target=\"production\""));
+        assert!(text.contains("target=\"staging\""));
+    }
+}

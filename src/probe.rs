@@ -1,0 +1,366 @@
+//! The one call path: one POST to getToken, one [`Observation`]. Every command is a
+//! scheduler plus a sink over [`Prober::call`]; nothing else talks to the target.
+//!
+//! A failed request is data, never an error: every way a call can end maps to one of
+//! the nine [`Outcome`]s, decided in the documented order. The call must end by
+//! `--timeout` whatever the server does, must not buffer more than `--max-body`, and
+//! must not put the password or a token into anything it returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use reqwest::{StatusCode, Url};
+use serde::Serialize;
+
+use crate::target::{ConfigError, Target};
+use crate::validate::{TokenFacts, Validator, Violation};
+
+/// How one call ended. The order of the variants is the order they are decided in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    ConnectError,
+    Timeout,
+    TransportError,
+    Unauthorized,
+    RateLimited,
+    ServerError,
+    HttpError,
+    InvalidBody,
+    Ok,
+}
+
+impl Outcome {
+    /// All nine, in the order reports list them (`ok` first).
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Ok,
+        Outcome::InvalidBody,
+        Outcome::Unauthorized,
+        Outcome::RateLimited,
+        Outcome::ServerError,
+        Outcome::HttpError,
+        Outcome::Timeout,
+        Outcome::ConnectError,
+        Outcome::TransportError,
+    ];
+
+    /// The label value and JSON key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::InvalidBody => "invalid_body",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::ServerError => "server_error",
+            Outcome::HttpError => "http_error",
+            Outcome::Timeout => "timeout",
+            Outcome::ConnectError => "connect_error",
+            Outcome::TransportError => "transport_error",
+        }
+    }
+
+    /// Position in [`Outcome::ALL`]: an index for per-outcome counter arrays.
+    pub fn index(self) -> usize {
+        Outcome::ALL.iter().position(|&o| o == self).expect("listed")
+    }
+
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+
+    /// The outcome an HTTP status decides, before the body is looked at.
+    pub fn for_status(status: u16) -> Outcome {
+        match status {
+            200 => Outcome::Ok,
+            401 => Outcome::Unauthorized,
+            429 => Outcome::RateLimited,
+            500..=599 => Outcome::ServerError,
+            _ => Outcome::HttpError,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything one call tells, and nothing secret.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// Which call this was (picks the account round robin).
+    pub seq: u64,
+    /// When the schedule wanted it sent; latency is measured from here.
+    pub due: Instant,
+    /// When it was actually sent; service time is measured from here.
+    pub sent: Instant,
+    pub done: Instant,
+    pub status: Option<u16>,
+    pub outcome: Outcome,
+    /// Schema violations of a 200 answer, or notes on a 401/500 body.
+    pub violations: Vec<Violation>,
+    /// Facts about a valid token: type, lifetime and scope, never the token.
+    pub token: Option<TokenFacts>,
+    pub body_bytes: u64,
+    /// Why a call failed below HTTP (connect, transport, timeout), in a few words.
+    pub detail: Option<String>,
+}
+
+impl Observation {
+    /// From the due time: what a user waiting for a login sees.
+    pub fn latency(&self) -> Duration {
+        self.done.saturating_duration_since(self.due)
+    }
+
+    /// From the actual send: what the server (and network) took.
+    pub fn service_time(&self) -> Duration {
+        self.done.saturating_duration_since(self.sent)
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.outcome == Outcome::Ok
+    }
+
+    /// One short, secret-free sentence on why the call was not ok (or how it was).
+    pub fn reason(&self) -> String {
+        let status = self.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+        match self.outcome {
+            Outcome::Ok => match &self.token {
+                Some(TokenFacts { token_type, expires_in: Some(e), .. }) => {
+                    format!("valid {} token, expires in {e} s", token_type.as_deref().unwrap_or("bearer"))
+                }
+                _ => "valid token answer".to_string(),
+            },
+            Outcome::InvalidBody => match self.violations.first() {
+                Some(v) if v.path.is_empty() => format!("invalid body: {}{status}", v.message),
+                Some(v) => format!("invalid body: {} {}{status}", v.path, v.message),
+                None => format!("invalid body{status}"),
+            },
+            Outcome::Timeout => format!("timeout: {}", self.detail.as_deref().unwrap_or("no answer in time")),
+            Outcome::ConnectError | Outcome::TransportError => {
+                format!("{}: {}", self.outcome, self.detail.as_deref().unwrap_or("failed"))
+            }
+            Outcome::Unauthorized => format!("login refused{status}"),
+            Outcome::RateLimited => format!("rate limited{status}"),
+            Outcome::ServerError => format!("server error{status}"),
+            Outcome::HttpError => format!("unexpected answer{status}"),
+        }
+    }
+}
+
+/// A ready-to-call target: one HTTP client (a connection pool), the request bodies
+/// built once per account, and the compiled schema.
+pub struct Prober {
+    client: reqwest::Client,
+    url: Url,
+    bodies: Vec<Bytes>,
+    timeout: Duration,
+    max_body: usize,
+    validator: Arc<Validator>,
+}
+
+impl Prober {
+    pub fn new(target: &Target) -> Result<Self, ConfigError> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .tcp_nodelay(true)
+            .http1_only()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("nehr-probe/", env!("CARGO_PKG_VERSION")))
+            .danger_accept_invalid_certs(target.insecure);
+        if let Some(pem) = &target.ca_cert {
+            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| ConfigError::Client(e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder.build().map_err(|e| ConfigError::Client(e.to_string()))?;
+        let bodies = target
+            .credentials
+            .iter()
+            .map(|c| {
+                let body = serde_json::json!({"username": c.username, "password": c.password.expose()});
+                Bytes::from(serde_json::to_vec(&body).expect("JSON of two strings"))
+            })
+            .collect();
+        Ok(Prober {
+            client,
+            url: target.url.clone(),
+            bodies,
+            timeout: target.timeout,
+            max_body: target.max_body,
+            validator: Arc::clone(&target.validator),
+        })
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Makes call number `seq`, which was due at `due`, and says how it went. Never
+    /// fails and never takes longer than the timeout (plus scheduling noise).
+    pub async fn call(&self, seq: u64, due: Instant) -> Observation {
+        let sent = Instant::now();
+        // The status is kept outside the exchange so a timeout while reading the body
+        // still reports what the server said.
+        let status = AtomicU32::new(0);
+        let result = tokio::time::timeout(self.timeout, self.exchange(seq, &status)).await;
+        let done = Instant::now();
+        let status = match status.load(Ordering::Relaxed) {
+            0 => None,
+            s => Some(s as u16),
+        };
+        let mut obs = Observation {
+            seq,
+            due,
+            sent,
+            done,
+            status,
+            outcome: Outcome::Ok,
+            violations: Vec::new(),
+            token: None,
+            body_bytes: 0,
+            detail: None,
+        };
+        match result {
+            Err(_) => {
+                obs.outcome = Outcome::Timeout;
+                let phase = if status.is_some() { "reading the body" } else { "waiting for the answer" };
+                obs.detail = Some(format!("no complete answer within {:?} ({phase})", self.timeout));
+            }
+            Ok(Err(e)) => {
+                obs.outcome = if e.is_connect() { Outcome::ConnectError } else { Outcome::TransportError };
+                obs.detail = Some(describe(&e));
+            }
+            Ok(Ok(answer)) => self.classify(&mut obs, answer),
+        }
+        obs
+    }
+
+    async fn exchange(&self, seq: u64, status_out: &AtomicU32) -> Result<Answer, reqwest::Error> {
+        let body = self.bodies[(seq % self.bodies.len() as u64) as usize].clone();
+        let mut resp = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(USER_AGENT, HeaderValue::from_static(concat!("nehr-probe/", env!("CARGO_PKG_VERSION"))))
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status();
+        status_out.store(u32::from(status.as_u16()), Ordering::Relaxed);
+        if resp.content_length().is_some_and(|n| n > self.max_body as u64) {
+            return Ok(Answer { status, body: Vec::new(), oversized: true, total: resp.content_length().unwrap_or(0) });
+        }
+        let mut body = Vec::with_capacity(resp.content_length().map_or(1024, |n| n as usize));
+        let mut total = 0u64;
+        while let Some(chunk) = resp.chunk().await? {
+            total += chunk.len() as u64;
+            if body.len() + chunk.len() > self.max_body {
+                // Stop reading: the rest is never buffered, the connection is dropped.
+                return Ok(Answer { status, body: Vec::new(), oversized: true, total });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer { status, body, oversized: false, total })
+    }
+
+    fn classify(&self, obs: &mut Observation, answer: Answer) {
+        obs.body_bytes = answer.total;
+        let status = answer.status.as_u16();
+        obs.outcome = Outcome::for_status(status);
+        match obs.outcome {
+            Outcome::Ok if answer.oversized => {
+                obs.outcome = Outcome::InvalidBody;
+                obs.violations.push(Violation::root(format!("body larger than --max-body ({} bytes)", self.max_body)));
+            }
+            Outcome::Ok => match self.validator.check_token(&answer.body) {
+                Ok(facts) => obs.token = Some(facts),
+                Err(violations) => {
+                    obs.outcome = Outcome::InvalidBody;
+                    obs.violations = violations;
+                }
+            },
+            Outcome::Unauthorized | Outcome::ServerError
+                if matches!(answer.status, StatusCode::UNAUTHORIZED | StatusCode::INTERNAL_SERVER_ERROR)
+                    && !answer.oversized =>
+            {
+                obs.violations = self.validator.check_error(&answer.body);
+            }
+            _ => {}
+        }
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+    oversized: bool,
+    total: u64,
+}
+
+/// The causes of a client error, innermost last, without the URL reqwest puts first.
+fn describe(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.starts_with("client error (") && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        let text = e.to_string();
+        return text.split(" for url (").next().unwrap_or(&text).to_string();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_names_and_order() {
+        let names: Vec<_> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ok",
+                "invalid_body",
+                "unauthorized",
+                "rate_limited",
+                "server_error",
+                "http_error",
+                "timeout",
+                "connect_error",
+                "transport_error"
+            ]
+        );
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::from_name(o.as_str()), Some(o));
+            assert_eq!(Outcome::ALL[o.index()], o);
+        }
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(Outcome::for_status(200), Outcome::Ok);
+        assert_eq!(Outcome::for_status(401), Outcome::Unauthorized);
+        assert_eq!(Outcome::for_status(429), Outcome::RateLimited);
+        assert_eq!(Outcome::for_status(500), Outcome::ServerError);
+        assert_eq!(Outcome::for_status(503), Outcome::ServerError);
+        assert_eq!(Outcome::for_status(302), Outcome::HttpError);
+        assert_eq!(Outcome::for_status(404), Outcome::HttpError);
+        assert_eq!(Outcome::for_status(204), Outcome::HttpError);
+    }
+}

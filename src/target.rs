@@ -1,0 +1,290 @@
+//! The target every command probes: URL, credentials, limits, TLS and schema, turned
+//! from raw flags into a checked [`Target`] before any network I/O, so every bad input
+//! is caught here with one clear message. No other module reads the password flags.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use reqwest::Url;
+
+use crate::secret::Secret;
+use crate::units::{parse_duration, parse_size};
+use crate::validate::{SchemaError, Validator};
+
+/// The spec's example account: the embedded mock accepts it and `--mock` logs in with it.
+pub const EXAMPLE_USERNAME: &str = "MOH-90008";
+pub const EXAMPLE_PASSWORD: &str = "Moh@-90008";
+/// The documented path of the endpoint.
+pub const TOKEN_PATH: &str = "/nehrapi/login/getToken";
+
+/// Target options shared by `load`, `check` and `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Full URL of the getToken endpoint, e.g. https://nehr.example/nehrapi/login/getToken
+    #[arg(long, env = "NEHR_PROBE_URL", value_name = "URL", help_heading = "Target")]
+    pub url: Option<String>,
+
+    /// Account to log in with
+    #[arg(long, env = "NEHR_PROBE_USERNAME", value_name = "NAME", help_heading = "Target")]
+    pub username: Option<String>,
+
+    /// File holding the password (one line). Or set NEHR_PROBE_PASSWORD. There is no
+    /// --password flag: it would show in `ps` and shell history
+    #[arg(long, env = "NEHR_PROBE_PASSWORD_FILE", value_name = "FILE", help_heading = "Target")]
+    pub password_file: Option<PathBuf>,
+
+    /// Deadline for the whole call: connect, headers and body
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Target")]
+    pub timeout: Duration,
+
+    /// Largest answer body read; a bigger 200 answer is `invalid_body`
+    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE", help_heading = "Target")]
+    pub max_body: usize,
+
+    /// JSON Schema file that replaces the built-in answer schema (see `nehr-probe schema`)
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    pub schema: Option<PathBuf>,
+
+    /// Extra CA certificate (PEM) to trust for https targets
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Accept any TLS certificate (test systems only)
+    #[arg(long, help_heading = "Target")]
+    pub insecure: bool,
+
+    /// Start the embedded mock on a loopback port and probe it with the spec's example
+    /// account: the zero-setup way to see the tool work
+    #[arg(long, help_heading = "Target")]
+    pub mock: bool,
+}
+
+/// One account to log in with.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub username: String,
+    pub password: Secret,
+}
+
+/// A checked target, ready to build a [`crate::probe::Prober`] from.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: Url,
+    /// Used round robin; never empty.
+    pub credentials: Vec<Credential>,
+    pub timeout: Duration,
+    pub max_body: usize,
+    pub validator: Arc<Validator>,
+    pub ca_cert: Option<Vec<u8>>,
+    pub insecure: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing --url (or NEHR_PROBE_URL); try --mock to probe the embedded mock server")]
+    MissingUrl,
+    #[error("missing --username (or NEHR_PROBE_USERNAME)")]
+    MissingUsername,
+    #[error("missing password: give --password-file FILE, or set NEHR_PROBE_PASSWORD_FILE or NEHR_PROBE_PASSWORD")]
+    MissingPassword,
+    #[error("invalid --url {url:?}: {why}")]
+    BadUrl { url: String, why: String },
+    #[error("invalid --url: credentials do not belong in the URL; use --username and --password-file")]
+    UrlWithCredentials,
+    #[error("cannot read {what} {path}: {source}")]
+    Read { what: &'static str, path: String, source: std::io::Error },
+    #[error("{what} {path} is empty")]
+    Empty { what: &'static str, path: String },
+    #[error("credentials file {path}, line {line}: expected username:password")]
+    BadCredentialLine { path: String, line: usize },
+    #[error("invalid --ca-cert {path}: {why}")]
+    BadCaCert { path: String, why: String },
+    #[error("--timeout must be more than 0")]
+    ZeroTimeout,
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl TargetArgs {
+    /// Checks every target flag. With `--mock`, the URL and account are filled in later
+    /// by [`Target::aim_at`] once the mock has a port.
+    pub fn resolve(&self) -> Result<Target, ConfigError> {
+        self.resolve_with(None)
+    }
+
+    /// As [`TargetArgs::resolve`], with the accounts taken from a credentials file
+    /// (`username:password` a line) instead of `--username` and the password flags.
+    pub fn resolve_with(&self, credentials_file: Option<&Path>) -> Result<Target, ConfigError> {
+        if self.timeout.is_zero() {
+            return Err(ConfigError::ZeroTimeout);
+        }
+        let validator = Arc::new(match &self.schema {
+            Some(path) => Validator::from_file(path)?,
+            None => Validator::builtin(),
+        });
+        let ca_cert = self.ca_cert.as_deref().map(read_ca_cert).transpose()?;
+        let (url, credentials) = if self.mock {
+            let url = Url::parse(&format!("http://127.0.0.1:0{TOKEN_PATH}")).expect("static URL");
+            (url, vec![example_credential()])
+        } else {
+            let url = parse_url(self.url.as_deref().ok_or(ConfigError::MissingUrl)?)?;
+            let credentials = match credentials_file {
+                Some(path) => read_credentials(path)?,
+                None => vec![Credential {
+                    username: self.username.clone().filter(|u| !u.is_empty()).ok_or(ConfigError::MissingUsername)?,
+                    password: self.password()?,
+                }],
+            };
+            (url, credentials)
+        };
+        Ok(Target {
+            url,
+            credentials,
+            timeout: self.timeout,
+            max_body: self.max_body,
+            validator,
+            ca_cert,
+            insecure: self.insecure,
+        })
+    }
+
+    fn password(&self) -> Result<Secret, ConfigError> {
+        if let Some(path) = &self.password_file {
+            let text = read_file(path, "password file")?;
+            let line = text.lines().next().unwrap_or("");
+            if line.is_empty() {
+                return Err(ConfigError::Empty { what: "password file", path: path.display().to_string() });
+            }
+            return Ok(Secret::new(line));
+        }
+        match std::env::var("NEHR_PROBE_PASSWORD") {
+            Ok(p) if !p.is_empty() => Ok(Secret::new(p)),
+            _ => Err(ConfigError::MissingPassword),
+        }
+    }
+}
+
+impl Target {
+    /// Points the target at a server on `addr` (the embedded mock).
+    pub fn aim_at(&mut self, addr: std::net::SocketAddr) {
+        self.url = Url::parse(&format!("http://{addr}{TOKEN_PATH}")).expect("socket address makes a URL");
+    }
+
+    /// The URL as it may be shown: never with credentials (they are refused anyway).
+    pub fn display_url(&self) -> String {
+        self.url.to_string()
+    }
+}
+
+pub fn example_credential() -> Credential {
+    Credential { username: EXAMPLE_USERNAME.to_string(), password: Secret::new(EXAMPLE_PASSWORD) }
+}
+
+fn parse_url(raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| {
+        // The raw text may hold a password (user:pass@host): only echo it when it has none.
+        if raw.contains('@') {
+            ConfigError::UrlWithCredentials
+        } else {
+            ConfigError::BadUrl {
+                url: raw.to_string(),
+                why: format!("{e}; expected e.g. https://host/nehrapi/login/getToken"),
+            }
+        }
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::UrlWithCredentials);
+    }
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(ConfigError::BadUrl {
+            url: raw.to_string(),
+            why: "only http:// and https:// URLs are supported".into(),
+        });
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::BadUrl { url: raw.to_string(), why: "no host".into() });
+    }
+    Ok(url)
+}
+
+fn read_file(path: &Path, what: &'static str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { what, path: path.display().to_string(), source })
+}
+
+fn read_ca_cert(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let pem = std::fs::read(path).map_err(|source| ConfigError::Read {
+        what: "CA certificate",
+        path: path.display().to_string(),
+        source,
+    })?;
+    reqwest::Certificate::from_pem(&pem)
+        .map_err(|e| ConfigError::BadCaCert { path: path.display().to_string(), why: e.to_string() })?;
+    if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(ConfigError::BadCaCert {
+            path: path.display().to_string(),
+            why: "no PEM certificate in it".into(),
+        });
+    }
+    Ok(pem)
+}
+
+/// Reads `username:password` lines; blank lines and `#` comments are skipped. Errors
+/// name the line, never its content.
+pub fn read_credentials(path: &Path) -> Result<Vec<Credential>, ConfigError> {
+    let shown = path.display().to_string();
+    let text = read_file(path, "credentials file")?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        match line.split_once(':') {
+            Some((user, pass)) if !user.trim().is_empty() && !pass.is_empty() => {
+                out.push(Credential { username: user.trim().to_string(), password: Secret::new(pass) })
+            }
+            _ => return Err(ConfigError::BadCredentialLine { path: shown, line: i + 1 }),
+        }
+    }
+    if out.is_empty() {
+        return Err(ConfigError::Empty { what: "credentials file", path: shown });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(parse_url("http://127.0.0.1:8080/nehrapi/login/getToken").is_ok());
+        assert!(parse_url("https://[::1]/x").is_ok());
+        let e = parse_url("ftp://127.0.0.1/x").unwrap_err().to_string();
+        assert!(e.contains("only http:// and https://"), "{e}");
+        let e = parse_url("http://u:hunter2@127.0.0.1/x").unwrap_err().to_string();
+        assert!(!e.contains("hunter2") && e.contains("credentials do not belong"), "{e}");
+        assert!(parse_url("not a url").unwrap_err().to_string().contains("expected e.g."));
+    }
+
+    #[test]
+    fn credentials_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("creds");
+        std::fs::write(&p, "# accounts\nMOH-1:pa:ss\n\nMOH-2:x\r\n").unwrap();
+        let c = read_credentials(&p).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].username, "MOH-1");
+        assert_eq!(c[0].password.expose(), "pa:ss");
+        assert_eq!(c[1].password.expose(), "x");
+        std::fs::write(&p, "MOH-1:ok\nsecretwithoutcolon\n").unwrap();
+        let e = read_credentials(&p).unwrap_err().to_string();
+        assert!(e.contains("line 2") && !e.contains("secretwithoutcolon"), "{e}");
+        std::fs::write(&p, "\n# none\n").unwrap();
+        assert!(read_credentials(&p).unwrap_err().to_string().contains("is empty"));
+    }
+}

@@ -1,0 +1,88 @@
+//! Parsers for the human units on the command line: durations (`500ms`, `10s`, `2m`),
+//! byte sizes (`1MiB`, `64KiB`, `4096`) and rates or shares (`0.05`, `5%`). Each error
+//! says what was expected, because it is what the user sees.
+
+use std::time::Duration;
+
+/// `500ms`, `10s`, `2m`, `1h30m`; a bare `0` means zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(t).map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 500ms, 2m"))
+}
+
+/// `1048576`, `512KiB`, `1MiB`, `1MB` (decimal units are 1000-based).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let err = || format!("invalid size {s:?}: expected e.g. 1MiB, 512KiB, 4096");
+    let n: usize = num.parse().map_err(|_| err())?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1024,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1024 * 1024,
+        "gib" => 1024 * 1024 * 1024,
+        _ => return Err(err()),
+    };
+    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(err)
+}
+
+/// A share between 0 and 1: `0.05` or `5%`.
+pub fn parse_share(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("invalid share {s:?}: expected a number from 0 to 1, or a percentage like 5%"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("invalid share {s:?}: must be between 0 and 1 (0% and 100%)"));
+    }
+    Ok(v)
+}
+
+/// Seconds as a float, the unit every output uses.
+pub fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        let e = parse_duration("ten").unwrap_err();
+        assert!(e.contains("expected e.g. 30s"), "{e}");
+        assert!(parse_duration("10").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MiB").unwrap(), 1 << 20);
+        assert_eq!(parse_size("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("2mb").unwrap(), 2_000_000);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("1TiB").is_err());
+    }
+
+    #[test]
+    fn shares() {
+        assert_eq!(parse_share("0.25").unwrap(), 0.25);
+        assert_eq!(parse_share("5%").unwrap(), 0.05);
+        assert!(parse_share("1.5").is_err());
+        assert!(parse_share("-1").is_err());
+        assert!(parse_share("x").is_err());
+    }
+}

@@ -1,0 +1,364 @@
+//! Decides whether an answer body is a valid getToken answer. Owns the JSON Schema
+//! (compiled once, shipped in `schemas/`, replaceable with `--schema`) and turns its
+//! errors into [`Violation`]s: a JSON Pointer plus a short reason.
+//!
+//! It must never echo a value from the body: a reason says what was expected, not what
+//! was found, so a token in a wrong place cannot reach a log line. Array indices in
+//! paths are replaced by `*`, so the set of paths is bounded by the schema and safe as
+//! a metric label.
+
+use std::path::Path;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The token answer schema as shipped; `nehr-probe schema` prints it.
+pub const TOKEN_SCHEMA: &str = include_str!("../schemas/get-token.schema.json");
+/// What 401 and 500 answers are expected to carry.
+pub const ERROR_SCHEMA: &str = include_str!("../schemas/error.schema.json");
+
+/// How many violations one answer may report: a hostile body can break every rule.
+const MAX_VIOLATIONS: usize = 16;
+
+/// One broken rule: where (a JSON Pointer, `""` for the whole body) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub path: String,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn root(message: impl Into<String>) -> Self {
+        Violation { path: String::new(), message: message.into() }
+    }
+}
+
+/// What a valid answer says about its token, without the token itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TokenFacts {
+    pub token_type: Option<String>,
+    pub expires_in: Option<i64>,
+    pub scope: Option<Vec<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("cannot read schema file {path}")]
+    Read { path: String, source: std::io::Error },
+    #[error("schema file {path} is not JSON: {source}")]
+    Json { path: String, source: serde_json::Error },
+    #[error("schema file {path} is not a valid JSON Schema: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The compiled schemas. Build once, share by reference across every probe.
+pub struct Validator {
+    token: jsonschema::Validator,
+    error: jsonschema::Validator,
+    source: String,
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator").finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// The documented schema, as shipped.
+    pub fn builtin() -> Self {
+        Self::compile(TOKEN_SCHEMA, "built-in schema").expect("the shipped schema compiles")
+    }
+
+    /// A user's replacement for the token schema (`--schema FILE`).
+    pub fn from_file(path: &Path) -> Result<Self, SchemaError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Read { path: shown.clone(), source })?;
+        Self::compile(&text, &shown)
+    }
+
+    fn compile(text: &str, shown: &str) -> Result<Self, SchemaError> {
+        let json: Value =
+            serde_json::from_str(text).map_err(|source| SchemaError::Json { path: shown.to_string(), source })?;
+        let token = jsonschema::validator_for(&json)
+            .map_err(|e| SchemaError::Invalid { path: shown.to_string(), message: e.to_string() })?;
+        let error_json: Value = serde_json::from_str(ERROR_SCHEMA).expect("error schema is JSON");
+        let error = jsonschema::validator_for(&error_json).expect("error schema compiles");
+        Ok(Validator { token, error, source: text.to_string() })
+    }
+
+    /// The token schema's text (what `nehr-probe schema` prints).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Checks a 200 answer. `Ok` carries the token facts; `Err` at least one violation.
+    pub fn check_token(&self, body: &[u8]) -> Result<TokenFacts, Vec<Violation>> {
+        let value = parse_object(body)?;
+        if !self.token.is_valid(&value) {
+            return Err(collect(&self.token, &value));
+        }
+        Ok(facts(&value))
+    }
+
+    /// Checks a 401/500 answer against `{code: integer, message: string}`. Violations
+    /// here are notes: they never change the outcome.
+    pub fn check_error(&self, body: &[u8]) -> Vec<Violation> {
+        match parse_object(body) {
+            Err(v) => v,
+            Ok(value) if self.error.is_valid(&value) => Vec::new(),
+            Ok(value) => collect(&self.error, &value),
+        }
+    }
+}
+
+fn parse_object(body: &[u8]) -> Result<Value, Vec<Violation>> {
+    if body.is_empty() {
+        return Err(vec![Violation::root("empty body, expected a JSON object")]);
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let why = match e.classify() {
+            serde_json::error::Category::Eof => "truncated JSON",
+            _ if std::str::from_utf8(body).is_err() => "not UTF-8 JSON",
+            _ if e.to_string().contains("recursion limit") => "JSON nested too deep",
+            _ => "not JSON",
+        };
+        vec![Violation::root(format!("{why} (line {}, column {})", e.line(), e.column()))]
+    })?;
+    if !value.is_object() {
+        return Err(vec![Violation::root(format!("expected a JSON object, got {}", type_name(&value)))]);
+    }
+    Ok(value)
+}
+
+fn collect(validator: &jsonschema::Validator, value: &Value) -> Vec<Violation> {
+    let mut out: Vec<Violation> = Vec::new();
+    for error in validator.iter_errors(value).take(MAX_VIOLATIONS) {
+        let v = Violation {
+            path: bounded_path(error.instance_path().as_str(), error.kind()),
+            message: reason(error.kind()),
+        };
+        // One violation per field: `"0"` for `code` breaks both `type` and `const`.
+        if !out.iter().any(|o| o.path == v.path) {
+            out.push(v);
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    if out.is_empty() {
+        out.push(Violation::root("does not match the schema"));
+    }
+    out
+}
+
+/// The instance path with array indices as `*`; for a missing field, the field itself
+/// (`/result/access_token` rather than `/result`), which is what a reader looks for.
+fn bounded_path(instance: &str, kind: &ValidationErrorKind) -> String {
+    let mut path = String::with_capacity(instance.len() + 16);
+    for seg in instance.split('/').skip(1) {
+        path.push('/');
+        if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            path.push('*');
+        } else {
+            path.push_str(seg);
+        }
+    }
+    if let ValidationErrorKind::Required { property: Value::String(name) } = kind {
+        path.push('/');
+        path.push_str(&name.replace('~', "~0").replace('/', "~1"));
+    }
+    path
+}
+
+/// A reason that names the rule, never the value found.
+fn reason(kind: &ValidationErrorKind) -> String {
+    use ValidationErrorKind as K;
+    match kind {
+        K::Required { .. } => "required field is missing".into(),
+        K::Type { kind } => match kind {
+            TypeKind::Single(t) => format!("expected {t}"),
+            TypeKind::Multiple(set) => {
+                let names: Vec<String> = set.iter().map(|t| t.to_string()).collect();
+                format!("expected {}", names.join(" or "))
+            }
+        },
+        K::Constant { expected_value } => format!("must equal {expected_value}"),
+        K::Enum { options } => format!("must be one of {options}"),
+        K::ExclusiveMinimum { limit } => format!("must be > {limit}"),
+        K::Minimum { limit } => format!("must be >= {limit}"),
+        K::ExclusiveMaximum { limit } => format!("must be < {limit}"),
+        K::Maximum { limit } => format!("must be <= {limit}"),
+        K::MinLength { limit: 1 } => "must not be empty".into(),
+        K::MinLength { limit } => format!("must be at least {limit} characters"),
+        K::MaxLength { limit } => format!("must be at most {limit} characters"),
+        K::Pattern { pattern } if pattern.contains("[Bb][Ee]") => "must be \"bearer\"".into(),
+        K::Pattern { pattern } => format!("must match {pattern}"),
+        K::MinItems { limit } => format!("must have at least {limit} items"),
+        K::MaxItems { limit } => format!("must have at most {limit} items"),
+        K::AdditionalProperties { .. } => "has fields the schema does not allow".into(),
+        K::FalseSchema => "is not allowed".into(),
+        _ => "does not match the schema".into(),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn facts(value: &Value) -> TokenFacts {
+    let result = value.get("result");
+    let field = |name: &str| result.and_then(|r| r.get(name));
+    TokenFacts {
+        token_type: field("token_type").and_then(Value::as_str).map(str::to_owned),
+        expires_in: field("expires_in").and_then(Value::as_i64),
+        scope: field("scope")
+            .and_then(Value::as_array)
+            .map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec_answer() -> Value {
+        json!({
+            "version": "v2", "code": 0, "message": "1 Records found",
+            "result": {
+                "access_token": "d0816a77-af67-43fc-bad1-2edb2aae3dc5",
+                "token_type": "bearer",
+                "refresh_token": "542f00d0-4be3-4b47-940a-62e354b9c3e7",
+                "expires_in": 86399, "scope": ["", "read", "write"],
+                "firstLogin": null, "loggedInUser": null, "userDetails": null,
+                "persCode": "-90008", "userIntitutes": [], "civilId": null, "userMobile": null
+            }
+        })
+    }
+
+    fn check(v: &Value) -> Result<TokenFacts, Vec<Violation>> {
+        Validator::builtin().check_token(&serde_json::to_vec(v).unwrap())
+    }
+
+    fn broken(edit: impl FnOnce(&mut Value)) -> Vec<Violation> {
+        let mut v = spec_answer();
+        edit(&mut v);
+        check(&v).expect_err("should be invalid")
+    }
+
+    fn paths(vs: &[Violation]) -> Vec<&str> {
+        vs.iter().map(|v| v.path.as_str()).collect()
+    }
+
+    #[test]
+    fn spec_example_is_valid_and_yields_facts() {
+        let facts = check(&spec_answer()).unwrap();
+        assert_eq!(facts.token_type.as_deref(), Some("bearer"));
+        assert_eq!(facts.expires_in, Some(86399));
+        assert_eq!(facts.scope.unwrap(), vec!["", "read", "write"]);
+    }
+
+    #[test]
+    fn extra_fields_and_bearer_in_any_case_are_fine() {
+        let mut v = spec_answer();
+        v["newTopLevel"] = json!({"x": 1});
+        v["result"]["newField"] = json!([1, 2]);
+        v["result"]["token_type"] = json!("Bearer");
+        assert!(check(&v).is_ok());
+    }
+
+    #[test]
+    fn optional_fields_may_be_absent() {
+        let mut v = spec_answer();
+        let r = v["result"].as_object_mut().unwrap();
+        for k in ["firstLogin", "loggedInUser", "userDetails", "persCode", "userIntitutes", "civilId", "userMobile"] {
+            r.remove(k);
+        }
+        assert!(check(&v).is_ok());
+    }
+
+    #[test]
+    fn each_documented_rule_is_enforced() {
+        assert_eq!(
+            paths(&broken(|v| {
+                v["result"].as_object_mut().unwrap().remove("access_token");
+            })),
+            ["/result/access_token"]
+        );
+        assert_eq!(paths(&broken(|v| v["result"]["access_token"] = json!(""))), ["/result/access_token"]);
+        assert_eq!(paths(&broken(|v| v["result"]["refresh_token"] = json!(""))), ["/result/refresh_token"]);
+        assert_eq!(paths(&broken(|v| v["result"]["expires_in"] = json!(0))), ["/result/expires_in"]);
+        assert_eq!(paths(&broken(|v| v["result"]["expires_in"] = json!(-5))), ["/result/expires_in"]);
+        assert_eq!(paths(&broken(|v| v["result"]["expires_in"] = json!("86399"))), ["/result/expires_in"]);
+        assert_eq!(paths(&broken(|v| v["result"]["expires_in"] = json!(1.5))), ["/result/expires_in"]);
+        assert_eq!(paths(&broken(|v| v["result"]["token_type"] = json!("mac"))), ["/result/token_type"]);
+        assert_eq!(paths(&broken(|v| v["code"] = json!(1))), ["/code"]);
+        assert_eq!(paths(&broken(|v| v["code"] = json!("0"))), ["/code"]);
+        assert_eq!(paths(&broken(|v| v["version"] = json!(2))), ["/version"]);
+        assert_eq!(paths(&broken(|v| v["message"] = json!(null))), ["/message"]);
+        assert_eq!(paths(&broken(|v| v["result"] = json!(null))), ["/result"]);
+        assert_eq!(paths(&broken(|v| v["result"]["scope"] = json!("read"))), ["/result/scope"]);
+        assert_eq!(paths(&broken(|v| v["result"]["scope"] = json!(["read", 7]))), ["/result/scope/*"]);
+        assert_eq!(paths(&broken(|v| v["result"]["persCode"] = json!(90008))), ["/result/persCode"]);
+        assert_eq!(paths(&broken(|v| v["result"]["userIntitutes"] = json!("x"))), ["/result/userIntitutes"]);
+        assert_eq!(paths(&broken(|v| v["result"]["userDetails"] = json!(3))), ["/result/userDetails"]);
+    }
+
+    #[test]
+    fn reasons_never_echo_values() {
+        let vs = broken(|v| v["result"]["access_token"] = json!(12345678));
+        assert_eq!(vs[0].message, "expected string");
+        let vs = broken(|v| v["result"]["token_type"] = json!("secret-looking-value"));
+        assert!(!vs[0].message.contains("secret-looking-value"), "{vs:?}");
+        assert_eq!(broken(|v| v["result"]["expires_in"] = json!(0))[0].message, "must be > 0");
+    }
+
+    #[test]
+    fn not_an_object_is_named() {
+        let v = Validator::builtin();
+        for (body, want) in [
+            (&b""[..], "empty body"),
+            (b"not json", "not JSON"),
+            (b"[1,2]", "an array"),
+            (b"{\"version\":", "truncated JSON"),
+            (b"\xff\xfe{}", "not UTF-8"),
+        ] {
+            let vs = v.check_token(body).unwrap_err();
+            assert_eq!(vs[0].path, "");
+            assert!(vs[0].message.contains(want), "{body:?}: {vs:?}");
+        }
+        let deep = "[".repeat(100_000);
+        let vs = v.check_token(deep.as_bytes()).unwrap_err();
+        assert!(vs[0].message.contains("nested too deep"), "{vs:?}");
+    }
+
+    #[test]
+    fn error_bodies_are_notes() {
+        let v = Validator::builtin();
+        assert!(v.check_error(br#"{"code":401,"message":"Unauthorized"}"#).is_empty());
+        assert_eq!(v.check_error(b"<html>nope</html>")[0].path, "");
+        assert_eq!(paths(&v.check_error(br#"{"code":"401"}"#)), ["/code", "/message"]);
+    }
+
+    #[test]
+    fn replacement_schema_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.json");
+        std::fs::write(&p, r#"{"type":"object","required":["token"]}"#).unwrap();
+        let v = Validator::from_file(&p).unwrap();
+        assert!(v.check_token(br#"{"token":"x"}"#).is_ok());
+        assert_eq!(paths(&v.check_token(b"{}").unwrap_err()), ["/token"]);
+        std::fs::write(&p, "{").unwrap();
+        assert!(Validator::from_file(&p).unwrap_err().to_string().contains("is not JSON"));
+        std::fs::write(&p, r#"{"type": 12}"#).unwrap();
+        assert!(Validator::from_file(&p).unwrap_err().to_string().contains("not a valid JSON Schema"));
+        assert!(Validator::from_file(&dir.path().join("nope")).is_err());
+    }
+}
