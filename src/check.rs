@@ -45,6 +45,11 @@ pub struct CheckArgs {
     /// Name put in the `target` label of the metrics
     #[arg(long, default_value = "default", value_name = "NAME")]
     pub name: String,
+
+    /// Also push the metrics to this Prometheus Pushgateway, e.g. http://pushgateway:9091
+    /// (job nehr_probe, grouped by instance = this host and target = --name)
+    #[arg(long, value_name = "URL")]
+    pub push: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,6 +162,9 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     let text = encode(&registry);
     if let Some(path) = &args.textfile {
         write_atomically(path, text.as_bytes())?;
+    }
+    if let Some(url) = &args.push {
+        crate::push::push(url, &args.name, text.clone()).await?;
     }
     let out = match args.format {
         CheckFormat::Nagios => verdict.nagios_line() + "\n",

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 use crate::check::CheckArgs;
 use crate::mock::MockArgs;
+use crate::serve::ServeArgs;
 
 /// Load-tests and monitors the NEHR login endpoint (POST …/nehrapi/login/getToken).
 #[derive(Debug, Parser)]
@@ -20,6 +21,8 @@ pub enum Command {
     Check(CheckArgs),
     /// A server that answers as the API document says, with injectable latency and faults
     Mock(MockArgs),
+    /// Exporter for Prometheus: probes every --interval; serves /metrics, /probe and /healthz
+    Serve(ServeArgs),
     /// Print the JSON Schema that answers are validated against
     Schema(SchemaArgs),
 }

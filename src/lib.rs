@@ -9,7 +9,9 @@ pub mod cli;
 pub mod metrics;
 pub mod mock;
 pub mod probe;
+pub mod push;
 pub mod secret;
+pub mod serve;
 pub mod shutdown;
 pub mod target;
 pub mod units;
@@ -29,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         match &cli.command {
             Command::Check(args) => check::run(args).await,
             Command::Mock(args) => mock::run(args, shutdown).await.map(|()| 0),
+            Command::Serve(args) => serve::run(args, shutdown).await.map(|()| 0),
             Command::Schema(args) => {
                 print_stdout(if args.error { validate::ERROR_SCHEMA } else { validate::TOKEN_SCHEMA })?;
                 Ok(0)

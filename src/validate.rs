@@ -217,7 +217,9 @@ fn facts(value: &Value) -> TokenFacts {
     let field = |name: &str| result.and_then(|r| r.get(name));
     TokenFacts {
         token_type: field("token_type").and_then(Value::as_str).map(str::to_owned),
-        expires_in: field("expires_in").and_then(Value::as_i64),
+        // JSON Schema counts 86399.0 and 1e5 as integers, so they pass: keep their value
+        // (saturating) rather than lose the lifetime of a valid token.
+        expires_in: field("expires_in").and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))),
         scope: field("scope")
             .and_then(Value::as_array)
             .map(|items| items.iter().filter_map(Value::as_str).map(str::to_owned).collect()),

@@ -1,0 +1,202 @@
+//! `nehr-probe check` as cron and Nagios run it: the real binary, its exit codes, its
+//! Nagios line, its JSON and its textfile.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::answers;
+use crate::support::{HostileServer, PASSWORD, Run, Step, USERNAME, check, edited_answer, run};
+
+fn nagios(run: &Run) -> &str {
+    assert!(run.stderr.is_empty(), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "not one line: {}", run.stdout);
+    lines[0]
+}
+
+fn json_of(run: &Run) -> Value {
+    assert!(run.stderr.is_empty(), "stderr: {}", run.stderr);
+    serde_json::from_str(run.stdout.trim_end()).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+#[test]
+fn check_mock_prints_an_ok_nagios_line_and_exits_0() {
+    let r = run(&["check", "--mock"], &[]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let line = nagios(&r);
+    assert!(line.starts_with("NEHR-TOKEN OK - valid bearer token, expires in 86399 s, in "), "{line}");
+    let (text, perf) = line.split_once(" | ").expect("perfdata");
+    assert!(!text.contains('|'));
+    // 'label'=value[UOM];warn;crit;min;max, the monitoring-plugins convention.
+    let fields: Vec<&str> = perf.split(' ').collect();
+    assert_eq!(fields.len(), 2, "{perf}");
+    let time = fields[0].strip_prefix("time=").expect("time perfdata");
+    let parts: Vec<&str> = time.split(';').collect();
+    assert_eq!(parts[1..], ["0.5", "2", "0", "10"], "{time}");
+    let secs: f64 = parts[0].strip_suffix('s').unwrap().parse().unwrap();
+    assert!((0.0..2.0).contains(&secs), "{secs}");
+    assert!(fields[1].starts_with("size=") && fields[1].ends_with("B;;;0"), "{perf}");
+}
+
+#[test]
+fn check_mock_json_has_the_documented_shape() {
+    let r = run(&["check", "--mock", "--format", "json"], &[]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let j = json_of(&r);
+    let mut keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["body_bytes", "http_status", "latency_seconds", "message", "outcome", "status", "token", "violations"]
+    );
+    assert_eq!(j["status"], "OK");
+    assert_eq!(j["outcome"], "ok");
+    assert_eq!(j["http_status"], 200);
+    assert!(j["latency_seconds"].as_f64().is_some_and(|s| (0.0..2.0).contains(&s)), "{j}");
+    assert!(j["body_bytes"].as_u64().is_some_and(|n| n > 300), "{j}");
+    assert_eq!(j["message"], "valid bearer token, expires in 86399 s");
+    assert_eq!(j["violations"], serde_json::json!([]));
+    assert_eq!(
+        j["token"],
+        serde_json::json!({"token_type": "bearer", "expires_in": 86399, "scope": ["", "read", "write"]})
+    );
+    let shown = j.to_string();
+    assert!(!shown.contains("access_token") && !shown.contains("refresh_token"), "{shown}");
+}
+
+#[test]
+fn check_mock_prometheus_has_the_documented_metrics() {
+    let r = run(&["check", "--mock", "--format", "prometheus"], &[]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let text = &r.stdout;
+    assert!(text.contains("nehr_probe_success{target=\"default\"} 1"), "{text}");
+    assert!(text.contains("nehr_probe_requests_total{outcome=\"ok\",target=\"default\"} 1"), "{text}");
+    assert!(text.contains("nehr_probe_requests_total{outcome=\"timeout\",target=\"default\"} 0"), "{text}");
+    assert!(text.contains("nehr_probe_http_status_code{target=\"default\"} 200"), "{text}");
+    assert!(text.contains("nehr_probe_token_expires_in_seconds{target=\"default\"} 86399"), "{text}");
+    assert!(text.contains("nehr_probe_build_info{version=\""), "{text}");
+}
+
+#[test]
+fn check_textfile_is_written_for_node_exporter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nehr.prom");
+    let r = run(&["check", "--mock", "--textfile", path.to_str().unwrap(), "--name", "lab"], &[]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(nagios(&r).starts_with("NEHR-TOKEN OK"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("nehr_probe_success{target=\"lab\"} 1"), "{text}");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["nehr.prom"], "a temporary file was left behind");
+}
+
+#[test]
+fn check_textfile_in_a_missing_directory_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no/such/dir/nehr.prom");
+    let r = run(&["check", "--mock", "--textfile", path.to_str().unwrap()], &[]);
+    assert_eq!(r.code, Some(3), "{r:?}");
+    crate::support::assert_one_clear_error(&r);
+}
+
+#[test]
+fn check_sends_the_account_from_the_environment() {
+    let server = HostileServer::start(answers::valid());
+    let r = check(&server.url(), &[]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "check makes exactly one call");
+    let req = &requests[0];
+    assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/nehrapi/login/getToken"));
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(req.json(), serde_json::json!({"username": USERNAME, "password": PASSWORD}));
+}
+
+#[test]
+fn check_reads_the_password_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("password");
+    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    let server = HostileServer::start(answers::valid());
+    let url = server.url();
+    let r = run(&["check", "--url", &url, "--username", USERNAME, "--password-file", file.to_str().unwrap()], &[]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(server.requests()[0].json()["password"], PASSWORD, "the newline must not be sent");
+    let r =
+        run(&["check", "--url", &url, "--username", USERNAME], &[("NEHR_PROBE_PASSWORD_FILE", file.to_str().unwrap())]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+}
+
+#[test]
+fn check_against_a_failing_server_is_critical() {
+    let server = HostileServer::start(answers::server_error_spec());
+    let r = check(&server.url(), &[]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    let line = nagios(&r);
+    assert!(line.starts_with("NEHR-TOKEN CRITICAL - server error (HTTP 500)"), "{line}");
+}
+
+#[test]
+fn check_names_the_broken_field() {
+    let server = HostileServer::start(edited_answer(|v| v["result"]["expires_in"] = serde_json::json!(0)));
+    let r = check(&server.url(), &[]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(nagios(&r).starts_with("NEHR-TOKEN CRITICAL - invalid body: /result/expires_in must be > 0"), "{r:?}");
+    let r = check(&server.url(), &["--format", "json"]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    let j = json_of(&r);
+    assert_eq!(j["status"], "CRITICAL");
+    assert_eq!(j["outcome"], "invalid_body");
+    assert_eq!(j["violations"][0]["path"], "/result/expires_in");
+    assert_eq!(j["token"], Value::Null);
+}
+
+#[test]
+fn check_slow_answer_is_warning() {
+    let mut script = vec![Step::Sleep(Duration::from_millis(300))];
+    script.extend(answers::valid());
+    let server = HostileServer::start(script);
+    let r = check(&server.url(), &["-w", "100ms", "-c", "5s"]);
+    assert_eq!(r.code, Some(1), "{r:?}");
+    let line = nagios(&r);
+    assert!(line.starts_with("NEHR-TOKEN WARNING - valid bearer token"), "{line}");
+    assert!(line.contains("(warning at 0.1 s)"), "{line}");
+    assert!(line.contains(";0.1;5;0;10 "), "{line}");
+}
+
+#[test]
+fn check_answer_slower_than_critical_is_critical() {
+    let mut script = vec![Step::Sleep(Duration::from_millis(300))];
+    script.extend(answers::valid());
+    let server = HostileServer::start(script);
+    let r = check(&server.url(), &["--warning", "50ms", "--critical", "100ms", "--format", "json"]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    let j = json_of(&r);
+    assert_eq!((j["status"].as_str(), j["outcome"].as_str()), (Some("CRITICAL"), Some("ok")));
+    assert!(j["message"].as_str().unwrap().contains("critical at 0.1 s"), "{j}");
+}
+
+#[test]
+fn check_of_a_silent_server_ends_at_the_timeout() {
+    let server = HostileServer::start(answers::silent());
+    let started = Instant::now();
+    let r = check(&server.url(), &["--timeout", "1s"]);
+    let took = started.elapsed();
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert!(nagios(&r).starts_with("NEHR-TOKEN CRITICAL - timeout: "), "{r:?}");
+    // The call itself is bounded in-process to timeout + 0.5 s; here process start-up
+    // of a debug build on a busy machine is added.
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+}
+
+#[test]
+fn check_of_a_closed_port_is_critical() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/nehrapi/login/getToken", listener.local_addr().unwrap());
+    drop(listener);
+    let r = check(&url, &["--format", "json"]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert_eq!(json_of(&r)["outcome"], "connect_error");
+    assert_eq!(json_of(&r)["http_status"], Value::Null);
+}

@@ -1,0 +1,11 @@
+//! The one integration-test binary (cargo's layout): every test drives the library
+//! in-process or spawns the real binary against servers on 127.0.0.1 only.
+
+mod answers;
+mod check;
+mod cli;
+mod mock;
+mod probe;
+mod secrets;
+mod serve;
+mod support;

@@ -1,0 +1,625 @@
+//! Monitoring end to end: `serve` scraped by a real Prometheus, `/probe`, `check
+//! --push` into a real Pushgateway, `promtool` on every exposition and on the alert
+//! rules, and every query of the Grafana dashboard run against live data.
+//!
+//! The Prometheus tools come from Debian (`prometheus`, `prometheus-pushgateway`, which
+//! `.ci/run` installs). Each test starts its own on free loopback ports with temporary
+//! storage and kills it on drop. Without them a test prints a note and passes, unless
+//! `CI` is set: then a missing tool is a failure.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nehr_probe::cli::{Cli, Command as Sub};
+use nehr_probe::mock::{Latency, MockArgs, MockControl, MockServer};
+use nehr_probe::serve::Exporter;
+use serde_json::Value;
+
+use crate::support::{PASSWORD, USERNAME, nehr_probe, run};
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A Prometheus tool on PATH (or in /usr/bin), or `None` with a note; a failure under CI.
+fn tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found =
+        std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]).map(|d| d.join(name)).find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is not installed; CI needs it (Debian packages prometheus and prometheus-pushgateway; .ci/run installs them)"
+        );
+        eprintln!("note: skipping: {name} is not installed (apt-get install prometheus prometheus-pushgateway)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed on drop; its output goes to a log file shown when it fails.
+struct Daemon {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn spawn(name: &'static str, program: &Path, args: &[String], log: PathBuf) -> Daemon {
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        Daemon { name, child, log }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Waits until `url` answers 200.
+    async fn wait_ready(&mut self, client: &reqwest::Client, url: &str) {
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = client.get(url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited ({status}) before it was ready:\n{}", self.name, self.log_tail());
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "{} not ready in 20 s:\n{}", self.name, self.log_tail());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Prometheus server on a free loopback port, scraping what `config` says.
+async fn start_prometheus(bin: &Path, dir: &Path, config: &str, client: &reqwest::Client) -> (Daemon, String) {
+    let port = free_port();
+    let config_file = dir.join("prometheus.yml");
+    std::fs::write(&config_file, config).unwrap();
+    let args = [
+        format!("--config.file={}", config_file.display()),
+        format!("--storage.tsdb.path={}", dir.join("data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--log.level=warn".to_string(),
+    ];
+    let mut d = Daemon::spawn("prometheus", bin, &args, dir.join("prometheus.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    d.wait_ready(client, &format!("{base}/-/ready")).await;
+    (d, base)
+}
+
+/// Runs an instant query; invalid PromQL fails the test with Prometheus' message.
+async fn query(client: &reqwest::Client, base: &str, expr: &str) -> Vec<Value> {
+    let url = reqwest::Url::parse_with_params(&format!("{base}/api/v1/query"), [("query", expr)]).unwrap();
+    let body = client.get(url).send().await.unwrap().bytes().await.unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["status"], "success", "query {expr}: {v}");
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+/// The first sample value of a query result.
+fn value(result: &[Value]) -> Option<f64> {
+    result.first()?["value"][1].as_str()?.parse().ok()
+}
+
+/// Queries until `done` holds, at most `limit`.
+async fn eventually(
+    client: &reqwest::Client,
+    base: &str,
+    expr: &str,
+    limit: Duration,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let result = query(client, base, expr).await;
+        if done(&result) {
+            return result;
+        }
+        assert!(start.elapsed() < limit, "{expr} not as expected in {limit:?}: {result:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let r = client.get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// `promtool check metrics` on an exposition: no errors, no lint problems.
+fn promtool_check_metrics(promtool: &Path, what: &str, text: &str) {
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "promtool check metrics on {what}: {said}\n{text}");
+}
+
+/// The first UUID in `text`: the mock's tokens are UUIDs, so one showing is a leak.
+fn find_uuid(text: &str) -> Option<String> {
+    text.as_bytes()
+        .windows(36)
+        .find(|w| {
+            w.iter().enumerate().all(|(j, c)| match j {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_hexdigit(),
+            })
+        })
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    assert!(!text.contains(PASSWORD), "password in {what}: {text}");
+    assert!(find_uuid(text).is_none(), "a token (UUID {:?}) in {what}: {text}", find_uuid(text));
+}
+
+/// The mock with the test account, so the password is distinctive.
+async fn mock(dir: &Path, args: MockArgs) -> MockServer {
+    let users = dir.join("users");
+    std::fs::write(&users, format!("{USERNAME}:{PASSWORD}\n")).unwrap();
+    MockServer::start(&MockArgs { users: Some(users), ..args }).await.unwrap()
+}
+
+/// The real `serve` binary, its stderr collected line by line.
+struct ServeProcess {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    addr: SocketAddr,
+}
+
+impl ServeProcess {
+    fn start(args: &[&str]) -> ServeProcess {
+        let mut cmd = nehr_probe();
+        cmd.arg("serve").args(args).args(["--listen", "127.0.0.1:0"]).env("NEHR_PROBE_PASSWORD", PASSWORD);
+        let mut child = cmd.spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split_once("serving http://").map(|(_, r)| r.to_string()) {
+                    let _ = tx.send(rest.split('/').next().unwrap_or_default().to_string());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("serve did not start: {:?}", lines.lock().unwrap())
+        });
+        ServeProcess { child, lines, addr: addr.parse().unwrap() }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGTERM, then the exit code and everything it logged.
+    fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        (status.code(), self.lines.lock().unwrap().clone())
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dashboard() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(format!("{REPO}/dashboards/nehr-probe.json")).unwrap()).unwrap()
+}
+
+/// Grafana's template variables, as a query of "All" targets over a short window.
+fn substitute(expr: &str) -> String {
+    expr.replace("${job}", ".*")
+        .replace("$job", ".*")
+        .replace("${target}", ".*")
+        .replace("$target", ".*")
+        .replace("$__rate_interval", "15s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_is_scraped_by_a_real_prometheus_and_the_dashboard_and_rules_work() {
+    let (Some(prometheus), Some(promtool)) = (tool("prometheus"), tool("promtool")) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+    let mock = mock(dir.path(), MockArgs::default()).await;
+    let serve = ServeProcess::start(&["--url", &mock.url(), "--username", USERNAME, "--interval", "200ms"]);
+    let config = format!(
+        r#"
+global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}
+rule_files: ["{REPO}/deploy/prometheus/nehr-probe.rules.yml"]
+scrape_configs:
+  - job_name: nehr_probe
+    static_configs: [{{targets: ["{addr}"]}}]
+  - job_name: nehr_probe_blackbox
+    metrics_path: /probe
+    params: {{target: [default]}}
+    static_configs: [{{targets: ["{addr}"]}}]
+"#,
+        addr = serve.addr
+    );
+    let (_prom, base) = start_prometheus(&prometheus, dir.path(), &config, &client).await;
+    let limit = Duration::from_secs(15);
+
+    // Healthy: success 1, a latency quantile from the histogram, a blackbox probe.
+    let up = eventually(&client, &base, r#"nehr_probe_success{job="nehr_probe",target="default"}"#, limit, |r| {
+        value(r) == Some(1.0)
+    })
+    .await;
+    assert_eq!(up[0]["metric"]["target"], "default");
+    let p90 = r#"histogram_quantile(0.9, sum by (le) (rate(nehr_probe_request_duration_seconds_bucket{target="default"}[10s])))"#;
+    let q = eventually(&client, &base, p90, limit, |r| value(r).is_some_and(|v| v.is_finite() && v > 0.0)).await;
+    assert!(value(&q).unwrap() < 1.0, "p90 of the mock's latency: {q:?}");
+    eventually(&client, &base, r#"probe_success{job="nehr_probe_blackbox"}"#, limit, |r| value(r) == Some(1.0)).await;
+    eventually(&client, &base, r#"nehr_probe_outcome{job="nehr_probe_blackbox",outcome="ok"}"#, limit, |r| {
+        value(r) == Some(1.0)
+    })
+    .await;
+    let (_, metrics) = get(&client, &serve.url("/metrics")).await;
+    let (_, probe) = get(&client, &serve.url("/probe")).await;
+    promtool_check_metrics(&promtool, "/metrics", &metrics);
+    promtool_check_metrics(&promtool, "/probe", &probe);
+    assert!(metrics.contains("process_resident_memory_bytes"), "{metrics}");
+
+    // Answers break the schema: violations are counted by path.
+    mock.control(&MockControl { invalid_body_rate: Some(1.0), ..Default::default() }).unwrap();
+    let v = eventually(&client, &base, "nehr_probe_schema_violations_total > 0", limit, |r| !r.is_empty()).await;
+    assert!(v[0]["metric"]["path"].as_str().is_some_and(|p| p.starts_with("/result")), "{v:?}");
+
+    // The login fails: success drops to 0 and the outcome is counted.
+    mock.control(&MockControl { error_rate: Some(1.0), invalid_body_rate: Some(0.0), ..Default::default() }).unwrap();
+    eventually(&client, &base, r#"nehr_probe_success{job="nehr_probe"}"#, limit, |r| value(r) == Some(0.0)).await;
+    eventually(&client, &base, r#"nehr_probe_requests_total{outcome="server_error"} > 0"#, limit, |r| !r.is_empty())
+        .await;
+    eventually(&client, &base, r#"nehr_probe_outcome{job="nehr_probe_blackbox",outcome="server_error"}"#, limit, |r| {
+        value(r) == Some(1.0)
+    })
+    .await;
+    let (_, probe) = get(&client, &serve.url("/probe")).await;
+    promtool_check_metrics(&promtool, "/probe of a failure", &probe);
+    assert!(probe.contains("probe_success 0\n") && probe.contains("probe_http_status_code 500\n"), "{probe}");
+
+    // Every query of the dashboard is valid PromQL with data, and so are its variables.
+    let dash = dashboard();
+    let mut exprs = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            let expr = substitute(t["expr"].as_str().unwrap());
+            let r = query(&client, &base, &expr).await;
+            assert!(!r.is_empty(), "panel {:?}: no data for {expr}", panel["title"]);
+            exprs += 1;
+        }
+    }
+    assert!(exprs >= 12, "{exprs} queries");
+    for var in dash["templating"]["list"].as_array().unwrap().iter().filter(|v| v["type"] == "query") {
+        let def = substitute(var["definition"].as_str().unwrap());
+        let inner = def.strip_prefix("label_values(").and_then(|s| s.strip_suffix(')')).unwrap();
+        let (selector, label) = inner.rsplit_once(',').unwrap();
+        let url = reqwest::Url::parse_with_params(
+            &format!("{base}/api/v1/label/{}/values", label.trim()),
+            [("match[]", selector.trim())],
+        )
+        .unwrap();
+        let v: Value = serde_json::from_str(&get(&client, url.as_str()).await.1).unwrap();
+        assert!(v["data"].as_array().is_some_and(|a| !a.is_empty()), "variable {}: {v}", var["name"]);
+    }
+
+    // Prometheus loaded the alert rules and evaluates them without error.
+    let rules: Value = serde_json::from_str(&get(&client, &format!("{base}/api/v1/rules")).await.1).unwrap();
+    let all: Vec<&Value> =
+        rules["data"]["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()).collect();
+    assert_eq!(all.len(), 7, "{rules}");
+    for r in &all {
+        assert_ne!(r["health"], "err", "rule {}: {}", r["name"], r["lastError"]);
+    }
+
+    // The landing page tells why; nothing anywhere shows the password or a token.
+    let (code, page) = get(&client, &serve.url("/")).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("server error (HTTP 500)") && page.contains(">server_error</td>"), "{page}");
+    let (_, metrics) = get(&client, &serve.url("/metrics")).await;
+    let all_series = reqwest::Url::parse_with_params(
+        &format!("{base}/api/v1/series"),
+        [("match[]", r#"{__name__=~"nehr_probe_.+|probe_.+"}"#)],
+    )
+    .unwrap();
+    let series = get(&client, all_series.as_str()).await.1;
+    assert!(series.contains("nehr_probe_requests_total"), "{series}");
+    for (what, text) in [("/metrics", &metrics), ("/probe", &probe), ("/", &page), ("Prometheus series", &series)] {
+        assert_no_secret(what, text);
+    }
+
+    // SIGTERM: a clean stop; one log line per change of outcome, not one per probe.
+    let (code, log) = serve.terminate();
+    assert_eq!(code, Some(0), "{log:?}");
+    let text = log.join("\n");
+    assert_no_secret("the log", &text);
+    assert!(text.contains("target default: ok: valid bearer token"), "{text}");
+    assert!(text.contains("ok -> invalid_body: invalid body: /result"), "{text}");
+    assert!(text.contains("invalid_body -> server_error: server error (HTTP 500)"), "{text}");
+    assert!(log.len() <= 6, "more than one line per change: {text}");
+    assert!(log.last().is_some_and(|l| l.ends_with("stopped")), "{text}");
+    assert!(log.iter().all(|l| l.starts_with("nehr-probe serve: ")), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_push_reaches_a_pushgateway_and_its_textfile_passes_promtool() {
+    let (Some(gateway), Some(promtool)) = (tool("prometheus-pushgateway"), tool("promtool")) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+    let port = free_port();
+    let args = [format!("--web.listen-address=127.0.0.1:{port}"), "--log.level=warn".to_string()];
+    let mut gw = Daemon::spawn("pushgateway", &gateway, &args, dir.path().join("pushgateway.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    gw.wait_ready(&client, &format!("{base}/-/ready")).await;
+    let mock = mock(dir.path(), MockArgs::default()).await;
+    let textfile = dir.path().join("nehr.prom");
+    let push = |url: String, textfile: PathBuf, base: String| {
+        tokio::task::spawn_blocking(move || {
+            let tf = textfile.to_str().unwrap();
+            let args =
+                ["check", "--url", &url, "--username", USERNAME, "--name", "lab", "--textfile", tf, "--push", &base];
+            run(&args, &[("NEHR_PROBE_PASSWORD", PASSWORD)])
+        })
+    };
+
+    let r = push(mock.url(), textfile.clone(), base.clone()).await.unwrap();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let pushed = get(&client, &format!("{base}/metrics")).await.1;
+    let host = nehr_probe::push::instance_name();
+    let group = |line: &str, name: &str| {
+        line.starts_with(&format!("{name}{{"))
+            && line.contains(&format!("instance=\"{host}\""))
+            && line.contains("job=\"nehr_probe\"")
+            && line.contains("target=\"lab\"")
+    };
+    let success: Vec<&str> = pushed.lines().filter(|l| group(l, "nehr_probe_success")).collect();
+    assert_eq!(success.len(), 1, "{pushed}");
+    assert!(success[0].ends_with(" 1"), "{pushed}");
+    assert!(
+        pushed
+            .lines()
+            .any(|l| group(l, "nehr_probe_requests_total") && l.contains("outcome=\"ok\"") && l.ends_with(" 1"))
+    );
+    assert!(pushed.lines().any(|l| group(l, "push_time_seconds")), "{pushed}");
+    promtool_check_metrics(&promtool, "the textfile", &std::fs::read_to_string(&textfile).unwrap());
+
+    // A failing login is pushed too, replacing the group: CRITICAL, success 0.
+    mock.control(&MockControl { error_rate: Some(1.0), ..Default::default() }).unwrap();
+    let r = push(mock.url(), textfile.clone(), base.clone()).await.unwrap();
+    assert_eq!(r.code, Some(2), "{r:?}");
+    let pushed = get(&client, &format!("{base}/metrics")).await.1;
+    let success: Vec<&str> = pushed.lines().filter(|l| group(l, "nehr_probe_success")).collect();
+    assert!(success.len() == 1 && success[0].ends_with(" 0"), "{pushed}");
+    assert!(
+        pushed.lines().any(|l| group(l, "nehr_probe_requests_total")
+            && l.contains("outcome=\"server_error\"")
+            && l.ends_with(" 1"))
+    );
+    assert!(
+        !pushed
+            .lines()
+            .any(|l| group(l, "nehr_probe_requests_total") && l.contains("outcome=\"ok\"") && l.ends_with(" 1"))
+    );
+    promtool_check_metrics(&promtool, "the textfile of a failure", &std::fs::read_to_string(&textfile).unwrap());
+    assert_no_secret("the Pushgateway", &pushed);
+    assert_no_secret("check's output", &format!("{}{}", r.stdout, r.stderr));
+}
+
+#[test]
+fn check_push_to_nowhere_is_unknown_with_one_clear_line() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let r = run(&["check", "--mock", "--push", &url], &[]);
+    assert_eq!(r.code, Some(3), "{r:?}");
+    crate::support::assert_one_clear_error(&r);
+    assert!(r.stderr.starts_with(&format!("nehr-probe: cannot push to the Pushgateway at {url}/: ")), "{}", r.stderr);
+    let r = run(&["check", "--mock", "--push", "http://user:hunter2@127.0.0.1:9/"], &[]);
+    assert_eq!(r.code, Some(3), "{r:?}");
+    assert!(r.stderr.contains("credentials do not belong") && !r.stderr.contains("hunter2"), "{}", r.stderr);
+}
+
+#[test]
+fn promtool_accepts_the_config_the_rules_and_their_tests() {
+    let Some(promtool) = tool("promtool") else { return };
+    let dir = format!("{REPO}/deploy/prometheus");
+    for args in [
+        &["check", "config", "prometheus.yml"][..],
+        &["check", "rules", "nehr-probe.rules.yml"],
+        &["test", "rules", "nehr-probe.rules.test.yml"],
+    ] {
+        let out = Command::new(&promtool).args(args).current_dir(&dir).output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "promtool {args:?}: {said}");
+    }
+}
+
+#[test]
+fn the_dashboard_is_importable_with_a_datasource_and_a_target_variable() {
+    let dash = dashboard();
+    assert_eq!(dash["uid"], "nehr-probe");
+    assert!(dash["id"].is_null(), "an importable dashboard has no id");
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    let var = |name: &str| vars.iter().find(|v| v["name"] == name).unwrap_or_else(|| panic!("no ${name} variable"));
+    assert_eq!(var("datasource")["type"], "datasource");
+    assert_eq!(var("datasource")["query"], "prometheus");
+    assert_eq!(var("target")["type"], "query");
+    assert_eq!(var("target")["includeAll"], true);
+    let mut ids = std::collections::HashSet::new();
+    let mut titles = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "duplicate panel id {}", p["id"]);
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "panel {}", p["title"]);
+        for t in p["targets"].as_array().unwrap() {
+            assert_eq!(t["datasource"]["uid"], "${datasource}", "panel {}", p["title"]);
+            let expr = t["expr"].as_str().unwrap();
+            assert!(expr.contains("target=~\"$target\"") || expr.starts_with("up{"), "no $target in {expr}");
+        }
+        titles.push(p["title"].as_str().unwrap().to_string());
+    }
+    for want in [
+        "Login",
+        "Exporter up",
+        "Login latency",
+        "Calls by outcome",
+        "Schema violations by path",
+        "Token lifetime",
+        "Request rate",
+    ] {
+        assert!(titles.iter().any(|t| t == want), "no {want:?} panel in {titles:?}");
+    }
+    let latency = dash["panels"].as_array().unwrap().iter().find(|p| p["title"] == "Login latency").unwrap();
+    let exprs: Vec<&str> = latency["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap()).collect();
+    for q in ["0.5", "0.9", "0.99"] {
+        assert!(
+            exprs.iter().any(|e| e.starts_with(&format!("histogram_quantile({q}, "))
+                && e.contains("nehr_probe_request_duration_seconds_bucket")),
+            "{exprs:?}"
+        );
+    }
+}
+
+fn serve_args(argv: &[&str]) -> nehr_probe::serve::ServeArgs {
+    let cli: Cli = clap::Parser::try_parse_from(["nehr-probe", "serve"].iter().chain(argv)).unwrap();
+    match cli.command {
+        Sub::Serve(args) => args,
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_takes_configured_names_only_and_fits_the_scrape_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = mock(dir.path(), MockArgs::default()).await;
+    let slow = mock(dir.path(), MockArgs { latency: Some(Latency::parse("3s").unwrap()), ..MockArgs::default() }).await;
+    std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
+    let config = dir.path().join("targets.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.fast]\nurl = \"{}\"\nusername = \"{USERNAME}\"\npassword_file = \"password\"\n\n\
+             [targets.slow]\nurl = \"{}\"\nusername = \"{USERNAME}\"\npassword_file = \"password\"\ntimeout = \"5s\"\n",
+            fast.url(),
+            slow.url()
+        ),
+    )
+    .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = Arc::clone(&lines);
+    let log: nehr_probe::serve::Log = Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()));
+    let args = serve_args(&["--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--interval", "1h"]);
+    let exporter = Exporter::start(&args, log).await.unwrap();
+    let base = format!("http://{}", exporter.addr());
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+
+    let (code, body) = get(&client, &format!("{base}/probe")).await;
+    assert_eq!(code, 400);
+    assert!(body.contains("one of: fast, slow"), "{body}");
+    let evil = reqwest::Url::parse_with_params(&format!("{base}/probe"), [("target", fast.url())]).unwrap();
+    let (code, body) = get(&client, evil.as_str()).await;
+    assert_eq!(code, 400);
+    assert!(body.contains("never a URL") && !body.contains("127.0.0.1"), "{body}");
+    let (code, body) = get(&client, &format!("{base}/probe?target=fast")).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("probe_success 1\n") && body.contains("nehr_probe_outcome{outcome=\"ok\"} 1\n"), "{body}");
+
+    // Prometheus would give up after 1 s: the probe ends in time, as a timeout.
+    let start = Instant::now();
+    let r = client
+        .get(format!("{base}/probe?target=slow"))
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "1")
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(start.elapsed() < Duration::from_millis(950), "{:?}", start.elapsed());
+    assert!(
+        body.contains("probe_success 0\n") && body.contains("nehr_probe_outcome{outcome=\"timeout\"} 1\n"),
+        "{body}"
+    );
+
+    let (code, body) = get(&client, &format!("{base}/healthz")).await;
+    assert_eq!((code, body.as_str()), (200, "ok\n"));
+    assert_eq!(get(&client, &format!("{base}/nope")).await.0, 404);
+    let (_, metrics) = get(&client, &format!("{base}/metrics")).await;
+    for want in [
+        "nehr_probe_requests_total{outcome=\"ok\",target=\"fast\"} 1",
+        "nehr_probe_success{target=\"fast\"} 1",
+        "nehr_probe_success{target=\"slow\"}",
+        "nehr_probe_build_info{version=",
+    ] {
+        assert!(metrics.contains(want), "no {want} in {metrics}");
+    }
+    let (_, page) = get(&client, &format!("{base}/")).await;
+    assert!(page.contains("href=\"probe?target=fast\"") && page.contains("href=\"probe?target=slow\""), "{page}");
+    assert_no_secret("/metrics", &metrics);
+    assert_no_secret("/", &page);
+    exporter.stop().await;
+    let log = lines.lock().unwrap().join("\n");
+    assert!(log.contains("target fast: ok: valid bearer token"), "{log}");
+    assert_no_secret("the log", &log);
+}
+
+#[test]
+fn serve_start_up_errors_exit_2_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(&["serve", "--config", dir.path().join("missing.toml").to_str().unwrap()], &[]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    crate::support::assert_one_clear_error(&r);
+    assert!(r.stderr.contains("cannot read --config"), "{}", r.stderr);
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let r = run(&["serve", "--mock", "--listen", &addr], &[]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    crate::support::assert_one_clear_error(&r);
+    assert!(r.stderr.starts_with(&format!("nehr-probe: cannot listen on {addr}: ")), "{}", r.stderr);
+
+    let r = run(&["serve"], &[]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    crate::support::assert_one_clear_error(&r);
+    assert!(r.stderr.contains("missing --url"), "{}", r.stderr);
+}
