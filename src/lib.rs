@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod conn;
 pub mod metrics;
 pub mod mock;
 pub mod probe;

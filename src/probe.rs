@@ -11,10 +11,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue, USER_AGENT};
-use reqwest::{StatusCode, Url};
+use http_body_util::{BodyExt, Full};
+use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
+use hyper::{Method, Request, StatusCode};
+use reqwest::Url;
 use serde::Serialize;
 
+use crate::conn::{ConnectError, Connector};
 use crate::target::{ConfigError, Target};
 use crate::validate::{TokenFacts, Validator, Violation};
 
@@ -152,32 +155,39 @@ impl Observation {
     }
 }
 
-/// A ready-to-call target: one HTTP client (a connection pool), the request bodies
-/// built once per account, and the compiled schema.
+/// A ready-to-call target: its connections (a small keep-alive pool), the request
+/// bodies built once per account, and the compiled schema.
 pub struct Prober {
-    client: reqwest::Client,
+    conn: Connector,
     url: Url,
+    path: String,
+    host_header: HeaderValue,
     bodies: Vec<Bytes>,
     timeout: Duration,
     max_body: usize,
     validator: Arc<Validator>,
 }
 
+/// Why a call failed below HTTP.
+enum Failure {
+    Connect(ConnectError),
+    Transport(hyper::Error),
+}
+
 impl Prober {
     pub fn new(target: &Target) -> Result<Self, ConfigError> {
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .tcp_nodelay(true)
-            .http1_only()
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("nehr-probe/", env!("CARGO_PKG_VERSION")))
-            .danger_accept_invalid_certs(target.insecure);
-        if let Some(pem) = &target.ca_cert {
-            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| ConfigError::Client(e.to_string()))?;
-            builder = builder.add_root_certificate(cert);
+        let conn = Connector::new(&target.url, target.ca_cert.as_deref(), target.insecure)?;
+        let mut path = target.url.path().to_string();
+        if let Some(q) = target.url.query() {
+            path.push('?');
+            path.push_str(q);
         }
-        let client = builder.build().map_err(|e| ConfigError::Client(e.to_string()))?;
+        let host = match (target.url.host_str(), target.url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => return Err(ConfigError::Client("URL has no host".into())),
+        };
+        let host_header = HeaderValue::from_str(&host).map_err(|e| ConfigError::Client(e.to_string()))?;
         let bodies = target
             .credentials
             .iter()
@@ -187,8 +197,10 @@ impl Prober {
             })
             .collect();
         Ok(Prober {
-            client,
+            conn,
             url: target.url.clone(),
+            path,
+            host_header,
             bodies,
             timeout: target.timeout,
             max_body: target.max_body,
@@ -235,8 +247,12 @@ impl Prober {
                 let phase = if status.is_some() { "reading the body" } else { "waiting for the answer" };
                 obs.detail = Some(format!("no complete answer within {:?} ({phase})", self.timeout));
             }
-            Ok(Err(e)) => {
-                obs.outcome = if e.is_connect() { Outcome::ConnectError } else { Outcome::TransportError };
+            Ok(Err(Failure::Connect(e))) => {
+                obs.outcome = Outcome::ConnectError;
+                obs.detail = Some(e.to_string());
+            }
+            Ok(Err(Failure::Transport(e))) => {
+                obs.outcome = Outcome::TransportError;
                 obs.detail = Some(describe(&e));
             }
             Ok(Ok(answer)) => self.classify(&mut obs, answer),
@@ -244,32 +260,50 @@ impl Prober {
         obs
     }
 
-    async fn exchange(&self, seq: u64, status_out: &AtomicU32) -> Result<Answer, reqwest::Error> {
+    async fn exchange(&self, seq: u64, status_out: &AtomicU32) -> Result<Answer, Failure> {
+        let mut sender = self.conn.checkout().await.map_err(Failure::Connect)?;
         let body = self.bodies[(seq % self.bodies.len() as u64) as usize].clone();
-        let mut resp = self
-            .client
-            .post(self.url.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .header(USER_AGENT, HeaderValue::from_static(concat!("nehr-probe/", env!("CARGO_PKG_VERSION"))))
-            .body(body)
-            .send()
-            .await?;
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.path.parse().expect("a URL path is a valid URI");
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host_header.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(USER_AGENT, HeaderValue::from_static(concat!("nehr-probe/", env!("CARGO_PKG_VERSION"))));
+        let resp = sender.send_request(request).await.map_err(Failure::Transport)?;
         let status = resp.status();
         status_out.store(u32::from(status.as_u16()), Ordering::Relaxed);
-        if resp.content_length().is_some_and(|n| n > self.max_body as u64) {
-            return Ok(Answer { status, body: Vec::new(), oversized: true, total: resp.content_length().unwrap_or(0) });
+        let declared =
+            resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body as u64) {
+            // Not read at all; the connection is dropped with the sender.
+            return Ok(Answer { status, body: Bytes::new(), oversized: true, total: 0 });
         }
-        let mut body = Vec::with_capacity(resp.content_length().map_or(1024, |n| n as usize));
+        let mut incoming = resp.into_body();
+        let mut first: Option<Bytes> = None;
+        let mut rest: Vec<u8> = Vec::new();
         let mut total = 0u64;
-        while let Some(chunk) = resp.chunk().await? {
-            total += chunk.len() as u64;
-            if body.len() + chunk.len() > self.max_body {
+        while let Some(frame) = incoming.frame().await {
+            let Ok(data) = frame.map_err(Failure::Transport)?.into_data() else { continue };
+            total += data.len() as u64;
+            if total > self.max_body as u64 {
                 // Stop reading: the rest is never buffered, the connection is dropped.
-                return Ok(Answer { status, body: Vec::new(), oversized: true, total });
+                return Ok(Answer { status, body: Bytes::new(), oversized: true, total });
             }
-            body.extend_from_slice(&chunk);
+            // Most answers arrive in one frame: keep it without copying.
+            match &first {
+                None if rest.is_empty() => first = Some(data),
+                _ => {
+                    if let Some(f) = first.take() {
+                        rest.extend_from_slice(&f);
+                    }
+                    rest.extend_from_slice(&data);
+                }
+            }
         }
+        self.conn.checkin(sender);
+        let body = first.unwrap_or_else(|| Bytes::from(rest));
         Ok(Answer { status, body, oversized: false, total })
     }
 
@@ -302,27 +336,24 @@ impl Prober {
 
 struct Answer {
     status: StatusCode,
-    body: Vec<u8>,
+    body: Bytes,
     oversized: bool,
     total: u64,
 }
 
-/// The causes of a client error, innermost last, without the URL reqwest puts first.
-fn describe(e: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
+/// An HTTP-level error and its causes, on one line.
+fn describe(e: &hyper::Error) -> String {
+    let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        let text = s.to_string();
-        if !text.starts_with("client error (") && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
         }
         source = s.source();
     }
-    if parts.is_empty() {
-        let text = e.to_string();
-        return text.split(" for url (").next().unwrap_or(&text).to_string();
-    }
-    parts.join(": ")
+    text
 }
 
 #[cfg(test)]

@@ -54,6 +54,9 @@ pub enum SchemaError {
 
 /// The compiled schemas. Build once, share by reference across every probe.
 pub struct Validator {
+    /// The built-in schema is also checked by [`fast_check`], which answers for the
+    /// common valid case without building a JSON tree.
+    builtin: bool,
     token: jsonschema::Validator,
     error: jsonschema::Validator,
     source: String,
@@ -68,7 +71,9 @@ impl std::fmt::Debug for Validator {
 impl Validator {
     /// The documented schema, as shipped.
     pub fn builtin() -> Self {
-        Self::compile(TOKEN_SCHEMA, "built-in schema").expect("the shipped schema compiles")
+        let mut v = Self::compile(TOKEN_SCHEMA, "built-in schema").expect("the shipped schema compiles");
+        v.builtin = true;
+        v
     }
 
     /// A user's replacement for the token schema (`--schema FILE`).
@@ -85,7 +90,7 @@ impl Validator {
             .map_err(|e| SchemaError::Invalid { path: shown.to_string(), message: e.to_string() })?;
         let error_json: Value = serde_json::from_str(ERROR_SCHEMA).expect("error schema is JSON");
         let error = jsonschema::validator_for(&error_json).expect("error schema compiles");
-        Ok(Validator { token, error, source: text.to_string() })
+        Ok(Validator { builtin: false, token, error, source: text.to_string() })
     }
 
     /// The token schema's text (what `nehr-probe schema` prints).
@@ -95,6 +100,11 @@ impl Validator {
 
     /// Checks a 200 answer. `Ok` carries the token facts; `Err` at least one violation.
     pub fn check_token(&self, body: &[u8]) -> Result<TokenFacts, Vec<Violation>> {
+        if self.builtin
+            && let Some(facts) = fast_check(body)
+        {
+            return Ok(facts);
+        }
         let value = parse_object(body)?;
         if !self.token.is_valid(&value) {
             return Err(collect(&self.token, &value));
@@ -210,6 +220,83 @@ fn type_name(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// The built-in schema's valid case, decoded straight into borrowed fields. It may only
+/// say "valid" when the schema would: anything it is unsure of (an escaped string, a
+/// duplicate key, `86399.0`, a missing field) returns `None` and goes to the schema,
+/// which also names the violations. Kept in step with `schemas/get-token.schema.json`
+/// by the tests below, which run every case through both.
+fn fast_check(body: &[u8]) -> Option<TokenFacts> {
+    use serde_json::value::RawValue;
+
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        version: &'a str,
+        code: i64,
+        #[serde(borrow)]
+        message: &'a str,
+        #[serde(borrow)]
+        result: &'a RawValue,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Token<'a> {
+        #[serde(borrow, rename = "access_token")]
+        access_token: &'a str,
+        #[serde(borrow, rename = "token_type")]
+        token_type: &'a str,
+        #[serde(borrow, rename = "refresh_token")]
+        refresh_token: &'a str,
+        #[serde(rename = "expires_in")]
+        expires_in: i64,
+        #[serde(borrow)]
+        scope: Vec<&'a str>,
+        #[serde(borrow, default)]
+        first_login: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        logged_in_user: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        user_details: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        pers_code: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        user_intitutes: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        civil_id: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        user_mobile: Option<&'a RawValue>,
+    }
+    // serde also reads a struct from a JSON array: only objects may pass.
+    let is_object = |raw: &str| raw.starts_with('{');
+    // The JSON type of a present, non-null value, by its first character.
+    let kind_in = |v: Option<&RawValue>, allowed: &[u8]| v.is_none_or(|r| allowed.contains(&r.get().as_bytes()[0]));
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    let answer: Answer = serde_json::from_slice(body).ok()?;
+    let _ = (answer.version, answer.message);
+    if answer.code != 0 || !is_object(answer.result.get()) {
+        return None;
+    }
+    let t: Token = serde_json::from_str(answer.result.get()).ok()?;
+    let valid = !t.access_token.is_empty()
+        && !t.refresh_token.is_empty()
+        && t.token_type.eq_ignore_ascii_case("bearer")
+        && t.expires_in > 0
+        && kind_in(t.first_login, b"{tf")
+        && kind_in(t.logged_in_user, b"{\"")
+        && kind_in(t.user_details, b"{")
+        && kind_in(t.pers_code, b"\"")
+        && kind_in(t.user_intitutes, b"[")
+        && kind_in(t.civil_id, b"{\"")
+        && kind_in(t.user_mobile, b"{\"");
+    valid.then(|| TokenFacts {
+        token_type: Some(t.token_type.to_owned()),
+        expires_in: Some(t.expires_in),
+        scope: Some(t.scope.iter().map(|s| (*s).to_owned()).collect()),
+    })
 }
 
 fn facts(value: &Value) -> TokenFacts {
@@ -362,5 +449,86 @@ mod tests {
         std::fs::write(&p, r#"{"type": 12}"#).unwrap();
         assert!(Validator::from_file(&p).unwrap_err().to_string().contains("not a valid JSON Schema"));
         assert!(Validator::from_file(&dir.path().join("nope")).is_err());
+    }
+
+    /// The fast path may only accept what the schema accepts, and must accept the
+    /// common answers (or it is no faster).
+    #[test]
+    fn fast_path_agrees_with_the_schema() {
+        let schema_only = Validator::from_file(&write_builtin()).unwrap();
+        let builtin = Validator::builtin();
+        let mut cases: Vec<Value> = vec![spec_answer()];
+        let edits: Vec<fn(&mut Value)> = vec![
+            |v| v["result"]["token_type"] = json!("BEARER"),
+            |v| v["result"]["token_type"] = json!("bearer "),
+            |v| v["result"]["token_type"] = json!("bearer\n"),
+            |v| v["code"] = json!(0.0),
+            |v| v["code"] = json!(-0),
+            |v| v["code"] = json!(1),
+            |v| v["result"]["expires_in"] = json!(86399.0),
+            |v| v["result"]["expires_in"] = json!(0),
+            |v| v["result"]["expires_in"] = json!(u64::MAX),
+            |v| v["result"]["scope"] = json!([]),
+            |v| v["result"]["scope"] = json!({"a": "b"}),
+            |v| v["result"]["scope"] = json!(["a\"b"]),
+            |v| v["result"]["access_token"] = json!("with \\ escape"),
+            |v| v["result"]["access_token"] = json!(""),
+            |v| v["result"]["firstLogin"] = json!(true),
+            |v| v["result"]["firstLogin"] = json!("yes"),
+            |v| v["result"]["loggedInUser"] = json!("someone"),
+            |v| v["result"]["loggedInUser"] = json!(5),
+            |v| v["result"]["userDetails"] = json!({"x": 1}),
+            |v| v["result"]["userDetails"] = json!([]),
+            |v| v["result"]["persCode"] = json!(null),
+            |v| v["result"]["persCode"] = json!(1),
+            |v| v["result"]["userIntitutes"] = json!(null),
+            |v| v["result"]["userIntitutes"] = json!({}),
+            |v| v["result"]["civilId"] = json!("123"),
+            |v| v["result"]["civilId"] = json!(123),
+            |v| v["result"]["userMobile"] = json!(false),
+            |v| v["result"]["extra"] = json!({"deep": [1, 2, 3]}),
+            |v| v["result"] = json!(["t", "bearer", "r", 1, []]),
+            |v| v["result"] = json!(null),
+            |v| v["version"] = json!(null),
+            |v| {
+                v.as_object_mut().unwrap().remove("message");
+            },
+            |v| {
+                v["result"].as_object_mut().unwrap().remove("civilId");
+            },
+        ];
+        for edit in &edits {
+            let mut v = spec_answer();
+            edit(&mut v);
+            cases.push(v);
+        }
+        let mut bodies: Vec<Vec<u8>> = cases.iter().map(|v| serde_json::to_vec(v).unwrap()).collect();
+        bodies.push(br#"["v2",0,"m",{}]"#.to_vec());
+        bodies.push(b"  {\"version\":\"v2\",\"code\":0,\"code\":0}".to_vec());
+        let spec = serde_json::to_vec(&spec_answer()).unwrap();
+        let dup = String::from_utf8(spec.clone()).unwrap().replacen("\"code\":0", "\"code\":1,\"code\":0", 1);
+        bodies.push(dup.into_bytes());
+        for body in &bodies {
+            let slow = schema_only.check_token(body);
+            let fast = fast_check(body);
+            if let Some(f) = &fast {
+                assert_eq!(
+                    slow.as_ref().ok(),
+                    Some(f),
+                    "fast path accepted what the schema rejects: {}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+            assert_eq!(builtin.check_token(body), slow, "{}", String::from_utf8_lossy(body));
+        }
+        assert!(fast_check(&spec).is_some(), "the spec's answer takes the fast path");
+    }
+
+    fn write_builtin() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("nehr-probe-schema-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("get-token.schema.json");
+        std::fs::write(&p, TOKEN_SCHEMA).unwrap();
+        p
     }
 }

@@ -1,0 +1,218 @@
+//! Connections to the target: TCP, TLS when the URL says https, and HTTP/1.1 over
+//! hyper's connection-level API, with a small pool of idle keep-alive connections.
+//!
+//! This is the transport under [`crate::probe::Prober`] and nothing else: it knows no
+//! outcomes and no schema. It is deliberately lean (no per-request URL parsing, no
+//! redirect or proxy machinery) because the load engine's hot path runs through it.
+//! Errors say which phase failed, so the probe can tell `connect_error` from
+//! `transport_error`; they never carry a request body.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use reqwest::Url;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+
+use crate::target::ConfigError;
+
+/// A sender of requests over one HTTP/1.1 connection.
+pub type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// Idle connections older than this are closed rather than reused: servers close idle
+/// keep-alive connections after a while (nginx 75 s, many app servers 20 s or less),
+/// and a request sent just as the server closes would fail through no fault of the
+/// target.
+const MAX_IDLE: Duration = Duration::from_secs(4);
+/// More idle connections than this are closed on return.
+const MAX_POOLED: usize = 1024;
+/// Header lines accepted in an answer; more is a transport error, not a memory problem.
+const MAX_HEADERS: usize = 100;
+
+/// Why a connection could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot resolve {host}: {source}")]
+    Resolve { host: String, source: std::io::Error },
+    #[error("{host} resolves to no address")]
+    NoAddress { host: String },
+    #[error("TCP connect to {addr} failed: {source}")]
+    Tcp { addr: SocketAddr, source: std::io::Error },
+    #[error("TLS handshake with {host} failed: {source}")]
+    Tls { host: String, source: std::io::Error },
+    #[error("HTTP handshake failed: {0}")]
+    Handshake(hyper::Error),
+}
+
+/// Makes and keeps connections to one origin.
+pub struct Connector {
+    host: String,
+    port: u16,
+    /// Pre-resolved when the URL names an IP address.
+    addr: Option<SocketAddr>,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    idle: Mutex<Vec<(Sender, Instant)>>,
+}
+
+impl Connector {
+    pub fn new(url: &Url, ca_cert: Option<&[u8]>, insecure: bool) -> Result<Connector, ConfigError> {
+        let port = url.port_or_known_default().ok_or_else(|| ConfigError::Client("URL has no port".into()))?;
+        let (host, addr) = match url.host() {
+            Some(url::Host::Ipv4(ip)) => (ip.to_string(), Some(SocketAddr::from((ip, port)))),
+            Some(url::Host::Ipv6(ip)) => (ip.to_string(), Some(SocketAddr::from((ip, port)))),
+            Some(url::Host::Domain(d)) => (d.to_string(), None),
+            None => return Err(ConfigError::Client("URL has no host".into())),
+        };
+        let tls = if url.scheme() == "https" {
+            let name = ServerName::try_from(host.clone())
+                .map_err(|e| ConfigError::Client(format!("{host} is not a valid TLS server name: {e}")))?;
+            Some((tls_connector(ca_cert, insecure)?, name))
+        } else {
+            None
+        };
+        Ok(Connector { host, port, addr, tls, idle: Mutex::new(Vec::new()) })
+    }
+
+    /// An idle keep-alive connection if a fresh one is at hand, else a new one.
+    pub async fn checkout(&self) -> Result<Sender, ConnectError> {
+        loop {
+            let popped = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match popped {
+                Some((sender, since)) if since.elapsed() < MAX_IDLE && sender.is_ready() => return Ok(sender),
+                Some(_) => continue,
+                None => return self.connect().await,
+            }
+        }
+    }
+
+    /// Returns a connection whose last answer was read to the end.
+    pub fn checkin(&self, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_POOLED {
+            idle.push((sender, Instant::now()));
+        }
+    }
+
+    async fn connect(&self) -> Result<Sender, ConnectError> {
+        let addrs: Vec<SocketAddr> = match self.addr {
+            Some(a) => vec![a],
+            None => tokio::net::lookup_host((self.host.as_str(), self.port))
+                .await
+                .map_err(|source| ConnectError::Resolve { host: self.host.clone(), source })?
+                .collect(),
+        };
+        let mut last = None;
+        let mut stream = None;
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(source) => last = Some(ConnectError::Tcp { addr, source }),
+            }
+        }
+        let Some(stream) = stream else {
+            return Err(last.unwrap_or_else(|| ConnectError::NoAddress { host: self.host.clone() }));
+        };
+        let _ = stream.set_nodelay(true);
+        match &self.tls {
+            None => handshake(stream).await,
+            Some((connector, name)) => {
+                let tls = connector
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|source| ConnectError::Tls { host: self.host.clone(), source })?;
+                handshake(tls).await
+            }
+        }
+    }
+}
+
+async fn handshake<T>(io: T) -> Result<Sender, ConnectError>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, conn) = http1::Builder::new()
+        .max_headers(MAX_HEADERS)
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(ConnectError::Handshake)?;
+    // The connection task ends when the sender is dropped or the peer closes.
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+fn tls_connector(ca_cert: Option<&[u8]>, insecure: bool) -> Result<tokio_rustls::TlsConnector, ConfigError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::Client(e.to_string()))?;
+    let mut config = if insecure {
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider))).with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        // A broken system store is not fatal when --ca-cert gives the root we need.
+        let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        if let Some(pem) = ca_cert {
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| ConfigError::BadCaCert { path: "--ca-cert".into(), why: e.to_string() })?;
+                roots.add(cert).map_err(|e| ConfigError::BadCaCert { path: "--ca-cert".into(), why: e.to_string() })?;
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// `--insecure`: accepts any certificate, still checks that the handshake signatures
+/// are well formed.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
