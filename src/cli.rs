@@ -4,6 +4,8 @@
 use clap::{Parser, Subcommand};
 
 use crate::check::CheckArgs;
+use crate::load::LoadArgs;
+use crate::load::report::ReportArgs;
 use crate::mock::MockArgs;
 use crate::serve::ServeArgs;
 
@@ -17,12 +19,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Load test: open model (--rps, --stages) or closed model; report and thresholds at the end
+    Load(LoadArgs),
     /// One probe for cron and Nagios/Icinga: status line with perfdata, JSON, or metrics
     Check(CheckArgs),
     /// A server that answers as the API document says, with injectable latency and faults
     Mock(MockArgs),
     /// Exporter for Prometheus: probes every --interval; serves /metrics, /probe and /healthz
     Serve(ServeArgs),
+    /// Render a saved JSON load report again, or merge several into one
+    Report(ReportArgs),
     /// Print the JSON Schema that answers are validated against
     Schema(SchemaArgs),
 }

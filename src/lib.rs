@@ -7,6 +7,7 @@
 pub mod check;
 pub mod cli;
 pub mod conn;
+pub mod load;
 pub mod metrics;
 pub mod mock;
 pub mod probe;
@@ -30,9 +31,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     runtime.block_on(async move {
         let shutdown = shutdown::on_signals();
         match &cli.command {
+            Command::Load(args) => load::run(args, shutdown).await,
             Command::Check(args) => check::run(args).await,
             Command::Mock(args) => mock::run(args, shutdown).await.map(|()| 0),
             Command::Serve(args) => serve::run(args, shutdown).await.map(|()| 0),
+            Command::Report(args) => load::report::run(args),
             Command::Schema(args) => {
                 print_stdout(if args.error { validate::ERROR_SCHEMA } else { validate::TOKEN_SCHEMA })?;
                 Ok(0)

@@ -4,8 +4,10 @@
 mod answers;
 mod check;
 mod cli;
+mod load;
 mod mock;
 mod probe;
 mod secrets;
 mod serve;
 mod support;
+mod tls;

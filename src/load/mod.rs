@@ -1,0 +1,441 @@
+//! `nehr-probe load`: the load test. Owns the flags, their validation into a [`Plan`]
+//! before any request, and the one worker loop that every model shares.
+//!
+//! Open model (`--rps`, `--stages`): a pacer ([`pace`]) releases request *i* at
+//! `t0 + schedule(i)` (an absolute schedule that never drifts) as a permit; `--concurrency`
+//! workers take permits, so at most that many calls are in flight, and a due request
+//! waits for a free worker with its wait counted in its latency (latency from the due
+//! time, coordinated-omission corrected; service time from the send). Closed model (no
+//! rate): the workers call back to back. Observations go to one owner ([`recorder`]).
+//!
+//! It must not drop a due request silently, must stop at Ctrl-C and still report, and
+//! must not print the password or a token.
+
+pub mod live;
+pub mod pace;
+pub mod recorder;
+pub mod report;
+pub mod schedule;
+pub mod text;
+pub mod threshold;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use clap::Args;
+use prometheus::Registry;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{Metrics, register_build_info};
+use crate::probe::{Observation, Prober};
+use crate::target::TargetArgs;
+use crate::units::parse_duration;
+use live::{Hlog, Progress};
+use pace::Pacer;
+use recorder::{Recorder, Sinks, collect};
+use report::{Format, LoadReport, Model, RunFacts, Shown};
+use schedule::{Schedule, Stage, parse_stages};
+use threshold::Threshold;
+
+/// How long a run lasts when neither `--duration`, `--requests` nor `--stages` says.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Accounts to log in with, one `username:password` a line, used round robin (in
+    /// place of --username and the password): real load comes from many users
+    #[arg(long, value_name = "FILE", conflicts_with = "mock", help_heading = "Target")]
+    pub credentials: Option<PathBuf>,
+
+    /// Open model: send N requests per second on a fixed schedule, whatever the server
+    /// does. Without --rps or --stages the model is closed
+    #[arg(long, value_name = "N", value_parser = parse_rate, help_heading = "Load")]
+    pub rps: Option<f64>,
+
+    /// Open model with a changing rate, k6 style: DURATION:RPS,… each stage ramps
+    /// linearly from the previous rate (the first from 0), e.g. 30s:100,2m:100,30s:0
+    #[arg(long, value_name = "STAGES", value_parser = parse_stage_list, conflicts_with_all = ["rps", "duration"], help_heading = "Load")]
+    pub stages: Option<StageList>,
+
+    /// Open model: requests in flight at most (a due request waits for a slot, and the
+    /// wait counts in its latency). Closed model: workers calling back to back
+    #[arg(short, long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Load")]
+    pub concurrency: u32,
+
+    /// How long to send requests [default: 10s, unless --requests or --stages is given]
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Load")]
+    pub duration: Option<Duration>,
+
+    /// Stop after this many requests (with --duration: whichever comes first)
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Load")]
+    pub requests: Option<u64>,
+
+    /// Send traffic for this long first, not recorded (at --rps, the first stage's rate,
+    /// or --concurrency workers): warms connections and the server's caches
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0", help_heading = "Load")]
+    pub warmup: Duration,
+
+    /// Pass/fail rule, repeatable: p99<300ms, p99.9<=1s, error_rate<1%, rps>=49.
+    /// Any failure exits 1
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = Threshold::parse, help_heading = "Report")]
+    pub thresholds: Vec<Threshold>,
+
+    /// Report format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Report")]
+    pub format: Format,
+
+    /// Also write the JSON report to this file (for `nehr-probe report`)
+    #[arg(long, value_name = "FILE", help_heading = "Report")]
+    pub out: Option<PathBuf>,
+
+    /// Write an HdrHistogram interval log of latency here: format V2, one interval per
+    /// second, microseconds (HdrHistogram's log tools read it)
+    #[arg(long, value_name = "FILE", help_heading = "Report")]
+    pub hlog: Option<PathBuf>,
+
+    /// Serve live metrics at http://ADDR/metrics during the run
+    #[arg(long, value_name = "ADDR", help_heading = "Report")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// `target` label of the live metrics
+    #[arg(long, default_value = "default", value_name = "NAME", help_heading = "Report")]
+    pub name: String,
+
+    /// No live progress display (there is none anyway when stderr is not a terminal)
+    #[arg(short, long, help_heading = "Report")]
+    pub quiet: bool,
+}
+
+/// The parsed `--stages` (a newtype, so clap takes it as one value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageList(pub Vec<Stage>);
+
+fn parse_stage_list(s: &str) -> Result<StageList, String> {
+    parse_stages(s).map(StageList)
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000_000.0 => Ok(r),
+        _ => Err(format!("invalid rate {s:?}: expected requests per second, a number above 0, e.g. 50 or 0.5")),
+    }
+}
+
+/// The checked shape of a run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `None`: the closed model.
+    pub schedule: Option<Schedule>,
+    pub concurrency: usize,
+    /// Send no request due at or after this (the closed model: start none after it).
+    pub window: Option<Duration>,
+    pub requests: Option<u64>,
+    pub warmup: Duration,
+}
+
+impl Plan {
+    pub fn from_args(args: &LoadArgs) -> Plan {
+        let schedule = match (&args.stages, args.rps) {
+            (Some(StageList(stages)), _) => Some(Schedule::stages(stages.clone())),
+            (None, Some(rps)) => Some(Schedule::constant(rps)),
+            (None, None) => None,
+        };
+        let window = match (args.duration, schedule.as_ref().and_then(Schedule::length), args.requests) {
+            (Some(d), _, _) => Some(d),
+            (None, Some(stages), _) => Some(stages),
+            (None, None, Some(_)) => None,
+            (None, None, None) => Some(DEFAULT_DURATION),
+        };
+        Plan { schedule, concurrency: args.concurrency as usize, window, requests: args.requests, warmup: args.warmup }
+    }
+
+    pub fn model(&self) -> Model {
+        if self.schedule.is_some() { Model::Open } else { Model::Closed }
+    }
+}
+
+/// A finished run: its report (thresholds judged), latency histogram and notes.
+pub type Finished = Shown;
+
+/// Runs the load test and prints its report; returns the exit code (1: a threshold
+/// failed). Errors are start-up errors (exit 2).
+pub async fn run(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Result<u8> {
+    if args.duration.is_some_and(|d| d.is_zero()) {
+        anyhow::bail!("--duration must be more than 0");
+    }
+    let mut hlog_error = None;
+    let finished = execute(args, shutdown, &mut hlog_error).await?;
+    finished.emit(args.format, args.out.as_deref())?;
+    if let Some(e) = hlog_error {
+        return Err(e);
+    }
+    Ok(finished.report.exit_code())
+}
+
+/// Runs the load test and returns what it measured, without printing it. A failure to
+/// write `--hlog` mid-run does not stop the run: it is put in `hlog_error`.
+pub async fn execute(
+    args: &LoadArgs,
+    shutdown: CancellationToken,
+    hlog_error: &mut Option<anyhow::Error>,
+) -> anyhow::Result<Finished> {
+    let plan = Plan::from_args(args);
+    let mut target = args.target.resolve_with(args.credentials.as_deref())?;
+    let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
+    let prober = Arc::new(Prober::new(&target)?);
+
+    let stop_servers = CancellationToken::new();
+    let _stop_servers = stop_servers.clone().drop_guard();
+    let metrics = match args.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let registry = Registry::new();
+            let metrics = Metrics::register(&registry, &args.name).context("registering metrics")?;
+            register_build_info(&registry).context("registering metrics")?;
+            live::serve_metrics(addr, registry, stop_servers.clone()).await?;
+            Some(metrics)
+        }
+    };
+    let mut hlog = match &args.hlog {
+        None => None,
+        Some(path) => Some(Hlog::create(path, SystemTime::now())?),
+    };
+    let mut progress = Progress::new(args.quiet, plan.window, plan.requests);
+
+    if !plan.warmup.is_zero() {
+        if let Some(p) = &mut progress {
+            p.warming_up(plan.warmup);
+        }
+        let warm = Plan {
+            schedule: plan.schedule.as_ref().map(|s| Schedule::constant(s.warmup_rate())),
+            window: Some(plan.warmup),
+            requests: None,
+            ..plan.clone()
+        };
+        run_phase(&warm, &prober, &shutdown, Sinks::default()).await;
+    }
+    if let Some(p) = &mut progress {
+        p.measuring();
+    }
+    let sinks = Sinks { hlog: hlog.take(), progress, metrics, started: None };
+    let phase = run_phase(&plan, &prober, &shutdown, sinks).await;
+    if let Some(p) = &phase.sinks.progress {
+        p.finish();
+    }
+    if let Some(h) = phase.sinks.hlog {
+        *hlog_error = h.finish().err();
+    }
+
+    let mut notes = Vec::new();
+    if phase.interrupted {
+        notes.push(format!(
+            "interrupted after {:.1} s; {} calls in flight were abandoned, not counted",
+            phase.duration.as_secs_f64(),
+            phase.abandoned
+        ));
+    }
+    let run = RunFacts {
+        target: target.display_url(),
+        model: plan.model(),
+        target_rps: plan.schedule.as_ref().map(|s| s.mean_rate(phase.planned.unwrap_or(phase.duration))),
+        concurrency: plan.concurrency as u64,
+        duration: phase.duration,
+    };
+    let report = LoadReport::build(&run, &phase.recorder, &args.thresholds);
+    Ok(Shown { report, latency: phase.recorder.latency, notes })
+}
+
+/// What one phase (warmup or measurement) measured.
+struct PhaseResult {
+    recorder: Recorder,
+    sinks: Sinks,
+    /// Open model: the sending window (the planned one, or up to the last send if that
+    /// fell behind it). Closed model, or interrupted: from t0 to the end.
+    duration: Duration,
+    /// The planned span of the open schedule that was sent.
+    planned: Option<Duration>,
+    interrupted: bool,
+    abandoned: u64,
+}
+
+/// What the workers share: the one call path, the schedule and the hand-out counters.
+struct Shared {
+    prober: Arc<Prober>,
+    schedule: Option<Schedule>,
+    t0: Instant,
+    /// Closed model: start no call at or after this.
+    deadline: Option<Instant>,
+    /// Sequence numbers handed out so far (one per call, plus one per worker at the end).
+    next: Arc<AtomicU64>,
+    /// No call with a sequence number at or above this; the pacer lowers it at the end.
+    end: AtomicU64,
+    /// Open model: one permit per due request.
+    permits: Option<Arc<Semaphore>>,
+}
+
+async fn run_phase(plan: &Plan, prober: &Arc<Prober>, shutdown: &CancellationToken, mut sinks: Sinks) -> PhaseResult {
+    let t0 = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    sinks.started = Some(Arc::clone(&next));
+    let open_end = if plan.schedule.is_some() { u64::MAX } else { plan.requests.unwrap_or(u64::MAX) };
+    let shared = Arc::new(Shared {
+        prober: Arc::clone(prober),
+        schedule: plan.schedule.clone(),
+        t0,
+        deadline: plan.window.filter(|_| plan.schedule.is_none()).map(|w| t0 + w),
+        next: Arc::clone(&next),
+        end: AtomicU64::new(open_end),
+        permits: plan.schedule.as_ref().map(|_| Arc::new(Semaphore::new(0))),
+    });
+
+    let (tx, rx) = mpsc::channel::<Observation>(4096);
+    let owner = tokio::spawn(collect(rx, t0, sinks));
+    let stop_pacer = Arc::new(AtomicBool::new(false));
+    let pacer = plan.schedule.clone().map(|schedule| {
+        let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop_pacer));
+        let (window, requests, workers) = (plan.window, plan.requests, plan.concurrency);
+        tokio::spawn(async move {
+            let Some(permits) = shared.permits.as_deref() else { return 0 };
+            let pacer = Pacer {
+                schedule: &schedule,
+                t0: shared.t0,
+                window,
+                requests,
+                permits,
+                end: &shared.end,
+                workers,
+                stop: &stop,
+            };
+            pacer.run().await
+        })
+    });
+
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..plan.concurrency {
+        let (shared, tx, cancel) = (Arc::clone(&shared), tx.clone(), shutdown.clone());
+        workers.spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                () = worker(&shared, tx) => {}
+            }
+        });
+    }
+    drop(tx);
+    while workers.join_next().await.is_some() {}
+    let interrupted = shutdown.is_cancelled();
+    let finished = t0.elapsed();
+    stop_pacer.store(true, Ordering::Relaxed);
+    let released = match pacer {
+        Some(task) => Some(task.await.expect("the pacer does not panic")),
+        None => None,
+    };
+    let (recorder, sinks) = owner.await.expect("the recorder task does not panic");
+
+    let started = next.load(Ordering::Relaxed).min(shared.end.load(Ordering::Acquire));
+    let planned = match (&plan.schedule, released) {
+        (Some(s), Some(n)) => {
+            let span = s.offset(n).or_else(|| s.length()).unwrap_or(finished);
+            Some(plan.window.map_or(span, |w| span.min(w)))
+        }
+        _ => None,
+    };
+    // Open model: the rate offered is what was sent over the sending window (answers
+    // arriving after it do not lower it; sends that fell behind past it do).
+    let duration = match planned {
+        Some(p) if !interrupted => {
+            p.max(recorder.last_sent().map_or(Duration::ZERO, |s| s.saturating_duration_since(t0)))
+        }
+        _ => finished,
+    };
+    PhaseResult {
+        abandoned: started.saturating_sub(recorder.requests()),
+        recorder,
+        sinks,
+        duration,
+        planned,
+        interrupted,
+    }
+}
+
+/// The one worker loop: wait for a turn (a permit in the open model, none in the
+/// closed), take the next sequence number, call, hand the observation to the owner.
+async fn worker(shared: &Shared, tx: mpsc::Sender<Observation>) {
+    loop {
+        if let Some(permits) = &shared.permits {
+            match permits.acquire().await {
+                Ok(p) => p.forget(),
+                Err(_) => return,
+            }
+        } else if shared.deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        let seq = shared.next.fetch_add(1, Ordering::Relaxed);
+        if seq >= shared.end.load(Ordering::Acquire) {
+            return;
+        }
+        let due = match &shared.schedule {
+            // Released permits never outnumber due requests, so `seq` is due by now.
+            Some(s) => shared.t0 + s.offset(seq).unwrap_or_default(),
+            None => Instant::now(),
+        };
+        let obs = shared.prober.call(seq, due).await;
+        if tx.send(obs).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<LoadArgs, clap::Error> {
+        let mut argv = vec!["nehr-probe", "load"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Load(a) => Ok(a),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn models_and_windows() {
+        let p = Plan::from_args(&parse(&["--mock"]).unwrap());
+        assert_eq!((p.model(), p.window, p.concurrency), (Model::Closed, Some(DEFAULT_DURATION), 50));
+        let p = Plan::from_args(&parse(&["--mock", "--rps", "50", "-n", "100"]).unwrap());
+        assert_eq!((p.model(), p.window, p.requests), (Model::Open, None, Some(100)));
+        let p = Plan::from_args(&parse(&["--mock", "--stages", "1s:10,2s:10"]).unwrap());
+        assert_eq!(p.window, Some(Duration::from_secs(3)));
+        let p = Plan::from_args(&parse(&["--mock", "--rps", "5", "-d", "2s", "-c", "3"]).unwrap());
+        assert_eq!((p.window, p.concurrency), (Some(Duration::from_secs(2)), 3));
+    }
+
+    #[test]
+    fn conflicting_and_bad_flags_are_usage_errors() {
+        for bad in [
+            &["--rps", "5", "--stages", "1s:5"][..],
+            &["--stages", "1s:5", "--duration", "1s"],
+            &["--rps", "0"],
+            &["--rps", "fast"],
+            &["-c", "0"],
+            &["-n", "0"],
+            &["--threshold", "p99<"],
+            &["--stages", "1s"],
+            &["--credentials", "x", "--mock"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let e = parse(&["--threshold", "p99<<3"]).unwrap_err().to_string();
+        assert!(e.contains("expected METRIC OP VALUE"), "{e}");
+    }
+}

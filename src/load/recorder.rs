@@ -1,0 +1,281 @@
+//! Turns observations into the numbers of a load report: HdrHistograms of latency (from
+//! the due time) and service time (from the send), and counters per outcome, HTTP status
+//! and violation path, plus `late_starts`.
+//!
+//! One task owns the [`Recorder`]; workers send it their observations over a bounded
+//! channel that it drains every 10 ms ([`collect`]), so recording takes no lock and
+//! wakes no thread, and after the first answer of each kind it allocates nothing. Memory is flat: histograms have a fixed size whatever the
+//! run's length, and violation paths are bounded by the schema (and capped here).
+//! Every second the owner also closes an interval: a line of the `--hlog`, a refresh of
+//! the progress display.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::sync::mpsc;
+
+use super::live::{Hlog, Progress};
+use crate::metrics::Metrics;
+use crate::probe::{Observation, Outcome};
+
+/// Highest value the histograms track: one hour, in microseconds.
+pub const HIGHEST_US: u64 = 3_600_000_000;
+/// A request that starts later than this after its due time is a late start.
+pub const LATE: Duration = Duration::from_millis(1);
+/// Distinct violation paths counted by name; more (only a hostile `--schema` could
+/// make them) are counted under [`OTHER_PATHS`].
+const MAX_PATHS: usize = 64;
+pub const OTHER_PATHS: &str = "(other paths)";
+
+/// A histogram of microseconds, 1 µs to 1 h, 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("static bounds are valid")
+}
+
+/// Whole microseconds, saturating.
+pub fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// From the due time, µs.
+    pub latency: Histogram<u64>,
+    /// From the send, µs.
+    pub service: Histogram<u64>,
+    outcomes: [u64; 9],
+    /// Indexed by status code (HTTP allows 100 to 999).
+    statuses: Box<[u64]>,
+    violations: BTreeMap<String, u64>,
+    late_starts: u64,
+    requests: u64,
+    last_sent: Option<Instant>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            latency: histogram(),
+            service: histogram(),
+            outcomes: [0; 9],
+            statuses: vec![0; 1000].into_boxed_slice(),
+            violations: BTreeMap::new(),
+            late_starts: 0,
+            requests: 0,
+            last_sent: None,
+        }
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts one call; returns its latency in µs (for the interval histogram).
+    pub fn record(&mut self, obs: &Observation) -> u64 {
+        let latency = micros(obs.latency());
+        self.latency.saturating_record(latency);
+        self.service.saturating_record(micros(obs.service_time()));
+        self.outcomes[obs.outcome.index()] += 1;
+        if let Some(count) = obs.status.and_then(|s| self.statuses.get_mut(usize::from(s))) {
+            *count += 1;
+        }
+        if obs.sent.saturating_duration_since(obs.due) > LATE {
+            self.late_starts += 1;
+        }
+        // 401/500 body notes are not schema violations of a token answer.
+        if obs.outcome == Outcome::InvalidBody {
+            for v in &obs.violations {
+                self.count_violation(&v.path);
+            }
+        }
+        self.requests += 1;
+        if self.last_sent.is_none_or(|t| obs.sent > t) {
+            self.last_sent = Some(obs.sent);
+        }
+        latency
+    }
+
+    fn count_violation(&mut self, path: &str) {
+        if let Some(n) = self.violations.get_mut(path) {
+            *n += 1;
+        } else if self.violations.len() < MAX_PATHS {
+            self.violations.insert(path.to_string(), 1);
+        } else {
+            *self.violations.entry(OTHER_PATHS.to_string()).or_default() += 1;
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
+    /// When the last recorded call was sent.
+    pub fn last_sent(&self) -> Option<Instant> {
+        self.last_sent
+    }
+
+    pub fn late_starts(&self) -> u64 {
+        self.late_starts
+    }
+
+    pub fn outcome(&self, o: Outcome) -> u64 {
+        self.outcomes[o.index()]
+    }
+
+    /// Answers by HTTP status, lowest status first; calls without an answer are absent.
+    pub fn http_status(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.statuses.iter().enumerate().filter(|(_, n)| **n > 0).map(|(s, n)| (s as u16, *n))
+    }
+
+    pub fn violations(&self) -> &BTreeMap<String, u64> {
+        &self.violations
+    }
+}
+
+/// Where the owner sends what it learns while the run goes on.
+#[derive(Default)]
+pub struct Sinks {
+    pub hlog: Option<Hlog>,
+    pub progress: Option<Progress>,
+    pub metrics: Option<Metrics>,
+    /// Calls handed out so far (the workers' sequence counter), for "in flight".
+    pub started: Option<Arc<AtomicU64>>,
+}
+
+/// How often the owner drains the channel. Workers never wake it: it polls, so a send
+/// costs the worker a few atomic operations and no thread wakeup.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
+
+/// Receives observations until every sender is gone, recording each; closes an interval
+/// every second from `t0`. Returns the recorder and the sinks (to finish them).
+pub async fn collect(mut rx: mpsc::Receiver<Observation>, t0: Instant, mut sinks: Sinks) -> (Recorder, Sinks) {
+    let mut rec = Recorder::new();
+    let mut interval = histogram();
+    let mut drains = tokio::time::interval(DRAIN_EVERY);
+    drains.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut k: u32 = 0;
+    loop {
+        drains.tick().await;
+        let closed = loop {
+            match rx.try_recv() {
+                Ok(obs) => {
+                    interval.saturating_record(rec.record(&obs));
+                    if let Some(m) = &sinks.metrics {
+                        m.observe(&obs);
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break false,
+                Err(mpsc::error::TryRecvError::Disconnected) => break true,
+            }
+        };
+        if closed {
+            break;
+        }
+        if t0.elapsed() >= Duration::from_secs(u64::from(k) + 1) {
+            let start = Duration::from_secs(u64::from(k));
+            close_interval(&mut sinks, &rec, &interval, start, Duration::from_secs(1));
+            interval.reset();
+            k += 1;
+        }
+    }
+    let start = Duration::from_secs(u64::from(k));
+    let rest = t0.elapsed().saturating_sub(start);
+    if !interval.is_empty() || k == 0 {
+        close_interval(&mut sinks, &rec, &interval, start, rest.max(Duration::from_millis(1)));
+    }
+    (rec, sinks)
+}
+
+fn close_interval(sinks: &mut Sinks, rec: &Recorder, interval: &Histogram<u64>, start: Duration, len: Duration) {
+    if let Some(hlog) = &mut sinks.hlog {
+        hlog.write(interval, start, len);
+    }
+    if let Some(p) = &mut sinks.progress {
+        let started = sinks.started.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
+        p.update(rec, interval, started.saturating_sub(rec.requests()));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::validate::Violation;
+
+    pub(crate) fn obs(outcome: Outcome, status: Option<u16>, wait_ms: u64, service_ms: u64) -> Observation {
+        let due = Instant::now();
+        let sent = due + Duration::from_millis(wait_ms);
+        Observation {
+            seq: 0,
+            due,
+            sent,
+            done: sent + Duration::from_millis(service_ms),
+            status,
+            outcome,
+            violations: vec![],
+            token: None,
+            body_bytes: 0,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn latency_counts_the_wait_and_service_time_does_not() {
+        let mut r = Recorder::new();
+        assert_eq!(r.record(&obs(Outcome::Ok, Some(200), 0, 20)), 20_000);
+        r.record(&obs(Outcome::Ok, Some(200), 980, 20));
+        assert_eq!(r.requests(), 2);
+        assert_eq!(r.late_starts(), 1);
+        assert!(r.latency.max() >= 1_000_000 && r.latency.max() < 1_001_000);
+        assert!(r.service.max() < 20_100);
+    }
+
+    #[test]
+    fn counters_by_outcome_status_and_path() {
+        let mut r = Recorder::new();
+        r.record(&obs(Outcome::Ok, Some(200), 0, 1));
+        r.record(&obs(Outcome::ServerError, Some(503), 0, 1));
+        r.record(&obs(Outcome::ConnectError, None, 0, 1));
+        let mut bad = obs(Outcome::InvalidBody, Some(200), 0, 1);
+        bad.violations = vec![Violation { path: "/result/expires_in".into(), message: "must be > 0".into() }];
+        r.record(&bad);
+        r.record(&bad);
+        let mut note = obs(Outcome::Unauthorized, Some(401), 0, 1);
+        note.violations = vec![Violation { path: "/code".into(), message: "expected integer".into() }];
+        r.record(&note);
+        assert_eq!(r.outcome(Outcome::Ok), 1);
+        assert_eq!(r.outcome(Outcome::InvalidBody), 2);
+        assert_eq!(r.outcome(Outcome::ConnectError), 1);
+        assert_eq!(r.http_status().collect::<Vec<_>>(), [(200, 3), (401, 1), (503, 1)]);
+        assert_eq!(r.violations().len(), 1);
+        assert_eq!(r.violations()["/result/expires_in"], 2);
+    }
+
+    #[test]
+    fn violation_paths_are_capped() {
+        let mut r = Recorder::new();
+        for i in 0..100 {
+            r.count_violation(&format!("/f{i}"));
+        }
+        assert_eq!(r.violations().len(), MAX_PATHS + 1);
+        assert_eq!(r.violations()[OTHER_PATHS], 100 - MAX_PATHS as u64);
+    }
+
+    #[tokio::test]
+    async fn the_owner_records_what_workers_send() {
+        let (tx, rx) = mpsc::channel(8);
+        let owner = tokio::spawn(collect(rx, Instant::now(), Sinks::default()));
+        for _ in 0..100 {
+            tx.send(obs(Outcome::Ok, Some(200), 0, 2)).await.unwrap();
+        }
+        drop(tx);
+        let (rec, _) = owner.await.unwrap();
+        assert_eq!(rec.requests(), 100);
+        assert_eq!(rec.latency.len(), 100);
+    }
+}

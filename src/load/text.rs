@@ -1,0 +1,176 @@
+//! The text rendering of a load report, for people at a terminal: summary, outcomes,
+//! latency and service-time percentiles side by side, status codes, top violations,
+//! threshold verdicts, and a percentile spectrum drawn with block characters. Numbers
+//! only come from the report and its histogram, so `report FILE` renders a saved run
+//! exactly as `load` showed it.
+
+use std::fmt::Write;
+
+use super::report::{Model, Shown, human_secs};
+use super::threshold::Threshold;
+use crate::probe::Outcome;
+
+/// How many violation paths the text shows.
+const TOP_VIOLATIONS: usize = 5;
+/// Width of the spectrum's longest bar, in characters.
+const BAR_WIDTH: usize = 40;
+/// The spectrum's rows: percentile and label.
+const SPECTRUM: [(f64, &str); 9] = [
+    (0.0, "min"),
+    (50.0, "p50"),
+    (75.0, "p75"),
+    (90.0, "p90"),
+    (95.0, "p95"),
+    (99.0, "p99"),
+    (99.9, "p99.9"),
+    (99.99, "p99.99"),
+    (100.0, "max"),
+];
+
+pub fn render(shown: &Shown) -> String {
+    let r = &shown.report;
+    let mut out = String::new();
+    let o = &mut out;
+    let _ = writeln!(o, "nehr-probe load: {}", r.target);
+    let model = match (r.model, r.target_rps) {
+        (Model::Open, Some(rps)) => format!("open model at {} rps, at most {} in flight", trim(rps), r.concurrency),
+        (Model::Open, None) => format!("open model, at most {} in flight", r.concurrency),
+        (Model::Closed, _) => format!("closed model, {} workers back to back", r.concurrency),
+    };
+    let _ = writeln!(o, "  {model}");
+    let _ = writeln!(
+        o,
+        "  {} requests in {:.2} s = {:.2}/s; {} ok ({}); late starts {}",
+        r.requests,
+        r.duration_seconds,
+        r.achieved_rps,
+        r.outcomes.ok,
+        share(r.outcomes.ok, r.requests),
+        r.late_starts,
+    );
+    for note in &shown.notes {
+        let _ = writeln!(o, "  note: {note}");
+    }
+
+    let _ = writeln!(o, "\noutcomes");
+    let mut zero = Vec::new();
+    for outcome in Outcome::ALL {
+        let n = r.outcomes.get(outcome);
+        if n == 0 {
+            zero.push(outcome.as_str());
+        } else {
+            let _ = writeln!(o, "  {:<16} {n:>10}  {:>8}", outcome.as_str(), share(n, r.requests));
+        }
+    }
+    if !zero.is_empty() {
+        let _ = writeln!(o, "  none: {}", zero.join(", "));
+    }
+
+    let (lat, svc) = match r.model {
+        Model::Open => ("latency (from due)", "service time (from send)"),
+        Model::Closed => ("latency", "service time"),
+    };
+    let _ = writeln!(o, "\n  {:<8} {lat:>20}  {svc:>26}", "");
+    for ((name, l), (_, s)) in r.latency_seconds.rows().into_iter().zip(r.service_time_seconds.rows()) {
+        let (l, s) = if r.requests == 0 { ("–".into(), "–".into()) } else { (human_secs(l), human_secs(s)) };
+        let _ = writeln!(o, "  {name:<8} {l:>20}  {s:>26}");
+    }
+
+    if !r.http_status.is_empty() {
+        let codes: Vec<String> = r.http_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+        let _ = writeln!(o, "\nHTTP status  {}", codes.join("   "));
+    }
+    let no_answer = r.requests - r.http_status.values().sum::<u64>().min(r.requests);
+    if no_answer > 0 {
+        let _ =
+            writeln!(o, "no HTTP answer: {no_answer} (connect errors, timeouts before the headers, transport errors)");
+    }
+
+    if !r.violations.is_empty() {
+        let mut top: Vec<(&String, &u64)> = r.violations.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let shown_n = top.len().min(TOP_VIOLATIONS);
+        let _ = writeln!(o, "\nschema violations (top {shown_n} of {} paths)", top.len());
+        for (path, n) in top.into_iter().take(TOP_VIOLATIONS) {
+            let path = if path.is_empty() { "(the whole body)" } else { path.as_str() };
+            let _ = writeln!(o, "  {path:<32} {n:>10}");
+        }
+    }
+
+    if r.requests > 0 {
+        let _ = writeln!(o, "\nlatency spectrum");
+        spectrum(o, shown);
+    }
+
+    if !r.thresholds.is_empty() {
+        let _ = writeln!(o, "\nthresholds");
+        for v in &r.thresholds {
+            let actual = match Threshold::parse(&v.expr) {
+                Ok(t) => t.show(v.actual),
+                Err(_) => v.actual.map_or("–".into(), |a| a.to_string()),
+            };
+            let mark = if v.passed { "pass" } else { "FAIL" };
+            let _ = writeln!(o, "  {mark}  {:<24} actual {actual}", v.expr);
+        }
+    }
+    out
+}
+
+/// One bar per percentile, its length proportional to the latency there.
+fn spectrum(o: &mut String, shown: &Shown) {
+    let h = &shown.latency;
+    if h.is_empty() {
+        return;
+    }
+    let max = h.max().max(1) as f64;
+    for (p, label) in SPECTRUM {
+        let v = if p == 0.0 { h.min() } else { h.value_at_quantile(p / 100.0) };
+        let _ = writeln!(o, "  {label:<7} {} {}", bar(v as f64 / max), human_secs(v as f64 / 1e6));
+    }
+}
+
+/// A bar of `fraction` × [`BAR_WIDTH`] characters, in eighths.
+fn bar(fraction: f64) -> String {
+    const EIGHTHS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    let eighths = (fraction.clamp(0.0, 1.0) * (BAR_WIDTH * 8) as f64).round() as usize;
+    let mut s = "█".repeat(eighths / 8);
+    if eighths % 8 > 0 {
+        s.push(EIGHTHS[eighths % 8]);
+    }
+    // Even the shortest bar shows, so a row is never blank.
+    if s.is_empty() {
+        s.push('▏');
+    }
+    format!("{s:<BAR_WIDTH$}")
+}
+
+fn share(n: u64, of: u64) -> String {
+    if of == 0 { "–".into() } else { format!("{:.2} %", n as f64 * 100.0 / of as f64) }
+}
+
+fn trim(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_are_proportional_and_fixed_width() {
+        assert_eq!(bar(1.0).chars().count(), BAR_WIDTH);
+        assert_eq!(bar(0.5).trim_end().chars().count(), BAR_WIDTH / 2);
+        assert_eq!(bar(0.0).trim_end(), "▏");
+        assert_eq!(bar(1.0 / 320.0).trim_end(), "▏");
+        assert_eq!(bar(0.5).chars().count(), BAR_WIDTH);
+    }
+
+    #[test]
+    fn shares_and_rates() {
+        assert_eq!(share(1, 3), "33.33 %");
+        assert_eq!(share(0, 0), "–");
+        assert_eq!(trim(50.0), "50");
+        assert_eq!(trim(49.98), "49.98");
+    }
+}
