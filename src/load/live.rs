@@ -36,12 +36,16 @@ pub struct Hlog {
 }
 
 impl Hlog {
-    /// Creates the file and writes the header; `start` is the wall-clock time of t0,
-    /// which interval timestamps count from (the log's BaseTime).
-    pub fn create(path: &Path, start: SystemTime) -> anyhow::Result<Hlog> {
+    /// Creates the file, so a bad path fails before the run; the header follows at
+    /// [`Hlog::begin`], when the measured run starts.
+    pub fn create(path: &Path) -> anyhow::Result<Hlog> {
         let file = File::create(path).with_context(|| format!("cannot create --hlog {}", path.display()))?;
-        let mut hlog =
-            Hlog { out: BufWriter::new(file), serializer: V2DeflateSerializer::new(), path: path.into(), error: None };
+        Ok(Hlog { out: BufWriter::new(file), serializer: V2DeflateSerializer::new(), path: path.into(), error: None })
+    }
+
+    /// Writes the header; `start` is the wall-clock time of t0, which interval
+    /// timestamps count from (the log's StartTime and BaseTime).
+    pub fn begin(&mut self, start: SystemTime) {
         let header = (|| -> std::io::Result<()> {
             IntervalLogWriterBuilder::new()
                 .add_comment(concat!("[Logged with nehr-probe ", env!("CARGO_PKG_VERSION"), "]"))
@@ -49,15 +53,16 @@ impl Hlog {
                 .add_comment("[Latency from the due time, in microseconds]")
                 .with_start_time(start)
                 .with_base_time(start)
-                .begin_log_with(&mut hlog.out, &mut hlog.serializer)?;
+                .begin_log_with(&mut self.out, &mut self.serializer)?;
             writeln!(
-                hlog.out,
+                self.out,
                 "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
             )?;
-            hlog.out.flush()
+            self.out.flush()
         })();
-        header.with_context(|| format!("cannot write --hlog {}", path.display()))?;
-        Ok(hlog)
+        if let Err(e) = header {
+            self.error = Some(e.to_string());
+        }
     }
 
     /// Appends one interval: `start` from t0, `len` long.

@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
@@ -168,9 +168,6 @@ pub type Finished = Shown;
 /// Runs the load test and prints its report; returns the exit code (1: a threshold
 /// failed). Errors are start-up errors (exit 2).
 pub async fn run(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Result<u8> {
-    if args.duration.is_some_and(|d| d.is_zero()) {
-        anyhow::bail!("--duration must be more than 0");
-    }
     let mut hlog_error = None;
     let finished = execute(args, shutdown, &mut hlog_error).await?;
     finished.emit(args.format, args.out.as_deref())?;
@@ -187,6 +184,9 @@ pub async fn execute(
     shutdown: CancellationToken,
     hlog_error: &mut Option<anyhow::Error>,
 ) -> anyhow::Result<Finished> {
+    if args.duration.is_some_and(|d| d.is_zero()) {
+        anyhow::bail!("--duration must be more than 0");
+    }
     let plan = Plan::from_args(args);
     let mut target = args.target.resolve_with(args.credentials.as_deref())?;
     let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
@@ -206,7 +206,7 @@ pub async fn execute(
     };
     let mut hlog = match &args.hlog {
         None => None,
-        Some(path) => Some(Hlog::create(path, SystemTime::now())?),
+        Some(path) => Some(Hlog::create(path)?),
     };
     let mut progress = Progress::new(args.quiet, plan.window, plan.requests);
 

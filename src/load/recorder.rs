@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
@@ -155,6 +155,9 @@ const DRAIN_EVERY: Duration = Duration::from_millis(10);
 /// Receives observations until every sender is gone, recording each; closes an interval
 /// every second from `t0`. Returns the recorder and the sinks (to finish them).
 pub async fn collect(mut rx: mpsc::Receiver<Observation>, t0: Instant, mut sinks: Sinks) -> (Recorder, Sinks) {
+    if let Some(hlog) = &mut sinks.hlog {
+        hlog.begin(SystemTime::now() - t0.elapsed());
+    }
     let mut rec = Recorder::new();
     let mut interval = histogram();
     let mut drains = tokio::time::interval(DRAIN_EVERY);
@@ -187,7 +190,10 @@ pub async fn collect(mut rx: mpsc::Receiver<Observation>, t0: Instant, mut sinks
     let start = Duration::from_secs(u64::from(k));
     let rest = t0.elapsed().saturating_sub(start);
     if !interval.is_empty() || k == 0 {
-        close_interval(&mut sinks, &rec, &interval, start, rest.max(Duration::from_millis(1)));
+        // The last, partial interval goes to the log only: the display is about to clear.
+        if let Some(hlog) = &mut sinks.hlog {
+            hlog.write(&interval, start, rest.max(Duration::from_millis(1)));
+        }
     }
     (rec, sinks)
 }

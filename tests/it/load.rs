@@ -347,6 +347,16 @@ async fn accounts_are_used_round_robin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warmup_traffic_is_sent_but_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start(&MockArgs::default()).await.unwrap();
+    let run = load_against(&server, dir.path(), &["--rps", "100", "-n", "20", "--warmup", "300ms"]).await;
+    assert_eq!(run.report.requests, 20);
+    let served = server.stats().ok;
+    assert!((45..=55).contains(&served), "30 warmup calls and 20 recorded ones, the mock saw {served}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_metrics_are_served_during_the_run() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
