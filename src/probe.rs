@@ -160,7 +160,8 @@ impl Observation {
 pub struct Prober {
     conn: Connector,
     url: Url,
-    path: String,
+    /// The request target (path and query), parsed once.
+    path: hyper::Uri,
     host_header: HeaderValue,
     bodies: Vec<Bytes>,
     timeout: Duration,
@@ -188,6 +189,7 @@ impl Prober {
             (None, _) => return Err(ConfigError::Client("URL has no host".into())),
         };
         let host_header = HeaderValue::from_str(&host).map_err(|e| ConfigError::Client(e.to_string()))?;
+        let path: hyper::Uri = path.parse().map_err(|e| ConfigError::Client(format!("URL path: {e}")))?;
         let bodies = target
             .credentials
             .iter()
@@ -265,7 +267,7 @@ impl Prober {
         let body = self.bodies[(seq % self.bodies.len() as u64) as usize].clone();
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.path.parse().expect("a URL path is a valid URI");
+        *request.uri_mut() = self.path.clone();
         let headers = request.headers_mut();
         headers.insert(HOST, self.host_header.clone());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -190,7 +190,10 @@ pub async fn execute(
     let plan = Plan::from_args(args);
     let mut target = args.target.resolve_with(args.credentials.as_deref())?;
     let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
-    let prober = Arc::new(Prober::new(&target)?);
+    // One prober (its own connections) per worker thread: see `run_phase`.
+    let probers = (0..worker_threads(plan.concurrency))
+        .map(|_| Prober::new(&target).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let stop_servers = CancellationToken::new();
     let _stop_servers = stop_servers.clone().drop_guard();
@@ -220,13 +223,13 @@ pub async fn execute(
             requests: None,
             ..plan.clone()
         };
-        run_phase(&warm, &prober, &shutdown, Sinks::default()).await;
+        run_phase(&warm, &probers, &shutdown, Sinks::default()).await;
     }
     if let Some(p) = &mut progress {
         p.measuring();
     }
     let sinks = Sinks { hlog: hlog.take(), progress, metrics, started: None };
-    let phase = run_phase(&plan, &prober, &shutdown, sinks).await;
+    let phase = run_phase(&plan, &probers, &shutdown, sinks).await;
     if let Some(p) = &phase.sinks.progress {
         p.finish();
     }
@@ -268,7 +271,6 @@ struct PhaseResult {
 
 /// What the workers share: the one call path, the schedule and the hand-out counters.
 struct Shared {
-    prober: Arc<Prober>,
     schedule: Option<Schedule>,
     t0: Instant,
     /// Closed model: start no call at or after this.
@@ -281,13 +283,22 @@ struct Shared {
     permits: Option<Arc<Semaphore>>,
 }
 
-async fn run_phase(plan: &Plan, prober: &Arc<Prober>, shutdown: &CancellationToken, mut sinks: Sinks) -> PhaseResult {
+/// Worker threads for `concurrency` workers: one per CPU, at most one per worker.
+fn worker_threads(concurrency: usize) -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, concurrency.max(1))
+}
+
+async fn run_phase(
+    plan: &Plan,
+    probers: &[Arc<Prober>],
+    shutdown: &CancellationToken,
+    mut sinks: Sinks,
+) -> PhaseResult {
     let t0 = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     sinks.started = Some(Arc::clone(&next));
     let open_end = if plan.schedule.is_some() { u64::MAX } else { plan.requests.unwrap_or(u64::MAX) };
     let shared = Arc::new(Shared {
-        prober: Arc::clone(prober),
         schedule: plan.schedule.clone(),
         t0,
         deadline: plan.window.filter(|_| plan.schedule.is_none()).map(|w| t0 + w),
@@ -318,18 +329,33 @@ async fn run_phase(plan: &Plan, prober: &Arc<Prober>, shutdown: &CancellationTok
         })
     });
 
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..plan.concurrency {
-        let (shared, tx, cancel) = (Arc::clone(&shared), tx.clone(), shutdown.clone());
-        workers.spawn(async move {
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                () = worker(&shared, tx) => {}
+    // The workers run on one single-threaded runtime per CPU, each with its own prober:
+    // a call and its connection's task then stay on one thread, instead of waking each
+    // other across threads (measured: about a fifth more throughput, less CPU a call).
+    let mut threads = Vec::new();
+    for (i, prober) in probers.iter().enumerate() {
+        let workers = plan.concurrency / probers.len() + usize::from(i < plan.concurrency % probers.len());
+        let (shared, tx, cancel, prober) = (Arc::clone(&shared), tx.clone(), shutdown.clone(), Arc::clone(prober));
+        let run = async move {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..workers {
+                let (shared, tx, cancel, prober) =
+                    (Arc::clone(&shared), tx.clone(), cancel.clone(), Arc::clone(&prober));
+                set.spawn(async move {
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        () = worker(&shared, &prober, tx) => {}
+                    }
+                });
             }
-        });
+            while set.join_next().await.is_some() {}
+        };
+        threads.push(spawn_on_own_thread(run));
     }
     drop(tx);
-    while workers.join_next().await.is_some() {}
+    for thread in threads {
+        let _ = thread.await;
+    }
     let interrupted = shutdown.is_cancelled();
     let finished = t0.elapsed();
     stop_pacer.store(true, Ordering::Relaxed);
@@ -365,9 +391,35 @@ async fn run_phase(plan: &Plan, prober: &Arc<Prober>, shutdown: &CancellationTok
     }
 }
 
+/// Runs `work` on a new thread with its own single-threaded runtime (or, should that
+/// runtime fail to build, on the current runtime); the receiver fires when it is done.
+fn spawn_on_own_thread(work: impl Future<Output = ()> + Send + 'static) -> tokio::sync::oneshot::Receiver<()> {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => {
+            let spawned = std::thread::Builder::new().name("nehr-probe-worker".into()).spawn(move || {
+                runtime.block_on(work);
+                let _ = done.send(());
+            });
+            if let Err(e) = spawned {
+                // No thread to be had: the receiver reports it done at once, and the
+                // phase records what the other threads did.
+                eprintln!("nehr-probe: cannot start a worker thread: {e}");
+            }
+        }
+        Err(_) => {
+            tokio::spawn(async move {
+                work.await;
+                let _ = done.send(());
+            });
+        }
+    }
+    finished
+}
+
 /// The one worker loop: wait for a turn (a permit in the open model, none in the
 /// closed), take the next sequence number, call, hand the observation to the owner.
-async fn worker(shared: &Shared, tx: mpsc::Sender<Observation>) {
+async fn worker(shared: &Shared, prober: &Prober, tx: mpsc::Sender<Observation>) {
     loop {
         if let Some(permits) = &shared.permits {
             match permits.acquire().await {
@@ -386,7 +438,7 @@ async fn worker(shared: &Shared, tx: mpsc::Sender<Observation>) {
             Some(s) => shared.t0 + s.offset(seq).unwrap_or_default(),
             None => Instant::now(),
         };
-        let obs = shared.prober.call(seq, due).await;
+        let obs = prober.call(seq, due).await;
         if tx.send(obs).await.is_err() {
             return;
         }
