@@ -10,10 +10,17 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+            } else {
+                eprintln!("nehr-probe: {}", one_line(&e.render().to_string()));
+            }
             return ExitCode::from(match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
                 // Nagios reads 3 as UNKNOWN: a broken check command line must not look CRITICAL.
                 _ if args.get(1).is_some_and(|a| a == "check") => 3,
                 _ => 2,
@@ -28,4 +35,18 @@ fn main() -> ExitCode {
             ExitCode::from(usage_error)
         }
     }
+}
+
+/// clap's message on one line: what was wrong and the hint, without the usage block
+/// (stderr carries one line per error, so a log or a Nagios status shows all of it).
+fn one_line(rendered: &str) -> String {
+    let text: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .collect();
+    let joined = text.join(" ");
+    let joined = joined.strip_prefix("error: ").unwrap_or(&joined);
+    format!("{joined} (see --help)")
 }

@@ -18,6 +18,7 @@ use reqwest::Url;
 use serde::Serialize;
 
 use crate::conn::{ConnectError, Connector};
+use crate::secret::Secret;
 use crate::target::{ConfigError, Target};
 use crate::validate::{TokenFacts, Validator, Violation};
 
@@ -164,6 +165,9 @@ pub struct Prober {
     path: hyper::Uri,
     host_header: HeaderValue,
     bodies: Vec<Bytes>,
+    /// The password of each body, to scrub from what an answer says (a hostile server
+    /// could echo it in `scope`).
+    passwords: Vec<Secret>,
     timeout: Duration,
     max_body: usize,
     validator: Arc<Validator>,
@@ -204,6 +208,7 @@ impl Prober {
             path,
             host_header,
             bodies,
+            passwords: target.credentials.iter().map(|c| c.password.clone()).collect(),
             timeout: target.timeout,
             max_body: target.max_body,
             validator: Arc::clone(&target.validator),
@@ -319,7 +324,10 @@ impl Prober {
                 obs.violations.push(Violation::root(format!("body larger than --max-body ({} bytes)", self.max_body)));
             }
             Outcome::Ok => match self.validator.check_token(&answer.body) {
-                Ok(facts) => obs.token = Some(facts),
+                Ok(mut facts) => {
+                    self.scrub(obs.seq, &mut facts);
+                    obs.token = Some(facts);
+                }
                 Err(violations) => {
                     obs.outcome = Outcome::InvalidBody;
                     obs.violations = violations;
@@ -333,6 +341,22 @@ impl Prober {
             }
             _ => {}
         }
+    }
+}
+
+impl Prober {
+    /// Replaces any fact that holds the password sent with call `seq` by `***`.
+    fn scrub(&self, seq: u64, facts: &mut TokenFacts) {
+        let password = self.passwords[(seq % self.passwords.len() as u64) as usize].expose();
+        let hide = |s: &mut String| {
+            if s.contains(password) {
+                *s = "***".to_string();
+            }
+        };
+        if let Some(t) = &mut facts.token_type {
+            hide(t);
+        }
+        facts.scope.iter_mut().flatten().for_each(hide);
     }
 }
 

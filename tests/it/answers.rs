@@ -191,6 +191,8 @@ pub fn echoes() -> Vec<(&'static str, Vec<Step>, &'static str)> {
         ("echo as token_type", edited_answer(|v| v["result"]["token_type"] = json!(PASSWORD)), "invalid_body"),
         ("echo as expires_in", edited_answer(|v| v["result"]["expires_in"] = json!(PASSWORD)), "invalid_body"),
         ("echo as code", edited_answer(|v| v["code"] = json!(PASSWORD)), "invalid_body"),
+        // Valid, and `scope` is printed by check: the probe must scrub it.
+        ("echo in scope", edited_answer(|v| v["result"]["scope"] = json!(["read", format!("x{PASSWORD}x")])), "ok"),
         ("echo in non-JSON", json_answer("200 OK", &format!("password={PASSWORD}")), "invalid_body"),
         ("echo in header", vec![Step::Write(response("404 Not Found", &[("X-Echo", PASSWORD)], b""))], "http_error"),
         ("echo in Location", redirect(&format!("http://127.0.0.1:9/?p={PASSWORD}")), "http_error"),
