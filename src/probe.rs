@@ -115,6 +115,22 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// A call's facts before its answer is looked at: no violations, token or body.
+    pub fn new(seq: u64, due: Instant, sent: Instant, done: Instant, status: Option<u16>, outcome: Outcome) -> Self {
+        Observation {
+            seq,
+            due,
+            sent,
+            done,
+            status,
+            outcome,
+            violations: Vec::new(),
+            token: None,
+            body_bytes: 0,
+            detail: None,
+        }
+    }
+
     /// From the due time: what a user waiting for a login sees.
     pub fn latency(&self) -> Duration {
         self.done.saturating_duration_since(self.due)
@@ -236,18 +252,7 @@ impl Prober {
             0 => None,
             s => Some(s as u16),
         };
-        let mut obs = Observation {
-            seq,
-            due,
-            sent,
-            done,
-            status,
-            outcome: Outcome::Ok,
-            violations: Vec::new(),
-            token: None,
-            body_bytes: 0,
-            detail: None,
-        };
+        let mut obs = Observation::new(seq, due, sent, done, status, Outcome::Ok);
         match result {
             Err(_) => {
                 obs.outcome = Outcome::Timeout;

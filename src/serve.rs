@@ -683,18 +683,7 @@ mod tests {
 
     fn observation(outcome: Outcome, status: Option<u16>) -> Observation {
         let t = Instant::now();
-        Observation {
-            seq: 0,
-            due: t,
-            sent: t,
-            done: t + Duration::from_millis(3),
-            status,
-            outcome,
-            violations: vec![],
-            token: None,
-            body_bytes: 0,
-            detail: None,
-        }
+        Observation::new(0, t, t, t + Duration::from_millis(3), status, outcome)
     }
 
     #[test]

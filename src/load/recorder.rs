@@ -216,18 +216,7 @@ pub(crate) mod tests {
     pub(crate) fn obs(outcome: Outcome, status: Option<u16>, wait_ms: u64, service_ms: u64) -> Observation {
         let due = Instant::now();
         let sent = due + Duration::from_millis(wait_ms);
-        Observation {
-            seq: 0,
-            due,
-            sent,
-            done: sent + Duration::from_millis(service_ms),
-            status,
-            outcome,
-            violations: vec![],
-            token: None,
-            body_bytes: 0,
-            detail: None,
-        }
+        Observation::new(0, due, sent, sent + Duration::from_millis(service_ms), status, outcome)
     }
 
     #[test]
