@@ -130,8 +130,9 @@ async fn fixed_rate_holds_count_and_rate_and_reports_the_delay() {
     let (base_lat, base_svc) = (base.report.latency_seconds.p50, base.report.service_time_seconds.p50);
     assert!(lat >= 0.020 && within(lat - base_lat, 0.020, 0.001), "latency p50 {lat}, without the delay {base_lat}");
     assert!(svc >= 0.020 && within(svc - base_svc, 0.020, 0.001), "service p50 {svc}, without the delay {base_svc}");
-    // Late starts come from a busy machine (tests run side by side on two cores).
-    assert!(r.late_starts < r.requests / 5, "late starts {}", r.late_starts);
+    // Late starts (over 1 ms) come from a busy machine: tests run side by side on two
+    // cores, CI builds beside them. A sanity bound, not the accuracy check (that is p50).
+    assert!(r.late_starts < r.requests / 2, "late starts {}", r.late_starts);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
