@@ -93,8 +93,8 @@ pub enum ConfigError {
     BadUrl { url: String, why: String },
     #[error("invalid --url: credentials do not belong in the URL; use --username and --password-file")]
     UrlWithCredentials,
-    #[error("cannot read {what} {path}: {source}")]
-    Read { what: &'static str, path: String, source: std::io::Error },
+    #[error("cannot read {what} {path}: {cause}")]
+    Read { what: &'static str, path: String, cause: std::io::Error },
     #[error("{what} {path} is empty")]
     Empty { what: &'static str, path: String },
     #[error("credentials file {path}, line {line}: expected username:password")]
@@ -212,14 +212,14 @@ fn parse_url(raw: &str) -> Result<Url, ConfigError> {
 }
 
 fn read_file(path: &Path, what: &'static str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { what, path: path.display().to_string(), source })
+    std::fs::read_to_string(path).map_err(|cause| ConfigError::Read { what, path: path.display().to_string(), cause })
 }
 
 fn read_ca_cert(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    let pem = std::fs::read(path).map_err(|source| ConfigError::Read {
+    let pem = std::fs::read(path).map_err(|cause| ConfigError::Read {
         what: "CA certificate",
         path: path.display().to_string(),
-        source,
+        cause,
     })?;
     reqwest::Certificate::from_pem(&pem)
         .map_err(|e| ConfigError::BadCaCert { path: path.display().to_string(), why: e.to_string() })?;

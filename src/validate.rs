@@ -44,10 +44,10 @@ pub struct TokenFacts {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
-    #[error("cannot read schema file {path}")]
-    Read { path: String, source: std::io::Error },
-    #[error("schema file {path} is not JSON: {source}")]
-    Json { path: String, source: serde_json::Error },
+    #[error("cannot read schema file {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
+    #[error("schema file {path} is not JSON: {cause}")]
+    Json { path: String, cause: serde_json::Error },
     #[error("schema file {path} is not a valid JSON Schema: {message}")]
     Invalid { path: String, message: String },
 }
@@ -79,13 +79,13 @@ impl Validator {
     /// A user's replacement for the token schema (`--schema FILE`).
     pub fn from_file(path: &Path) -> Result<Self, SchemaError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|cause| SchemaError::Read { path: shown.clone(), cause })?;
         Self::compile(&text, &shown)
     }
 
     fn compile(text: &str, shown: &str) -> Result<Self, SchemaError> {
         let json: Value =
-            serde_json::from_str(text).map_err(|source| SchemaError::Json { path: shown.to_string(), source })?;
+            serde_json::from_str(text).map_err(|cause| SchemaError::Json { path: shown.to_string(), cause })?;
         let token = jsonschema::validator_for(&json)
             .map_err(|e| SchemaError::Invalid { path: shown.to_string(), message: e.to_string() })?;
         let error_json: Value = serde_json::from_str(ERROR_SCHEMA).expect("error schema is JSON");

@@ -243,10 +243,10 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("{path} is not a nehr-probe load report: {source}")]
-    Json { path: String, source: serde_json::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: String, cause: std::io::Error },
+    #[error("{path} is not a nehr-probe load report: {cause}")]
+    Json { path: String, cause: serde_json::Error },
     #[error("{path}: its \"histogram\" is {why}")]
     Histogram { path: String, why: String },
     #[error("{path}: its saved threshold is unreadable: {why}")]
@@ -280,9 +280,9 @@ impl Shown {
 /// Reads one saved report.
 pub fn read(path: &Path) -> Result<Shown, ReportError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read { path: shown.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|cause| ReportError::Read { path: shown.clone(), cause })?;
     let report: LoadReport =
-        serde_json::from_str(&text).map_err(|source| ReportError::Json { path: shown.clone(), source })?;
+        serde_json::from_str(&text).map_err(|cause| ReportError::Json { path: shown.clone(), cause })?;
     let latency = decode_histogram(&report.histogram).map_err(|why| ReportError::Histogram { path: shown, why })?;
     Ok(Shown { report, latency, notes: Vec::new() })
 }

@@ -88,6 +88,8 @@ fn check_unreadable_password_file_is_unknown() {
     let missing = dir.path().join("no-such-file");
     let r = check_with(&["--url", URL, "--username", USERNAME, "--password-file", missing.to_str().unwrap()], &[]);
     assert_unknown(&r, "cannot read password file");
+    // The OS's reason once: it used to be printed twice, by the message and the chain.
+    assert_eq!(r.stderr.matches("No such file or directory").count(), 1, "{}", r.stderr);
     // A directory cannot be read as a file either.
     let r = check_with(&["--url", URL, "--username", USERNAME, "--password-file", dir.path().to_str().unwrap()], &[]);
     assert_unknown(&r, "cannot read password file");
