@@ -119,7 +119,8 @@ pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeE
         return Err(ServeError::ConfigAndFlags);
     }
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|cause| ServeError::ReadConfig { path: shown.clone(), cause })?;
+    let text =
+        crate::units::read_input_file(path).map_err(|cause| ServeError::ReadConfig { path: shown.clone(), cause })?;
     let file: ConfigFile = toml::from_str(&text).map_err(|e| ServeError::ParseConfig {
         path: shown.clone(),
         line: e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),

@@ -212,11 +212,15 @@ fn parse_url(raw: &str) -> Result<Url, ConfigError> {
 }
 
 fn read_file(path: &Path, what: &'static str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|cause| ConfigError::Read { what, path: path.display().to_string(), cause })
+    crate::units::read_input_file(path).map_err(|cause| ConfigError::Read {
+        what,
+        path: path.display().to_string(),
+        cause,
+    })
 }
 
 fn read_ca_cert(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    let pem = std::fs::read(path).map_err(|cause| ConfigError::Read {
+    let pem = crate::units::read_input_file(path).map(String::into_bytes).map_err(|cause| ConfigError::Read {
         what: "CA certificate",
         path: path.display().to_string(),
         cause,

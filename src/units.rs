@@ -46,6 +46,22 @@ pub fn parse_share(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// The most any input file (password, accounts, schema, config, saved report) may hold:
+/// far above any real one, far below what would exhaust memory when a path is wrong
+/// (`--schema /dev/zero`, a log file given as a report).
+pub const MAX_INPUT_FILE: u64 = 64 << 20;
+
+/// Reads a text input file, refusing one larger than [`MAX_INPUT_FILE`] or not UTF-8.
+pub fn read_input_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_INPUT_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_FILE {
+        return Err(std::io::Error::other(format!("larger than {} MiB; is it the right file?", MAX_INPUT_FILE >> 20)));
+    }
+    String::from_utf8(bytes).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 /// Seconds as a float, the unit every output uses.
 pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
@@ -84,5 +100,18 @@ mod tests {
         assert!(parse_share("1.5").is_err());
         assert!(parse_share("-1").is_err());
         assert!(parse_share("x").is_err());
+    }
+
+    #[test]
+    fn input_files_are_bounded_and_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, "MOH-1:pw\n").unwrap();
+        assert_eq!(read_input_file(&p).unwrap(), "MOH-1:pw\n");
+        std::fs::write(&p, b"\xff\xfe").unwrap();
+        assert!(read_input_file(&p).unwrap_err().to_string().contains("not UTF-8"));
+        // Sparse: no 64 MiB written to disk, but 64 MiB + 1 to read.
+        std::fs::File::create(&p).unwrap().set_len(MAX_INPUT_FILE + 1).unwrap();
+        assert!(read_input_file(&p).unwrap_err().to_string().contains("larger than 64 MiB"));
     }
 }

@@ -79,7 +79,8 @@ impl Validator {
     /// A user's replacement for the token schema (`--schema FILE`).
     pub fn from_file(path: &Path) -> Result<Self, SchemaError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|cause| SchemaError::Read { path: shown.clone(), cause })?;
+        let text =
+            crate::units::read_input_file(path).map_err(|cause| SchemaError::Read { path: shown.clone(), cause })?;
         Self::compile(&text, &shown)
     }
 

@@ -280,7 +280,7 @@ impl Shown {
 /// Reads one saved report.
 pub fn read(path: &Path) -> Result<Shown, ReportError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|cause| ReportError::Read { path: shown.clone(), cause })?;
+    let text = crate::units::read_input_file(path).map_err(|cause| ReportError::Read { path: shown.clone(), cause })?;
     let report: LoadReport =
         serde_json::from_str(&text).map_err(|cause| ReportError::Json { path: shown.clone(), cause })?;
     let latency = decode_histogram(&report.histogram).map_err(|why| ReportError::Histogram { path: shown, why })?;
