@@ -1,7 +1,8 @@
 //! `nehr-probe load`: the load test. Owns the flags, their validation into a [`Plan`]
 //! before any request, and the one worker loop that every model shares.
 //!
-//! Open model (`--rps`, `--stages`): a pacer ([`pace`]) releases request *i* at
+//! Open model (`--rps`, `--stages`): a pacer ([`pace`]) per worker thread releases
+//! that thread's share of the requests (its lane), request *i* at
 //! `t0 + schedule(i)` (an absolute schedule that never drifts) as a permit; `--concurrency`
 //! workers take permits, so at most that many calls are in flight, and a due request
 //! waits for a free worker with its wait counted in its latency (latency from the due
@@ -191,8 +192,9 @@ pub async fn execute(
     let mut target = args.target.resolve_with(args.credentials.as_deref())?;
     let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
     // One prober (its own connections) per worker thread: see `run_phase`.
-    let threads = if plan.schedule.is_some() { 1 } else { worker_threads(plan.concurrency) };
-    let probers = (0..threads).map(|_| Prober::new(&target).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+    let probers = (0..worker_threads(plan.concurrency))
+        .map(|_| Prober::new(&target).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let stop_servers = CancellationToken::new();
     let _stop_servers = stop_servers.clone().drop_guard();
@@ -268,18 +270,34 @@ struct PhaseResult {
     abandoned: u64,
 }
 
-/// What the workers share: the one call path, the schedule and the hand-out counters.
+/// What the workers of one lane share: the schedule and the hand-out counters.
+///
+/// Open model: each worker thread is a lane that owns every `lanes`-th request of the
+/// schedule (lane `k` sends requests `k`, `k + lanes`, …) with its own pacer, so a
+/// request falls due, is released and is sent on one thread, with no wakeup crossing
+/// threads. Closed model: one lane for all threads (they only share the counters).
 struct Shared {
     schedule: Option<Schedule>,
     t0: Instant,
     /// Closed model: start no call at or after this.
     deadline: Option<Instant>,
-    /// Sequence numbers handed out so far (one per call, plus one per worker at the end).
-    next: Arc<AtomicU64>,
-    /// No call with a sequence number at or above this; the pacer lowers it at the end.
+    lane: u64,
+    lanes: u64,
+    /// Lane-local numbers handed out so far (one per call, plus one per worker at the end).
+    next: AtomicU64,
+    /// No call with a lane-local number at or above this; the pacer lowers it at the end.
     end: AtomicU64,
-    /// Open model: one permit per due request.
-    permits: Option<Arc<Semaphore>>,
+    /// Calls started, all lanes together (the progress display's in-flight count).
+    started: Arc<AtomicU64>,
+    /// Open model: one permit per due request of this lane.
+    permits: Option<Semaphore>,
+}
+
+impl Shared {
+    /// The run-wide sequence number of this lane's `j`-th request.
+    fn seq(&self, j: u64) -> u64 {
+        self.lane + self.lanes * j
+    }
 }
 
 /// Worker threads for `concurrency` workers: one per CPU, at most one per worker.
@@ -294,87 +312,98 @@ async fn run_phase(
     mut sinks: Sinks,
 ) -> PhaseResult {
     let t0 = Instant::now();
-    let next = Arc::new(AtomicU64::new(0));
-    sinks.started = Some(Arc::clone(&next));
-    let open_end = if plan.schedule.is_some() { u64::MAX } else { plan.requests.unwrap_or(u64::MAX) };
-    let shared = Arc::new(Shared {
-        schedule: plan.schedule.clone(),
-        t0,
-        deadline: plan.window.filter(|_| plan.schedule.is_none()).map(|w| t0 + w),
-        next: Arc::clone(&next),
-        end: AtomicU64::new(open_end),
-        permits: plan.schedule.as_ref().map(|_| Arc::new(Semaphore::new(0))),
-    });
+    let started = Arc::new(AtomicU64::new(0));
+    sinks.started = Some(Arc::clone(&started));
+    let open = plan.schedule.is_some();
+    let lanes = if open { probers.len() } else { 1 };
+    let shared: Vec<Arc<Shared>> = (0..lanes)
+        .map(|lane| {
+            Arc::new(Shared {
+                schedule: plan.schedule.clone(),
+                t0,
+                deadline: plan.window.filter(|_| !open).map(|w| t0 + w),
+                lane: lane as u64,
+                lanes: lanes as u64,
+                next: AtomicU64::new(0),
+                end: AtomicU64::new(if open { u64::MAX } else { plan.requests.unwrap_or(u64::MAX) }),
+                started: Arc::clone(&started),
+                permits: open.then(|| Semaphore::new(0)),
+            })
+        })
+        .collect();
 
     let (tx, rx) = mpsc::channel::<Observation>(4096);
     let owner = tokio::spawn(collect(rx, t0, sinks));
-    let stop_pacer = Arc::new(AtomicBool::new(false));
-    let pacer = plan.schedule.clone().map(|schedule| {
-        let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop_pacer));
-        let (window, requests, workers) = (plan.window, plan.requests, plan.concurrency);
-        tokio::spawn(async move {
-            let Some(permits) = shared.permits.as_deref() else { return 0 };
-            let pacer = Pacer {
-                schedule: &schedule,
-                t0: shared.t0,
-                window,
-                requests,
-                permits,
-                end: &shared.end,
-                workers,
-                stop: &stop,
-            };
-            pacer.run().await
-        })
-    });
 
-    // Closed model: the workers run on one single-threaded runtime per CPU, each with
-    // its own prober, so a call and its connection's task stay on one thread instead of
-    // waking each other across threads (measured: about a fifth more throughput). Open
-    // model: they stay on this runtime with the pacer, whose permits then wake a worker
-    // without a hop to another thread (with per-CPU threads, a request started a
-    // quarter of a millisecond after its due time at the median, even at 100 rps).
-    let open = plan.schedule.is_some();
+    // Each thread runs its share of the workers (and, open model, its lane's pacer) on
+    // its own single-threaded runtime with its own prober: a call, its connection's task
+    // and the permit that released it stay on one thread, instead of waking each other
+    // across threads (measured: a fifth more closed-model throughput; at 100 to 5000
+    // rps a median start 0.08-0.1 ms after the due time, where a pacer on another
+    // thread than the workers took 0.15-0.3 ms).
     let mut threads = Vec::new();
     for (i, prober) in probers.iter().enumerate() {
         let workers = plan.concurrency / probers.len() + usize::from(i < plan.concurrency % probers.len());
-        let (shared, tx, cancel, prober) = (Arc::clone(&shared), tx.clone(), shutdown.clone(), Arc::clone(prober));
+        let lane = Arc::clone(&shared[i % lanes]);
+        let (tx, cancel, prober) = (tx.clone(), shutdown.clone(), Arc::clone(prober));
+        // Per lane: a lane that is done must not stop another lane's pacer.
+        let stop = Arc::new(AtomicBool::new(false));
+        let (window, requests) = (plan.window, plan.requests);
         let run = async move {
+            let pacer = lane.permits.is_some().then(|| {
+                let (lane, stop) = (Arc::clone(&lane), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let (Some(schedule), Some(permits)) = (&lane.schedule, &lane.permits) else { return 0 };
+                    let pacer = Pacer {
+                        schedule,
+                        t0: lane.t0,
+                        window,
+                        requests,
+                        lane: lane.lane,
+                        lanes: lane.lanes,
+                        permits,
+                        end: &lane.end,
+                        workers,
+                        stop: &stop,
+                    };
+                    pacer.run().await
+                })
+            });
             let mut set = tokio::task::JoinSet::new();
             for _ in 0..workers {
-                let (shared, tx, cancel, prober) =
-                    (Arc::clone(&shared), tx.clone(), cancel.clone(), Arc::clone(&prober));
+                let (lane, tx, cancel, prober) = (Arc::clone(&lane), tx.clone(), cancel.clone(), Arc::clone(&prober));
                 set.spawn(async move {
                     tokio::select! {
                         _ = cancel.cancelled() => {}
-                        () = worker(&shared, &prober, tx) => {}
+                        () = worker(&lane, &prober, tx) => {}
                     }
                 });
             }
             while set.join_next().await.is_some() {}
+            // Interrupted: the workers stopped first; the pacer stops now.
+            stop.store(true, Ordering::Relaxed);
+            match pacer {
+                Some(p) => p.await.unwrap_or(0),
+                None => 0,
+            }
         };
-        threads.push(if open { spawn_here(run) } else { spawn_on_own_thread(run) });
+        threads.push(spawn_on_own_thread(run));
     }
     drop(tx);
+    let mut released = 0;
     for thread in threads {
-        let _ = thread.await;
+        released += thread.await.unwrap_or(0);
     }
     let interrupted = shutdown.is_cancelled();
     let finished = t0.elapsed();
-    stop_pacer.store(true, Ordering::Relaxed);
-    let released = match pacer {
-        Some(task) => Some(task.await.expect("the pacer does not panic")),
-        None => None,
-    };
     let (recorder, sinks) = owner.await.expect("the recorder task does not panic");
 
-    let started = next.load(Ordering::Relaxed).min(shared.end.load(Ordering::Acquire));
-    let planned = match (&plan.schedule, released) {
-        (Some(s), Some(n)) => {
-            let span = s.offset(n).or_else(|| s.length()).unwrap_or(finished);
+    let planned = match &plan.schedule {
+        Some(s) => {
+            let span = s.offset(released).or_else(|| s.length()).unwrap_or(finished);
             Some(plan.window.map_or(span, |w| span.min(w)))
         }
-        _ => None,
+        None => None,
     };
     // Open model: the rate offered is what was sent over the sending window (answers
     // arriving after it do not lower it; sends that fell behind past it do).
@@ -385,7 +414,7 @@ async fn run_phase(
         _ => finished,
     };
     PhaseResult {
-        abandoned: started.saturating_sub(recorder.requests()),
+        abandoned: started.load(Ordering::Relaxed).saturating_sub(recorder.requests()),
         recorder,
         sinks,
         duration,
@@ -396,13 +425,14 @@ async fn run_phase(
 
 /// Runs `work` on a new thread with its own single-threaded runtime (or, should that
 /// runtime fail to build, on the current runtime); the receiver fires when it is done.
-fn spawn_on_own_thread(work: impl Future<Output = ()> + Send + 'static) -> tokio::sync::oneshot::Receiver<()> {
+fn spawn_on_own_thread<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> tokio::sync::oneshot::Receiver<T> {
     let (done, finished) = tokio::sync::oneshot::channel();
     match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => {
             let spawned = std::thread::Builder::new().name("nehr-probe-worker".into()).spawn(move || {
-                runtime.block_on(work);
-                let _ = done.send(());
+                let _ = done.send(runtime.block_on(work));
             });
             if let Err(e) = spawned {
                 // No thread to be had: the receiver reports it done at once, and the
@@ -416,11 +446,10 @@ fn spawn_on_own_thread(work: impl Future<Output = ()> + Send + 'static) -> tokio
 }
 
 /// Runs `work` on the current runtime; the receiver fires when it is done.
-fn spawn_here(work: impl Future<Output = ()> + Send + 'static) -> tokio::sync::oneshot::Receiver<()> {
+fn spawn_here<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> tokio::sync::oneshot::Receiver<T> {
     let (done, finished) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        work.await;
-        let _ = done.send(());
+        let _ = done.send(work.await);
     });
     finished
 }
@@ -437,10 +466,12 @@ async fn worker(shared: &Shared, prober: &Prober, tx: mpsc::Sender<Observation>)
         } else if shared.deadline.is_some_and(|d| Instant::now() >= d) {
             return;
         }
-        let seq = shared.next.fetch_add(1, Ordering::Relaxed);
-        if seq >= shared.end.load(Ordering::Acquire) {
+        let j = shared.next.fetch_add(1, Ordering::Relaxed);
+        if j >= shared.end.load(Ordering::Acquire) {
             return;
         }
+        shared.started.fetch_add(1, Ordering::Relaxed);
+        let seq = shared.seq(j);
         let due = match &shared.schedule {
             // Released permits never outnumber due requests, so `seq` is due by now.
             Some(s) => shared.t0 + s.offset(seq).unwrap_or_default(),

@@ -48,6 +48,10 @@ pub struct Pacer<'a> {
     pub t0: Instant,
     pub window: Option<Duration>,
     pub requests: Option<u64>,
+    /// This pacer releases the lane's requests only: run-wide numbers `lane`,
+    /// `lane + lanes`, … (its `i`-th is `lane + lanes * i`).
+    pub lane: u64,
+    pub lanes: u64,
     pub permits: &'a Semaphore,
     /// Where the workers stop: lowered from `u64::MAX` to the number released at the end.
     pub end: &'a AtomicU64,
@@ -58,10 +62,11 @@ pub struct Pacer<'a> {
 impl Pacer<'_> {
     /// When request `i` is due, if it is part of this run.
     fn due(&self, i: u64) -> Option<Duration> {
-        if self.requests.is_some_and(|n| i >= n) {
+        let seq = self.lane + self.lanes * i;
+        if self.requests.is_some_and(|n| seq >= n) {
             return None;
         }
-        self.schedule.offset(i).filter(|off| self.window.is_none_or(|w| *off < w))
+        self.schedule.offset(seq).filter(|off| self.window.is_none_or(|w| *off < w))
     }
 
     /// Releases the requests as they fall due; returns how many it released. At the end
@@ -205,6 +210,8 @@ mod tests {
             t0: Instant::now(),
             window: Some(Duration::from_millis(50)),
             requests: None,
+            lane: 0,
+            lanes: 1,
             permits: &permits,
             end: &end,
             workers: 3,
@@ -213,5 +220,33 @@ mod tests {
         assert_eq!(pacer.run().await, 100);
         assert_eq!(end.load(Ordering::Acquire), 100);
         assert_eq!(permits.available_permits(), 103);
+    }
+
+    /// Two lanes share a schedule: each releases every other request, together all of
+    /// them, and a request count cuts both at the same run-wide number.
+    #[tokio::test]
+    async fn lanes_split_the_schedule() {
+        let schedule = Schedule::constant(2000.0);
+        let t0 = Instant::now();
+        let stop = AtomicBool::new(false);
+        let mut released = Vec::new();
+        for lane in 0..2 {
+            let (permits, end) = (Semaphore::new(0), AtomicU64::new(u64::MAX));
+            let pacer = Pacer {
+                schedule: &schedule,
+                t0,
+                window: Some(Duration::from_millis(50)),
+                requests: Some(61),
+                lane,
+                lanes: 2,
+                permits: &permits,
+                end: &end,
+                workers: 1,
+                stop: &stop,
+            };
+            released.push(pacer.run().await);
+        }
+        // Requests 0..61: lane 0 has 0, 2, …, 60 (31), lane 1 has 1, 3, …, 59 (30).
+        assert_eq!(released, [31, 30]);
     }
 }
