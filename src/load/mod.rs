@@ -254,7 +254,8 @@ pub async fn execute(
         duration: phase.duration,
     };
     let report = LoadReport::build(&run, &phase.recorder, &args.thresholds);
-    Ok(Shown { report, latency: phase.recorder.latency, notes })
+    let recorder = phase.recorder;
+    Ok(Shown { report, latency: recorder.latency, service: Some(recorder.service), notes })
 }
 
 /// What one phase (warmup or measurement) measured.

@@ -168,6 +168,10 @@ pub struct LoadReport {
     pub thresholds: Vec<Verdict>,
     /// Base64 of the compressed V2 HdrHistogram of latency, µs.
     pub histogram: String,
+    /// The same of service time, so that merged service-time percentiles are exact too.
+    /// An addition to DESIGN.md's shape; reports without it still read and merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_time_histogram: Option<String>,
 }
 
 /// What a run knows besides its recorder.
@@ -204,6 +208,7 @@ impl LoadReport {
             violations: rec.violations().clone(),
             thresholds: Vec::new(),
             histogram: encode_histogram(&rec.latency),
+            service_time_histogram: Some(encode_histogram(&rec.service)),
         };
         report.judge(thresholds, &rec.latency);
         report
@@ -260,6 +265,8 @@ pub enum ReportError {
 pub struct Shown {
     pub report: LoadReport,
     pub latency: Histogram<u64>,
+    /// Absent in reports written before it was saved.
+    pub service: Option<Histogram<u64>>,
     pub notes: Vec<String>,
 }
 
@@ -283,8 +290,13 @@ pub fn read(path: &Path) -> Result<Shown, ReportError> {
     let text = crate::units::read_input_file(path).map_err(|cause| ReportError::Read { path: shown.clone(), cause })?;
     let report: LoadReport =
         serde_json::from_str(&text).map_err(|cause| ReportError::Json { path: shown.clone(), cause })?;
-    let latency = decode_histogram(&report.histogram).map_err(|why| ReportError::Histogram { path: shown, why })?;
-    Ok(Shown { report, latency, notes: Vec::new() })
+    let latency =
+        decode_histogram(&report.histogram).map_err(|why| ReportError::Histogram { path: shown.clone(), why })?;
+    let service = match &report.service_time_histogram {
+        Some(text) => Some(decode_histogram(text).map_err(|why| ReportError::Histogram { path: shown, why })?),
+        None => None,
+    };
+    Ok(Shown { report, latency, service, notes: Vec::new() })
 }
 
 /// Merges reports of runs that ran side by side into the report of one run that sent
@@ -301,6 +313,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
         return Err(ReportError::MixedModels);
     }
     let mut latency = histogram();
+    let mut service = all.iter().all(|s| s.service.is_some()).then(histogram);
     let mut targets: Vec<&str> = Vec::new();
     let mut m = first.report.clone();
     m.target_rps = Some(0.0);
@@ -338,31 +351,44 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
                 m.thresholds.push(t.clone());
             }
         }
-        if latency.add(&s.latency).is_err() {
-            // Values beyond an hour (another tool's histogram) land at the top; add()
-            // checks the range before it adds anything.
-            for v in s.latency.iter_recorded() {
-                latency.saturating_record_n(v.value_iterated_to(), v.count_at_value());
-            }
+        add_histogram(&mut latency, &s.latency);
+        if let (Some(into), Some(from)) = (service.as_mut(), s.service.as_ref()) {
+            add_histogram(into, from);
         }
     }
     m.target = targets.join(", ");
     m.target_rps = m.target_rps.map(round6);
     m.achieved_rps = round6(m.achieved_rps);
     m.latency_seconds = Percentiles::of(&latency);
-    m.service_time_seconds = merge_service_times(&all);
     m.histogram = encode_histogram(&latency);
-    let notes = vec![
-        format!("merged from {} reports: counts and latency histograms add, rates add", all.len()),
-        "service-time percentiles of a merge are request-weighted means of the reports' (approximate); \
-         min, mean and max are exact"
-            .to_string(),
-    ];
-    Ok(Shown { report: m, latency, notes })
+    let mut notes = vec![format!("merged from {} reports: counts and histograms add, rates add", all.len())];
+    match &service {
+        Some(h) => m.service_time_seconds = Percentiles::of(h),
+        None => {
+            m.service_time_seconds = merge_service_times(&all);
+            notes.push(
+                "a report without a service-time histogram was merged: service-time percentiles are \
+                 request-weighted means of the reports' (approximate); min, mean and max are exact"
+                    .to_string(),
+            );
+        }
+    }
+    m.service_time_histogram = service.as_ref().map(encode_histogram);
+    Ok(Shown { report: m, latency, service, notes })
 }
 
-/// Only latency histograms are saved, so merged service-time percentiles are weighted
-/// means; min, mean and max are exact.
+/// Adds `from` into `into`. Values beyond an hour (another tool's histogram) land at the
+/// top; `add` checks the range before it adds anything.
+fn add_histogram(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    if into.add(from).is_err() {
+        for v in from.iter_recorded() {
+            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+        }
+    }
+}
+
+/// For reports without a service-time histogram: merged service-time percentiles are
+/// weighted means; min, mean and max are exact.
 fn merge_service_times(all: &[&Shown]) -> Percentiles {
     let total: u64 = all.iter().map(|s| s.report.requests).sum();
     if total == 0 {
@@ -451,7 +477,7 @@ mod tests {
             duration: Duration::from_secs(10),
         };
         let report = LoadReport::build(&run, &rec, &[Threshold::parse("p99<500ms").unwrap()]);
-        Shown { report, latency: rec.latency, notes: vec![] }
+        Shown { report, latency: rec.latency, service: Some(rec.service), notes: vec![] }
     }
 
     #[test]
@@ -476,7 +502,8 @@ mod tests {
                 "http_status",
                 "violations",
                 "thresholds",
-                "histogram"
+                "histogram",
+                "service_time_histogram"
             ]
         );
         assert_eq!(v["outcomes"].as_object().unwrap().len(), 9);
@@ -508,6 +535,18 @@ mod tests {
         assert_eq!(m.report.latency_seconds, Percentiles::of(&both));
         assert_eq!(m.report.target, a.report.target);
         assert_eq!(m.report.service_time_seconds.max, b.report.service_time_seconds.max);
+        // Service time merges exactly too: its histograms add.
+        let mut services = a.service.clone().unwrap();
+        services.add(b.service.as_ref().unwrap()).unwrap();
+        assert_eq!(m.report.service_time_seconds, Percentiles::of(&services));
+        assert_eq!(m.service.as_ref(), Some(&services));
+        // A report written before service histograms were saved still merges, approximately.
+        let mut old = b.clone();
+        old.service = None;
+        old.report.service_time_histogram = None;
+        let m = merge(vec![a.clone(), old]).unwrap();
+        assert!(m.service.is_none() && m.report.service_time_histogram.is_none());
+        assert!(m.notes.iter().any(|n| n.contains("approximate")), "{:?}", m.notes);
         let closed = run_of(&[1], Model::Closed);
         assert!(matches!(merge(vec![a, closed]), Err(ReportError::MixedModels)));
     }
