@@ -15,10 +15,10 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use reqwest::Url;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
+use url::Url;
 
 use crate::target::ConfigError;
 
@@ -166,15 +166,20 @@ fn tls_connector(ca_cert: Option<&[u8]>, insecure: bool) -> Result<tokio_rustls:
         // A broken system store is not fatal when --ca-cert gives the root we need.
         let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
         if let Some(pem) = ca_cert {
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| ConfigError::BadCaCert { path: "--ca-cert".into(), why: e.to_string() })?;
-                roots.add(cert).map_err(|e| ConfigError::BadCaCert { path: "--ca-cert".into(), why: e.to_string() })?;
+            let bad = |why: String| ConfigError::BadCaCert { path: "--ca-cert".into(), why };
+            for cert in parse_pem_certs(pem).map_err(bad)? {
+                roots.add(cert).map_err(|e| bad(e.to_string()))?;
             }
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// The certificates in a PEM file (`--ca-cert`), or why it cannot be read as one.
+pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().map_err(|e| e.to_string())
 }
 
 /// `--insecure`: accepts any certificate, still checks that the handshake signatures

@@ -14,7 +14,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
-use reqwest::Url;
 use serde::Serialize;
 
 use crate::conn::{ConnectError, Connector};
@@ -176,7 +175,6 @@ impl Observation {
 /// bodies built once per account, and the compiled schema.
 pub struct Prober {
     conn: Connector,
-    url: Url,
     /// The request target (path and query), parsed once.
     path: hyper::Uri,
     host_header: HeaderValue,
@@ -220,7 +218,6 @@ impl Prober {
             .collect();
         Ok(Prober {
             conn,
-            url: target.url.clone(),
             path,
             host_header,
             bodies,
@@ -229,10 +226,6 @@ impl Prober {
             max_body: target.max_body,
             validator: Arc::clone(&target.validator),
         })
-    }
-
-    pub fn url(&self) -> &Url {
-        &self.url
     }
 
     pub fn timeout(&self) -> Duration {

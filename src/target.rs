@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use reqwest::Url;
+use url::Url;
 
 use crate::secret::Secret;
 use crate::units::{parse_duration, parse_size};
@@ -225,13 +225,11 @@ fn read_ca_cert(path: &Path) -> Result<Vec<u8>, ConfigError> {
         path: path.display().to_string(),
         cause,
     })?;
-    reqwest::Certificate::from_pem(&pem)
-        .map_err(|e| ConfigError::BadCaCert { path: path.display().to_string(), why: e.to_string() })?;
-    if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
-        return Err(ConfigError::BadCaCert {
-            path: path.display().to_string(),
-            why: "no PEM certificate in it".into(),
-        });
+    // Parsed here as the TLS connector will parse it, so a bad file is a start-up error.
+    let bad = |why: String| ConfigError::BadCaCert { path: path.display().to_string(), why };
+    let certs = crate::conn::parse_pem_certs(&pem).map_err(bad)?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".into()));
     }
     Ok(pem)
 }
