@@ -45,7 +45,8 @@ trap cleanup EXIT
 
 URL=http://127.0.0.1:$PORT/nehrapi/login/getToken
 BODY='{"username":"MOH-90008","password":"Moh@-90008"}'
-ANSWER='{"version":"v2","code":0,"message":"1 Records found","result":{"access_token":"d0816a77-af67-43fc-bad1-2edb2aae3dc5","token_type":"bearer","refresh_token":"542f00d0-4be3-4b47-940a-62e354b9c3e7","expires_in":86399,"scope":["","read","write"],"firstLogin":null,"loggedInUser":null,"userDetails":null,"persCode":"-90008","userIntitutes":[],"civilId":null,"userMobile":null}}'
+# The API document's example answer (schemas/get-token.example.json), on one line.
+ANSWER=$(python3 -c 'import json; print(json.dumps(json.load(open("schemas/get-token.example.json")), separators=(",", ":")))')
 
 if [ "$SERVER" = nginx ]; then
     mkdir -p "$WORK/logs"

@@ -15,6 +15,9 @@ use serde_json::Value;
 
 /// The token answer schema as shipped; `nehr-probe schema` prints it.
 pub const TOKEN_SCHEMA: &str = include_str!("../schemas/get-token.schema.json");
+/// The API document's example of a valid answer, verbatim: the fixture tests and
+/// benches validate, and what the schema must accept.
+pub const SPEC_EXAMPLE: &str = include_str!("../schemas/get-token.example.json");
 /// What 401 and 500 answers are expected to carry.
 pub const ERROR_SCHEMA: &str = include_str!("../schemas/error.schema.json");
 
@@ -320,17 +323,7 @@ mod tests {
     use serde_json::json;
 
     fn spec_answer() -> Value {
-        json!({
-            "version": "v2", "code": 0, "message": "1 Records found",
-            "result": {
-                "access_token": "d0816a77-af67-43fc-bad1-2edb2aae3dc5",
-                "token_type": "bearer",
-                "refresh_token": "542f00d0-4be3-4b47-940a-62e354b9c3e7",
-                "expires_in": 86399, "scope": ["", "read", "write"],
-                "firstLogin": null, "loggedInUser": null, "userDetails": null,
-                "persCode": "-90008", "userIntitutes": [], "civilId": null, "userMobile": null
-            }
-        })
+        serde_json::from_str(SPEC_EXAMPLE).unwrap()
     }
 
     fn check(v: &Value) -> Result<TokenFacts, Vec<Violation>> {

@@ -18,7 +18,7 @@ use nehr_probe::probe::{Observation, Prober};
 use nehr_probe::secret::Secret;
 use nehr_probe::target::{Credential, TOKEN_PATH, Target};
 use nehr_probe::validate::Validator;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -269,17 +269,7 @@ pub fn json_answer(status: &str, body: &str) -> Vec<Step> {
 
 /// The example answer of the API document.
 pub fn spec_answer() -> Value {
-    json!({
-        "version": "v2", "code": 0, "message": "1 Records found",
-        "result": {
-            "access_token": "d0816a77-af67-43fc-bad1-2edb2aae3dc5",
-            "token_type": "bearer",
-            "refresh_token": "542f00d0-4be3-4b47-940a-62e354b9c3e7",
-            "expires_in": 86399, "scope": ["", "read", "write"],
-            "firstLogin": null, "loggedInUser": null, "userDetails": null,
-            "persCode": "-90008", "userIntitutes": [], "civilId": null, "userMobile": null
-        }
-    })
+    serde_json::from_str(nehr_probe::validate::SPEC_EXAMPLE).expect("the spec's example is JSON")
 }
 
 /// The example answer with one edit applied, as a 200 script.
