@@ -22,6 +22,7 @@ pub mod threshold;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -424,26 +425,30 @@ async fn run_phase(
     }
 }
 
-/// Runs `work` on a new thread with its own single-threaded runtime (or, should that
-/// runtime fail to build, on the current runtime); the receiver fires when it is done.
+/// Runs `work` on a new thread with its own single-threaded runtime, or, should no
+/// thread or runtime be had, on the current runtime: its share of the load is never
+/// dropped. The receiver fires when it is done.
 fn spawn_on_own_thread<T: Send + 'static>(
     work: impl Future<Output = T> + Send + 'static,
 ) -> tokio::sync::oneshot::Receiver<T> {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return spawn_here(work);
+    };
     let (done, finished) = tokio::sync::oneshot::channel();
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => {
-            let spawned = std::thread::Builder::new().name("nehr-probe-worker".into()).spawn(move || {
-                let _ = done.send(runtime.block_on(work));
-            });
-            if let Err(e) = spawned {
-                // No thread to be had: the receiver reports it done at once, and the
-                // phase records what the other threads did.
-                eprintln!("nehr-probe: cannot start a worker thread: {e}");
-            }
+    // The work goes to the thread once it exists, so a failed spawn still has it.
+    let (hand_over, take) = std::sync::mpsc::sync_channel::<Pin<Box<dyn Future<Output = T> + Send>>>(1);
+    let spawned = std::thread::Builder::new().name("nehr-probe-worker".into()).spawn(move || {
+        if let Ok(work) = take.recv() {
+            let _ = done.send(runtime.block_on(work));
         }
-        Err(_) => return spawn_here(work),
+    });
+    match spawned {
+        Ok(_) => {
+            let _ = hand_over.send(Box::pin(work));
+            finished
+        }
+        Err(_) => spawn_here(work),
     }
-    finished
 }
 
 /// Runs `work` on the current runtime; the receiver fires when it is done.
