@@ -8,19 +8,26 @@
 #![allow(dead_code)] // Each test module uses a different part of the kit.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+use nehr_probe::cli::{Cli, Command as Sub};
+use nehr_probe::load::report::Shown;
+use nehr_probe::load::{LoadArgs, execute};
+use nehr_probe::mock::MockServer;
 use nehr_probe::probe::{Observation, Prober};
 use nehr_probe::secret::Secret;
-use nehr_probe::target::{Credential, TOKEN_PATH, Target};
+use nehr_probe::target::{Credential, EXAMPLE_PASSWORD, EXAMPLE_USERNAME, TOKEN_PATH, Target};
 use nehr_probe::validate::Validator;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 /// A password distinctive enough that finding it anywhere in an output is a leak.
 /// No character in it is escaped in JSON, so a plain substring search is meaningful.
@@ -367,4 +374,37 @@ pub fn assert_one_clear_error(run: &Run) {
     // clap's errors too: one line, no usage block.
     assert_eq!(lines.len(), 1, "more than one line: {err}");
     assert!(lines[0].starts_with("nehr-probe: "), "{err}");
+}
+
+// `load` in-process, shared by the load tests and the timing tests.
+
+/// `load`'s flags as clap parses them, with `--quiet` first.
+pub fn parse_load(args: &[&str]) -> LoadArgs {
+    let mut argv = vec!["nehr-probe", "load", "--quiet"];
+    argv.extend_from_slice(args);
+    match Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}")).command {
+        Sub::Load(a) => a,
+        other => panic!("not load: {other:?}"),
+    }
+}
+
+/// A credentials file holding the example account, which the mock accepts.
+pub fn example_account(dir: &Path) -> PathBuf {
+    let path = dir.join("accounts");
+    std::fs::write(&path, format!("{EXAMPLE_USERNAME}:{EXAMPLE_PASSWORD}\n")).unwrap();
+    path
+}
+
+/// `load` in-process against `server` with these flags.
+pub async fn load_against(server: &MockServer, dir: &Path, args: &[&str]) -> Shown {
+    let url = server.url();
+    let accounts = example_account(dir);
+    let mut all = vec!["--url", url.as_str(), "--credentials", accounts.to_str().unwrap()];
+    all.extend_from_slice(args);
+    execute(&parse_load(&all), CancellationToken::new(), &mut None).await.expect("load runs")
+}
+
+/// Whether `actual` is `want` give or take `tolerance`.
+pub fn within(actual: f64, want: f64, tolerance: f64) -> bool {
+    (actual - want).abs() <= tolerance
 }
