@@ -1,9 +1,9 @@
 //! Monitoring end to end: `serve` scraped by a real Prometheus, `/probe`, `check
 //! --push` into a real Pushgateway, `promtool` on every exposition and on the alert
-//! rules, and every query of the Grafana dashboard run against live data.
+//! rules, the systemd unit, and every query of the Grafana dashboard run against live data.
 //!
 //! The Prometheus tools come from Debian (`prometheus`, `prometheus-pushgateway`, which
-//! `.ci/run` installs). Each test starts its own on free loopback ports with temporary
+//! `.ci/run` installs), as does `systemd-analyze` (`systemd`), which checks the unit file. Each test starts its own on free loopback ports with temporary
 //! storage and kills it on drop. Without them a test prints a note and passes, unless
 //! `CI` is set: then a missing tool is a failure.
 
@@ -23,17 +23,15 @@ use crate::support::{PASSWORD, USERNAME, nehr_probe, run};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
-/// A Prometheus tool on PATH (or in /usr/bin), or `None` with a note; a failure under CI.
-fn tool(name: &str) -> Option<PathBuf> {
+/// A tool on PATH (or in /usr/bin), or `None` with a note; a failure under CI. `package`
+/// is the Debian package it comes in (`.ci/run` installs them all).
+fn tool(name: &str, package: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let found =
         std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]).map(|d| d.join(name)).find(|p| p.is_file());
     if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{name} is not installed; CI needs it (Debian packages prometheus and prometheus-pushgateway; .ci/run installs them)"
-        );
-        eprintln!("note: skipping: {name} is not installed (apt-get install prometheus prometheus-pushgateway)");
+        assert!(std::env::var_os("CI").is_none(), "{name} is not installed; CI needs it (apt-get install {package})");
+        eprintln!("note: skipping: {name} is not installed (apt-get install {package})");
     }
     found
 }
@@ -196,9 +194,18 @@ struct ServeProcess {
 }
 
 impl ServeProcess {
+    /// `serve ARGS --listen 127.0.0.1:0`.
     fn start(args: &[&str]) -> ServeProcess {
+        let mut argv = vec!["serve"];
+        argv.extend_from_slice(args);
+        argv.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+        ServeProcess::start_argv(&argv)
+    }
+
+    /// The binary with exactly these arguments, which must make it serve.
+    fn start_argv(argv: &[&str]) -> ServeProcess {
         let mut cmd = nehr_probe();
-        cmd.arg("serve").args(args).args(["--listen", "127.0.0.1:0"]).env("NEHR_PROBE_PASSWORD", PASSWORD);
+        cmd.args(argv).env("NEHR_PROBE_PASSWORD", PASSWORD);
         let mut child = cmd.spawn().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -262,7 +269,9 @@ fn substitute(expr: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_is_scraped_by_a_real_prometheus_and_the_dashboard_and_rules_work() {
-    let (Some(prometheus), Some(promtool)) = (tool("prometheus"), tool("promtool")) else { return };
+    let (Some(prometheus), Some(promtool)) = (tool("prometheus", "prometheus"), tool("promtool", "prometheus")) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
     let mock = mock(dir.path(), MockArgs::default()).await;
@@ -387,7 +396,11 @@ scrape_configs:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_push_reaches_a_pushgateway_and_its_textfile_passes_promtool() {
-    let (Some(gateway), Some(promtool)) = (tool("prometheus-pushgateway"), tool("promtool")) else { return };
+    let (Some(gateway), Some(promtool)) =
+        (tool("prometheus-pushgateway", "prometheus-pushgateway"), tool("promtool", "prometheus"))
+    else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
     let port = free_port();
@@ -464,7 +477,7 @@ fn check_push_to_nowhere_is_unknown_with_one_clear_line() {
 
 #[test]
 fn promtool_accepts_the_config_the_rules_and_their_tests() {
-    let Some(promtool) = tool("promtool") else { return };
+    let Some(promtool) = tool("promtool", "prometheus") else { return };
     let dir = format!("{REPO}/deploy/prometheus");
     for args in [
         &["check", "config", "prometheus.yml"][..],
@@ -622,4 +635,64 @@ fn serve_start_up_errors_exit_2_with_one_clear_line() {
     assert_eq!(r.code, Some(2), "{r:?}");
     crate::support::assert_one_clear_error(&r);
     assert!(r.stderr.contains("missing --url"), "{}", r.stderr);
+}
+
+/// The systemd unit in `deploy/` as systemd reads it, and its command line run for real:
+/// `systemd-analyze verify` finds nothing to say; the `ExecStart` line (binary, config
+/// and port swapped for the test's) serves metrics of the configured target; SIGTERM,
+/// the unit's `KillSignal`, ends it with 0; and a bad config exits 2, the status the unit
+/// does not restart on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_systemd_unit_verifies_and_its_command_line_serves() {
+    let Some(analyze) = tool("systemd-analyze", "systemd") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = mock(dir.path(), MockArgs::default()).await;
+    std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
+    let config = dir.path().join("targets.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.production]\nurl = \"{}\"\nusername = \"{USERNAME}\"\npassword_file = \"password\"\n",
+            server.url()
+        ),
+    )
+    .unwrap();
+    let binary = env!("CARGO_BIN_EXE_nehr-probe");
+    let unit = std::fs::read_to_string(format!("{REPO}/deploy/nehr-probe.service")).unwrap();
+    for (key, want) in [("KillSignal", "SIGTERM"), ("RestartPreventExitStatus", "2"), ("Restart", "on-failure")] {
+        let found = unit.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('='));
+        assert_eq!(found, Some(want), "{key}");
+    }
+    let unit = unit
+        .replace("/usr/local/bin/nehr-probe", binary)
+        .replace("/etc/nehr-probe/targets.toml", config.to_str().unwrap())
+        .replace("127.0.0.1:9464", "127.0.0.1:0");
+    let unit_file = dir.path().join("nehr-probe.service");
+    std::fs::write(&unit_file, &unit).unwrap();
+    let verify = Command::new(&analyze).arg("verify").arg(&unit_file).output().unwrap();
+    let said = String::from_utf8_lossy(&verify.stderr);
+    assert!(verify.status.success() && said.trim().is_empty(), "systemd-analyze verify: {said}");
+
+    let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("an ExecStart line");
+    // $NEHR_PROBE_ARGS comes from /etc/default/nehr-probe, absent here: no words.
+    let words: Vec<&str> = exec.split_whitespace().filter(|w| *w != "$NEHR_PROBE_ARGS").collect();
+    assert_eq!(words[0], binary);
+    let serve = ServeProcess::start_argv(&words[1..]);
+    let client = reqwest::Client::new();
+    let metrics = serve.url("/metrics");
+    let start = Instant::now();
+    loop {
+        let (_, text) = get(&client, &metrics).await;
+        if text.contains("nehr_probe_success{target=\"production\"} 1") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no successful probe of the target: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, log) = serve.terminate();
+    assert_eq!(code, Some(0), "{log:?}");
+
+    std::fs::write(&config, "[targets.production]\nurl = 7\n").unwrap();
+    let bad = Command::new(binary).args(&words[1..]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
 }
