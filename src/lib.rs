@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod conn;
 pub mod load;
 pub mod metrics;

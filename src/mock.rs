@@ -25,6 +25,7 @@ use rand_distr::{Distribution, LogNormal};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clocks;
 use crate::target::{TOKEN_PATH, example_credential, read_credentials};
 use crate::units::{parse_duration, parse_share};
 
@@ -179,6 +180,9 @@ struct MockState {
     expires_in: i64,
     started: Instant,
     counts: [AtomicU64; 5],
+    /// What `--latency` and the stalls sleep on: precise, where tokio's timer would add
+    /// up to a millisecond or more to every delay.
+    clocks: Clocks,
 }
 
 /// A running mock. Dropping it stops it.
@@ -219,6 +223,7 @@ impl MockServer {
             expires_in: args.expires_in,
             started: Instant::now(),
             counts: Default::default(),
+            clocks: Clocks::default(),
         });
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -367,7 +372,7 @@ async fn get_token(State(state): State<Arc<MockState>>, method: Method, body: By
         (delay, fail, invalid, rng.random_range(0..3u8))
     };
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        state.clocks.sleep(delay).await;
     }
     let Ok(login) = serde_json::from_slice::<Login>(&body) else {
         state.count(BAD_REQUEST);

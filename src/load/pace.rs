@@ -4,11 +4,10 @@
 //! Precision and cost pull against each other here. Tokio's timer rounds every wait up
 //! to the next millisecond, which would put up to a millisecond of our own lateness into
 //! every latency; a separate pacer thread is precise but costs a thread wakeup plus a
-//! cross-thread wakeup of the runtime per request. On Linux the pacer is a task on the
-//! runtime waiting on a `timerfd` (a high-resolution timer the runtime's own epoll
-//! watches): the runtime thread wakes when a request is due, and nothing else wakes.
-//! Requests due closer together than [`GRAIN`] are released together, on a grid.
-//! Elsewhere it falls back to tokio's timer.
+//! cross-thread wakeup of the runtime per request. The pacer is a task on the runtime
+//! waiting on a [`Clock`] (a `timerfd` the runtime's own epoll watches, on Linux): the
+//! runtime thread wakes when a request is due, and nothing else wakes. Requests due
+//! closer together than [`GRAIN`] are released together, on a grid.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use super::schedule::Schedule;
+use crate::clock::Clock;
 
 /// The longest single wait, so a stop is seen soon even at a slow rate.
 const MAX_NAP: Duration = Duration::from_millis(20);
@@ -95,101 +95,9 @@ impl Pacer<'_> {
     }
 }
 
-/// A precise sleep: a `timerfd` on Linux, tokio's timer elsewhere or if it fails.
-struct Clock {
-    #[cfg(target_os = "linux")]
-    timer: Option<timerfd::Timer>,
-}
-
-impl Clock {
-    fn new() -> Clock {
-        Clock {
-            #[cfg(target_os = "linux")]
-            timer: timerfd::Timer::new().ok(),
-        }
-    }
-
-    async fn sleep_until(&mut self, at: Instant) {
-        #[cfg(target_os = "linux")]
-        if let Some(timer) = &self.timer {
-            if timer.sleep_until(at).await.is_ok() {
-                return;
-            }
-            self.timer = None;
-        }
-        tokio::time::sleep_until(at.into()).await;
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod timerfd {
-    use std::io;
-    use std::os::fd::OwnedFd;
-    use std::time::Instant;
-
-    use rustix::time::{
-        Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create, timerfd_settime,
-    };
-    use tokio::io::Interest;
-    use tokio::io::unix::AsyncFd;
-
-    /// A one-shot monotonic timerfd registered with the runtime's epoll.
-    pub struct Timer {
-        fd: AsyncFd<OwnedFd>,
-    }
-
-    impl Timer {
-        pub fn new() -> io::Result<Timer> {
-            let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC)?;
-            // SAFETY: an OwnedFd is an open descriptor that stays the same and open for as
-            // long as it lives, and the AsyncFd owns it for its whole life.
-            let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
-            Ok(Timer { fd })
-        }
-
-        pub async fn sleep_until(&self, at: Instant) -> io::Result<()> {
-            let Some(wait) = at.checked_duration_since(Instant::now()).filter(|w| !w.is_zero()) else {
-                return Ok(());
-            };
-            let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
-            let value = Timespec { tv_sec: wait.as_secs() as _, tv_nsec: wait.subsec_nanos() as _ };
-            timerfd_settime(
-                self.fd.get_ref(),
-                TimerfdTimerFlags::empty(),
-                &Itimerspec { it_interval: zero, it_value: value },
-            )?;
-            loop {
-                let mut ready = self.fd.readable().await?;
-                let mut expirations = [0u8; 8];
-                match ready.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut expirations)?)) {
-                    Ok(result) => return result.map(|_| ()),
-                    Err(_would_block) => continue,
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_clock_wakes_within_a_fraction_of_a_millisecond() {
-        let mut clock = Clock::new();
-        let mut late = Vec::new();
-        for _ in 0..20 {
-            let at = Instant::now() + Duration::from_micros(1700);
-            clock.sleep_until(at).await;
-            late.push(Instant::now().saturating_duration_since(at));
-        }
-        late.sort();
-        // Tokio's timer alone would be ~0.3 to 1 ms late; the median must do far better
-        // on Linux (elsewhere the fallback only has to be on time or late).
-        if cfg!(target_os = "linux") {
-            assert!(late[10] < Duration::from_micros(400), "{late:?}");
-        }
-    }
 
     #[test]
     fn dense_requests_wake_on_the_grid_sparse_ones_on_time() {
