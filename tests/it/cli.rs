@@ -164,3 +164,21 @@ fn schema_prints_the_shipped_schema() {
     let schema: serde_json::Value = serde_json::from_str(&r.stdout).expect("schema is JSON");
     assert_eq!(schema["title"], "NEHR getToken answer (HTTP 200)");
 }
+
+/// Every flag of every command (help and version aside) is in the README, so a flag
+/// added without documentation fails here.
+#[test]
+fn the_readme_documents_every_flag_of_every_command() {
+    use clap::CommandFactory;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut missing = Vec::new();
+    for command in nehr_probe::cli::Cli::command().get_subcommands() {
+        for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+            let Some(long) = arg.get_long() else { continue };
+            if !["help", "version"].contains(&long) && !readme.contains(&format!("--{long}")) {
+                missing.push(format!("{} --{long}", command.get_name()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in the README: {missing:?}");
+}
