@@ -41,6 +41,7 @@ fn record(c: &mut Criterion) {
         }),
         body_bytes: 371,
         detail: None,
+        cert_not_after: None,
     };
     let mut recorder = Recorder::new();
     c.bench_function("record one observation", |b| b.iter(|| recorder.record(black_box(&obs))));

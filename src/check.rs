@@ -33,6 +33,16 @@ pub struct CheckArgs {
     #[arg(short, long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub critical: Duration,
 
+    /// Over https: WARNING when the server's certificate expires within this, e.g. 21d
+    /// (off unless given)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub cert_warning: Option<Duration>,
+
+    /// Over https: CRITICAL when the server's certificate expires within this, e.g. 7d
+    /// (off unless given)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub cert_critical: Option<Duration>,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Nagios)]
     pub format: CheckFormat,
@@ -83,34 +93,70 @@ impl Status {
     }
 }
 
-/// A probe judged against the thresholds.
+/// What `check` judges a probe against.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Latency.
+    pub warning: Duration,
+    pub critical: Duration,
+    /// Time left before the server's certificate expires (https only; `None`: not judged).
+    pub cert_warning: Option<Duration>,
+    pub cert_critical: Option<Duration>,
+    /// The call's deadline (the perfdata's max).
+    pub timeout: Duration,
+}
+
+impl Limits {
+    /// Latency limits only: what `check` judges when no certificate limit is given.
+    pub fn latency(warning: Duration, critical: Duration, timeout: Duration) -> Limits {
+        Limits { warning, critical, cert_warning: None, cert_critical: None, timeout }
+    }
+}
+
+/// A probe judged against the limits.
 #[derive(Debug, Clone)]
 pub struct Verdict {
     pub status: Status,
     pub observation: Observation,
     pub message: String,
-    pub warning: Duration,
-    pub critical: Duration,
-    pub timeout: Duration,
+    pub limits: Limits,
+    /// Seconds until the server's certificate expires (negative: expired), when known.
+    pub cert_left: Option<i64>,
 }
 
 impl Verdict {
-    /// Any outcome but `ok` is CRITICAL; an ok answer is judged by its latency.
-    pub fn judge(observation: Observation, warning: Duration, critical: Duration, timeout: Duration) -> Verdict {
+    /// Any outcome but `ok` is CRITICAL; an ok answer is judged by its latency. Over
+    /// https, a certificate expiring within a given limit raises the status too.
+    pub fn judge(observation: Observation, limits: Limits) -> Verdict {
         let latency = observation.latency();
         let mut message = observation.reason();
-        let status = if observation.outcome != Outcome::Ok {
+        let mut status = if observation.outcome != Outcome::Ok {
             Status::Critical
-        } else if latency >= critical {
-            message.push_str(&format!(" (critical at {} s)", trim_secs(critical)));
+        } else if latency >= limits.critical {
+            message.push_str(&format!(" (critical at {} s)", trim_secs(limits.critical)));
             Status::Critical
-        } else if latency >= warning {
-            message.push_str(&format!(" (warning at {} s)", trim_secs(warning)));
+        } else if latency >= limits.warning {
+            message.push_str(&format!(" (warning at {} s)", trim_secs(limits.warning)));
             Status::Warning
         } else {
             Status::Ok
         };
-        Verdict { status, observation, message, warning, critical, timeout }
+        let cert_left = observation.cert_not_after.map(|t| t.saturating_sub(crate::metrics::unix_now() as i64));
+        if let Some(left) = cert_left {
+            let within = |limit: Option<Duration>| limit.is_some_and(|l| left < l.as_secs() as i64);
+            let cert_status = if within(limits.cert_critical) {
+                Status::Critical
+            } else if within(limits.cert_warning) {
+                Status::Warning
+            } else {
+                Status::Ok
+            };
+            if cert_status != Status::Ok {
+                message.push_str(&format!("; {}", cert_note(left)));
+                status = status.max(cert_status);
+            }
+        }
+        Verdict { status, observation, message, limits, cert_left }
     }
 
     /// `NEHR-TOKEN OK - valid bearer token, expires in 86399 s, in 0.042 s | time=…`
@@ -119,20 +165,27 @@ impl Verdict {
         let latency = o.latency().as_secs_f64();
         // A '|' in the text would start the perfdata early.
         let text = self.message.replace('|', "/");
-        format!(
+        let mut line = format!(
             "NEHR-TOKEN {} - {text}, in {latency:.3} s | time={latency:.6}s;{};{};0;{} size={}B;;;0",
             self.status.as_str(),
-            trim_secs(self.warning),
-            trim_secs(self.critical),
-            trim_secs(self.timeout),
+            trim_secs(self.limits.warning),
+            trim_secs(self.limits.critical),
+            trim_secs(self.limits.timeout),
             o.body_bytes,
-        )
+        );
+        if let Some(left) = self.cert_left {
+            // Range syntax of the plugin guidelines: "N:" alerts below N.
+            let limit = |l: Option<Duration>| l.map(|d| format!("{}:", d.as_secs())).unwrap_or_default();
+            let (w, c) = (limit(self.limits.cert_warning), limit(self.limits.cert_critical));
+            line.push_str(&format!(" cert_expires_in={left}s;{w};{c};;"));
+        }
+        line
     }
 
-    /// The JSON object of DESIGN.md.
+    /// The JSON object of DESIGN.md (plus the certificate's time left, over https).
     pub fn json(&self) -> serde_json::Value {
         let o = &self.observation;
-        json!({
+        let mut out = json!({
             "status": self.status,
             "outcome": o.outcome,
             "http_status": o.status,
@@ -141,7 +194,12 @@ impl Verdict {
             "message": self.message,
             "violations": o.violations,
             "token": o.token,
-        })
+        });
+        // Over https only, so an http target's object is exactly DESIGN.md's.
+        if let Some(left) = self.cert_left {
+            out["tls_cert_expires_in_seconds"] = left.into();
+        }
+        out
     }
 }
 
@@ -150,10 +208,22 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     if args.warning > args.critical {
         anyhow::bail!("--warning ({:?}) must not be above --critical ({:?})", args.warning, args.critical);
     }
+    if let (Some(w), Some(c)) = (args.cert_warning, args.cert_critical)
+        && w < c
+    {
+        anyhow::bail!("--cert-warning ({w:?}) must not be below --cert-critical ({c:?}): it warns earlier");
+    }
     let mut target = args.target.resolve()?;
     let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
     let prober = Prober::new(&target)?;
-    let verdict = probe_once(&prober, args.warning, args.critical).await;
+    let limits = Limits {
+        warning: args.warning,
+        critical: args.critical,
+        cert_warning: args.cert_warning,
+        cert_critical: args.cert_critical,
+        timeout: prober.timeout(),
+    };
+    let verdict = probe_once(&prober, limits).await;
 
     let registry = Registry::new();
     let metrics = Metrics::register(&registry, &args.name).context("registering metrics")?;
@@ -176,9 +246,21 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
 }
 
 /// One probe, judged.
-pub async fn probe_once(prober: &Prober, warning: Duration, critical: Duration) -> Verdict {
-    let observation = prober.call(0, Instant::now()).await;
-    Verdict::judge(observation, warning, critical, prober.timeout())
+pub async fn probe_once(prober: &Prober, limits: Limits) -> Verdict {
+    Verdict::judge(prober.call(0, Instant::now()).await, limits)
+}
+
+/// "certificate expires in 5 days" or "certificate expired 2 days ago".
+fn cert_note(left: i64) -> String {
+    let days = |s: i64| {
+        let d = s as f64 / 86_400.0;
+        if d >= 2.0 { format!("{} days", d.floor()) } else { format!("{} hours", (s / 3600).max(0)) }
+    };
+    if left >= 0 {
+        format!("certificate expires in {}", days(left))
+    } else {
+        format!("certificate expired {} ago", days(-left))
+    }
 }
 
 /// Writes `path` so a reader sees the old file or the new one, never half of one.
@@ -229,11 +311,12 @@ mod tests {
             }),
             body_bytes: 371,
             detail: None,
+            cert_not_after: None,
         }
     }
 
     fn judge(o: Observation) -> Verdict {
-        Verdict::judge(o, Duration::from_millis(500), Duration::from_secs(2), Duration::from_secs(10))
+        Verdict::judge(o, Limits::latency(Duration::from_millis(500), Duration::from_secs(2), Duration::from_secs(10)))
     }
 
     #[test]
@@ -288,5 +371,40 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "a 2\n");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         assert!(write_atomically(&dir.path().join("no/such/dir/x.prom"), b"").is_err());
+    }
+
+    #[test]
+    fn certificate_limits_raise_the_status_and_show_in_perfdata() {
+        const DAY: i64 = 86_400;
+        let with_cert = |days_left: i64| {
+            let mut o = obs(Outcome::Ok, 42);
+            o.cert_not_after = Some(crate::metrics::unix_now() as i64 + days_left * DAY + 60);
+            o
+        };
+        let day = |n: u64| Some(Duration::from_secs(n * DAY as u64));
+        let limits = Limits {
+            cert_warning: day(21),
+            cert_critical: day(7),
+            ..Limits::latency(Duration::from_millis(500), Duration::from_secs(2), Duration::from_secs(10))
+        };
+        let ok = Verdict::judge(with_cert(30), limits);
+        assert_eq!(ok.status, Status::Ok);
+        let line = ok.nagios_line();
+        assert!(line.ends_with(&format!(" cert_expires_in={}s;1814400:;604800:;;", 30 * DAY + 60)), "{line}");
+        assert_eq!(ok.json()["tls_cert_expires_in_seconds"], 30 * DAY + 60);
+
+        let warn = Verdict::judge(with_cert(10), limits);
+        assert_eq!(warn.status, Status::Warning);
+        assert!(warn.message.ends_with("; certificate expires in 10 days"), "{}", warn.message);
+        assert_eq!(Verdict::judge(with_cert(3), limits).status, Status::Critical);
+        let expired = Verdict::judge(with_cert(-3), limits);
+        assert_eq!(expired.status, Status::Critical);
+        assert!(expired.message.contains("certificate expired 2 days ago"), "{}", expired.message);
+
+        // Not judged unless asked; not shown over plain HTTP.
+        assert_eq!(judge(with_cert(3)).status, Status::Ok);
+        let plain = judge(obs(Outcome::Ok, 42));
+        assert!(!plain.nagios_line().contains("cert"));
+        assert!(plain.json().get("tls_cert_expires_in_seconds").is_none());
     }
 }

@@ -25,6 +25,15 @@ use crate::target::ConfigError;
 /// A sender of requests over one HTTP/1.1 connection.
 pub type Sender = http1::SendRequest<Full<Bytes>>;
 
+/// A connection ready for a request, with what its TLS handshake showed.
+pub struct Conn {
+    pub sender: Sender,
+    /// The earliest `notAfter` (Unix seconds) among the certificates the server
+    /// presented, as blackbox_exporter's `probe_ssl_earliest_cert_expiry`; `None` over
+    /// plain HTTP or when no certificate could be read.
+    pub cert_not_after: Option<i64>,
+}
+
 /// Idle connections older than this are closed rather than reused: servers close idle
 /// keep-alive connections after a while (nginx 75 s, many app servers 20 s or less),
 /// and a request sent just as the server closes would fail through no fault of the
@@ -57,7 +66,7 @@ pub struct Connector {
     /// Pre-resolved when the URL names an IP address.
     addr: Option<SocketAddr>,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
-    idle: Mutex<Vec<(Sender, Instant)>>,
+    idle: Mutex<Vec<(Conn, Instant)>>,
 }
 
 impl Connector {
@@ -80,11 +89,11 @@ impl Connector {
     }
 
     /// An idle keep-alive connection if a fresh one is at hand, else a new one.
-    pub async fn checkout(&self) -> Result<Sender, ConnectError> {
+    pub async fn checkout(&self) -> Result<Conn, ConnectError> {
         loop {
             let popped = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match popped {
-                Some((sender, since)) if since.elapsed() < MAX_IDLE && sender.is_ready() => return Ok(sender),
+                Some((conn, since)) if since.elapsed() < MAX_IDLE && conn.sender.is_ready() => return Ok(conn),
                 Some(_) => continue,
                 None => return self.connect().await,
             }
@@ -92,17 +101,17 @@ impl Connector {
     }
 
     /// Returns a connection whose last answer was read to the end.
-    pub fn checkin(&self, sender: Sender) {
-        if sender.is_closed() {
+    pub fn checkin(&self, conn: Conn) {
+        if conn.sender.is_closed() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_POOLED {
-            idle.push((sender, Instant::now()));
+            idle.push((conn, Instant::now()));
         }
     }
 
-    async fn connect(&self) -> Result<Sender, ConnectError> {
+    async fn connect(&self) -> Result<Conn, ConnectError> {
         let addrs: Vec<SocketAddr> = match self.addr {
             Some(a) => vec![a],
             None => tokio::net::lookup_host((self.host.as_str(), self.port))
@@ -126,16 +135,27 @@ impl Connector {
         };
         let _ = stream.set_nodelay(true);
         match &self.tls {
-            None => handshake(stream).await,
+            None => Ok(Conn { sender: handshake(stream).await?, cert_not_after: None }),
             Some((connector, name)) => {
                 let tls = connector
                     .connect(name.clone(), stream)
                     .await
                     .map_err(|source| ConnectError::Tls { host: self.host.clone(), source })?;
-                handshake(tls).await
+                let cert_not_after = earliest_not_after(tls.get_ref().1.peer_certificates().unwrap_or_default());
+                Ok(Conn { sender: handshake(tls).await?, cert_not_after })
             }
         }
     }
+}
+
+/// The earliest `notAfter` among these certificates, in Unix seconds. A certificate
+/// that does not parse is left out (the handshake, not this, judges certificates).
+fn earliest_not_after(certs: &[CertificateDer<'_>]) -> Option<i64> {
+    certs
+        .iter()
+        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
+        .map(|(_, cert)| cert.validity().not_after.timestamp())
+        .min()
 }
 
 async fn handshake<T>(io: T) -> Result<Sender, ConnectError>

@@ -7,7 +7,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 use crate::probe::{Observation, Outcome};
 
@@ -25,6 +27,9 @@ pub struct Metrics {
     http_status: IntGauge,
     expires_in: IntGauge,
     violations: IntCounterVec,
+    /// No variable label: a vector only so that the series is absent until an https
+    /// answer sets it (a 0 would read as "expired in 1970").
+    cert_expiry: GaugeVec,
 }
 
 impl Metrics {
@@ -59,11 +64,19 @@ impl Metrics {
         registry.register(Box::new(last_success.clone()))?;
         registry.register(Box::new(http_status.clone()))?;
         registry.register(Box::new(expires_in.clone()))?;
+        let cert_expiry = GaugeVec::new(
+            opts(
+                "nehr_probe_tls_cert_expiry_timestamp_seconds",
+                "When the earliest certificate the target presented on its last TLS handshake expires (Unix time)",
+            ),
+            &[],
+        )?;
         registry.register(Box::new(violations.clone()))?;
+        registry.register(Box::new(cert_expiry.clone()))?;
         for outcome in Outcome::ALL {
             requests.with_label_values(&[outcome.as_str()]);
         }
-        Ok(Metrics { requests, duration, success, last_success, http_status, expires_in, violations })
+        Ok(Metrics { requests, duration, success, last_success, http_status, expires_in, violations, cert_expiry })
     }
 
     /// Counts one call and sets the last-probe gauges.
@@ -71,6 +84,9 @@ impl Metrics {
         self.requests.with_label_values(&[obs.outcome.as_str()]).inc();
         self.duration.observe(obs.latency().as_secs_f64());
         self.http_status.set(obs.status.map_or(0, i64::from));
+        if let Some(t) = obs.cert_not_after {
+            self.cert_expiry.with_label_values::<&str>(&[]).set(t as f64);
+        }
         for v in &obs.violations {
             // 401/500 body notes are not schema violations of a token answer.
             if obs.outcome == Outcome::InvalidBody {
@@ -146,6 +162,12 @@ mod tests {
         assert!(text.contains("nehr_probe_token_expires_in_seconds{target=\"default\"} 86399"));
         assert!(text.contains("nehr_probe_request_duration_seconds_count{target=\"default\"} 2"));
         assert!(text.contains("nehr_probe_build_info{version="));
+        assert!(!text.contains("nehr_probe_tls_cert_expiry"), "absent until an https answer: {text}");
+        let mut tls = obs(Outcome::Ok, Some(200));
+        tls.cert_not_after = Some(1_798_761_600);
+        m.observe(&tls);
+        let text = encode(&reg);
+        assert!(text.contains("nehr_probe_tls_cert_expiry_timestamp_seconds{target=\"default\"} 1798761600"), "{text}");
     }
 
     #[test]

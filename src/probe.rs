@@ -111,6 +111,8 @@ pub struct Observation {
     pub body_bytes: u64,
     /// Why a call failed below HTTP (connect, transport, timeout), in a few words.
     pub detail: Option<String>,
+    /// Over https: when the earliest of the server's certificates expires (Unix seconds).
+    pub cert_not_after: Option<i64>,
 }
 
 impl Observation {
@@ -127,6 +129,7 @@ impl Observation {
             token: None,
             body_bytes: 0,
             detail: None,
+            cert_not_after: None,
         }
     }
 
@@ -266,7 +269,8 @@ impl Prober {
     }
 
     async fn exchange(&self, seq: u64, status_out: &AtomicU32) -> Result<Answer, Failure> {
-        let mut sender = self.conn.checkout().await.map_err(Failure::Connect)?;
+        let mut conn = self.conn.checkout().await.map_err(Failure::Connect)?;
+        let cert_not_after = conn.cert_not_after;
         let body = self.bodies[(seq % self.bodies.len() as u64) as usize].clone();
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
@@ -276,14 +280,14 @@ impl Prober {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, HeaderValue::from_static(concat!("nehr-probe/", env!("CARGO_PKG_VERSION"))));
-        let resp = sender.send_request(request).await.map_err(Failure::Transport)?;
+        let resp = conn.sender.send_request(request).await.map_err(Failure::Transport)?;
         let status = resp.status();
         status_out.store(u32::from(status.as_u16()), Ordering::Relaxed);
         let declared =
             resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_body as u64) {
             // Not read at all; the connection is dropped with the sender.
-            return Ok(Answer { status, body: Bytes::new(), oversized: true, total: 0 });
+            return Ok(Answer { status, body: Bytes::new(), oversized: true, total: 0, cert_not_after });
         }
         let mut incoming = resp.into_body();
         let mut first: Option<Bytes> = None;
@@ -294,7 +298,7 @@ impl Prober {
             total += data.len() as u64;
             if total > self.max_body as u64 {
                 // Stop reading: the rest is never buffered, the connection is dropped.
-                return Ok(Answer { status, body: Bytes::new(), oversized: true, total });
+                return Ok(Answer { status, body: Bytes::new(), oversized: true, total, cert_not_after });
             }
             // Most answers arrive in one frame: keep it without copying.
             match &first {
@@ -307,13 +311,14 @@ impl Prober {
                 }
             }
         }
-        self.conn.checkin(sender);
+        self.conn.checkin(conn);
         let body = first.unwrap_or_else(|| Bytes::from(rest));
-        Ok(Answer { status, body, oversized: false, total })
+        Ok(Answer { status, body, oversized: false, total, cert_not_after })
     }
 
     fn classify(&self, obs: &mut Observation, answer: Answer) {
         obs.body_bytes = answer.total;
+        obs.cert_not_after = answer.cert_not_after;
         let status = answer.status.as_u16();
         obs.outcome = Outcome::for_status(status);
         match obs.outcome {
@@ -363,6 +368,7 @@ struct Answer {
     body: Bytes,
     oversized: bool,
     total: u64,
+    cert_not_after: Option<i64>,
 }
 
 /// An HTTP-level error and its causes, on one line.

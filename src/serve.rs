@@ -396,9 +396,16 @@ async fn probe(
             duration: obs.latency(),
             status: obs.status,
             expires_in: obs.token.as_ref().and_then(|t| t.expires_in).filter(|_| obs.is_ok()),
+            cert_not_after: obs.cert_not_after,
         },
         // The scrape would be abandoned before the target's own timeout: report it as one.
-        Err(_) => ProbeResult { outcome: Outcome::Timeout, duration: start.elapsed(), status: None, expires_in: None },
+        Err(_) => ProbeResult {
+            outcome: Outcome::Timeout,
+            duration: start.elapsed(),
+            status: None,
+            expires_in: None,
+            cert_not_after: None,
+        },
     };
     metrics_response(probe_text(&probed))
 }
@@ -437,6 +444,7 @@ struct ProbeResult {
     duration: Duration,
     status: Option<u16>,
     expires_in: Option<i64>,
+    cert_not_after: Option<i64>,
 }
 
 /// The `/probe` metrics: a registry of their own, made per scrape.
@@ -465,6 +473,15 @@ fn probe_text(p: &ProbeResult) -> String {
                 IntGauge::new("nehr_probe_token_expires_in_seconds", "expires_in of the token this probe got")?;
             expires.set(e);
             registry.register(Box::new(expires))?;
+        }
+        if let Some(t) = p.cert_not_after {
+            // blackbox_exporter's name, so its certificate alerts and dashboards work here.
+            let expiry = Gauge::new(
+                "probe_ssl_earliest_cert_expiry",
+                "When the earliest certificate the target presented expires (Unix time)",
+            )?;
+            expiry.set(t as f64);
+            registry.register(Box::new(expiry))?;
         }
         Ok(())
     };
@@ -711,6 +728,7 @@ mod tests {
             duration: Duration::from_millis(1500),
             status: None,
             expires_in: None,
+            cert_not_after: None,
         });
         assert!(text.contains("probe_success 0\n"), "{text}");
         assert!(text.contains("probe_duration_seconds 1.5\n"), "{text}");
@@ -724,8 +742,11 @@ mod tests {
             duration: Duration::from_millis(4),
             status: Some(200),
             expires_in: Some(86399),
+            cert_not_after: Some(1_798_761_600),
         });
         assert!(ok.contains("probe_success 1\n") && ok.contains("nehr_probe_token_expires_in_seconds 86399\n"));
+        assert!(ok.contains("probe_ssl_earliest_cert_expiry 1798761600\n"), "{ok}");
+        assert!(!text.contains("probe_ssl"), "no certificate, no series: {text}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use nehr_probe::check::Verdict;
+use nehr_probe::check::{Limits, Verdict};
 use nehr_probe::metrics::{Metrics, encode, register_build_info};
 
 use crate::answers::{self, SHORT_TIMEOUT, catalog};
@@ -62,7 +62,7 @@ fn render_class(script: Vec<Step>, timeout: Duration) -> (&'static str, bool, St
     let obs = rt.block_on(call(&server.url(), timeout));
     let requests = server.requests();
     let sent = !requests.is_empty() && requests.iter().all(|r| r.json()["password"] == PASSWORD);
-    let verdict = Verdict::judge(obs, Duration::from_millis(500), Duration::from_secs(2), timeout);
+    let verdict = Verdict::judge(obs, Limits::latency(Duration::from_millis(500), Duration::from_secs(2), timeout));
     let registry = prometheus::Registry::new();
     Metrics::register(&registry, "default").unwrap().observe(&verdict.observation);
     register_build_info(&registry).unwrap();

@@ -1,7 +1,8 @@
 //! https targets: the probe's own rustls connector trusts `--ca-cert`, refuses an
 //! unknown issuer as `connect_error`, and `--insecure` accepts any certificate. The
 //! certificate is made for the test with the openssl command line; the TLS server is
-//! tokio-rustls on 127.0.0.1.
+//! tokio-rustls on 127.0.0.1. The certificate's expiry is read from the handshake and
+//! judged by `check --cert-warning/--cert-critical`, as check_curl and blackbox do.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{call_target, spec_answer, target};
+use crate::support::{Run, call_target, check, spec_answer, target};
 
 /// A self-signed certificate for 127.0.0.1 and its key, as PEM files in `dir`.
 fn make_cert(dir: &Path) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -76,14 +77,21 @@ async fn tls_server(cert: &[u8], key: &[u8]) -> std::net::SocketAddr {
     addr
 }
 
+/// A certificate made in `dir` (its PEM, also `dir/cert.pem`) and a TLS server using it;
+/// `None`, with a note, where there is no openssl (never under CI).
+async fn served_over_tls(dir: &Path) -> Option<(Vec<u8>, std::net::SocketAddr)> {
+    let Some((cert, key)) = make_cert(dir) else {
+        eprintln!("skipped: no openssl to make a test certificate");
+        return None;
+    };
+    let addr = tls_server(&cert, &key).await;
+    Some((cert, addr))
+}
+
 #[tokio::test]
 async fn https_with_ca_cert_unknown_issuer_and_insecure() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((cert, key)) = make_cert(dir.path()) else {
-        eprintln!("skipped: no openssl to make a test certificate");
-        return;
-    };
-    let addr = tls_server(&cert, &key).await;
+    let Some((cert, addr)) = served_over_tls(dir.path()).await else { return };
     let url = format!("https://{addr}/nehrapi/login/getToken");
 
     let mut trusted = target(&url, Duration::from_secs(5));
@@ -104,4 +112,56 @@ async fn https_with_ca_cert_unknown_issuer_and_insecure() {
     // Plain HTTP to a TLS port: the server's TLS alert is not HTTP.
     let plain = target(&format!("http://{addr}/nehrapi/login/getToken"), Duration::from_secs(5));
     assert_eq!(call_target(&plain).await.outcome, Outcome::TransportError);
+}
+
+/// `check` against the TLS server in a blocking task (the server runs on this runtime).
+async fn check_tls(url: &str, extra: &[&str]) -> Run {
+    let (url, extra): (String, Vec<String>) = (url.to_string(), extra.iter().map(|s| s.to_string()).collect());
+    tokio::task::spawn_blocking(move || check(&url, &extra.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificates_expiry_is_reported_and_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((cert, addr)) = served_over_tls(dir.path()).await else { return };
+    let url = format!("https://{addr}/nehrapi/login/getToken");
+    let now = nehr_probe::metrics::unix_now() as i64;
+
+    // Made with -days 2: it expires two days from now (give or take the test's minutes).
+    let mut trusted = target(&url, Duration::from_secs(5));
+    trusted.ca_cert = Some(cert.clone());
+    let obs = call_target(&trusted).await;
+    let not_after = obs.cert_not_after.expect("an https answer knows its certificate");
+    assert!((not_after - (now + 2 * 86_400)).abs() < 600, "notAfter {not_after}, now {now}");
+    let plain = crate::support::HostileServer::start(crate::answers::valid());
+    assert_eq!(call_target(&target(&plain.url(), Duration::from_secs(5))).await.cert_not_after, None);
+
+    let ca = dir.path().join("cert.pem");
+    let ca = ca.to_str().unwrap();
+    let fine = check_tls(&url, &["--ca-cert", ca, "--cert-warning", "1d", "--format", "json"]).await;
+    assert_eq!(fine.code, Some(0), "{fine:?}");
+    let json: serde_json::Value = serde_json::from_str(&fine.stdout).unwrap();
+    let left = json["tls_cert_expires_in_seconds"].as_i64().unwrap();
+    assert!((left - 2 * 86_400).abs() < 600, "{json}");
+
+    let warn = check_tls(&url, &["--ca-cert", ca, "--cert-warning", "3d"]).await;
+    assert_eq!(warn.code, Some(1), "{warn:?}");
+    assert!(warn.stdout.starts_with("NEHR-TOKEN WARNING - valid bearer token"), "{warn:?}");
+    let note = |left: &str| format!("; certificate expires in {left}, in ");
+    assert!(warn.stdout.contains(&note("2 days")) || warn.stdout.contains(&note("47 hours")), "{warn:?}");
+    assert!(warn.stdout.contains(" cert_expires_in=") && warn.stdout.contains(";259200:;;;"), "{warn:?}");
+
+    let crit = check_tls(&url, &["--ca-cert", ca, "--cert-warning", "30d", "--cert-critical", "3d"]).await;
+    assert_eq!(crit.code, Some(2), "{crit:?}");
+
+    let metrics = check_tls(&url, &["--ca-cert", ca, "--format", "prometheus"]).await;
+    assert_eq!(metrics.code, Some(0), "{metrics:?}");
+    let line = format!("nehr_probe_tls_cert_expiry_timestamp_seconds{{target=\"default\"}} {not_after}");
+    assert!(metrics.stdout.contains(&line), "{}", metrics.stdout);
+
+    let backwards = check_tls(&url, &["--ca-cert", ca, "--cert-warning", "1d", "--cert-critical", "3d"]).await;
+    assert_eq!(backwards.code, Some(3), "{backwards:?}");
+    crate::support::assert_one_clear_error(&backwards);
 }
