@@ -43,6 +43,11 @@ pub struct CheckArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub cert_critical: Option<Duration>,
 
+    /// WARNING when a valid token's lifetime (`expires_in`) is shorter than this, e.g. 1h
+    /// (the API documents a day; off unless given)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub min_token_lifetime: Option<Duration>,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Nagios)]
     pub format: CheckFormat,
@@ -102,6 +107,8 @@ pub struct Limits {
     /// Time left before the server's certificate expires (https only; `None`: not judged).
     pub cert_warning: Option<Duration>,
     pub cert_critical: Option<Duration>,
+    /// A valid token's `expires_in` below this is WARNING (`None`: not judged).
+    pub min_token_lifetime: Option<Duration>,
     /// The call's deadline (the perfdata's max).
     pub timeout: Duration,
 }
@@ -109,7 +116,7 @@ pub struct Limits {
 impl Limits {
     /// Latency limits only: what `check` judges when no certificate limit is given.
     pub fn latency(warning: Duration, critical: Duration, timeout: Duration) -> Limits {
-        Limits { warning, critical, cert_warning: None, cert_critical: None, timeout }
+        Limits { warning, critical, cert_warning: None, cert_critical: None, min_token_lifetime: None, timeout }
     }
 }
 
@@ -125,8 +132,9 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// Any outcome but `ok` is CRITICAL; an ok answer is judged by its latency. Over
-    /// https, a certificate expiring within a given limit raises the status too.
+    /// Any outcome but `ok` is CRITICAL; an ok answer is judged by its latency, and by its
+    /// token's lifetime when a minimum is given. Over https, a certificate expiring
+    /// within a given limit raises the status too.
     pub fn judge(observation: Observation, limits: Limits) -> Verdict {
         let latency = observation.latency();
         let mut message = observation.reason();
@@ -141,6 +149,13 @@ impl Verdict {
         } else {
             Status::Ok
         };
+        let lifetime = observation.token.as_ref().and_then(|t| t.expires_in).filter(|_| observation.is_ok());
+        if let (Some(min), Some(lifetime)) = (limits.min_token_lifetime, lifetime)
+            && lifetime < min.as_secs() as i64
+        {
+            message.push_str(&format!(" (shorter than --min-token-lifetime {} s)", min.as_secs()));
+            status = status.max(Status::Warning);
+        }
         let cert_left = observation.cert_not_after.map(|t| t.saturating_sub(crate::metrics::unix_now() as i64));
         if let Some(left) = cert_left {
             let within = |limit: Option<Duration>| limit.is_some_and(|l| left < l.as_secs() as i64);
@@ -221,6 +236,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         critical: args.critical,
         cert_warning: args.cert_warning,
         cert_critical: args.cert_critical,
+        min_token_lifetime: args.min_token_lifetime,
         timeout: prober.timeout(),
     };
     let verdict = probe_once(&prober, limits).await;
@@ -251,7 +267,7 @@ pub async fn probe_once(prober: &Prober, limits: Limits) -> Verdict {
 }
 
 /// "certificate expires in 5 days" or "certificate expired 2 days ago".
-fn cert_note(left: i64) -> String {
+pub fn cert_note(left: i64) -> String {
     let days = |s: i64| {
         let d = s as f64 / 86_400.0;
         if d >= 2.0 { format!("{} days", d.floor()) } else { format!("{} hours", (s / 3600).max(0)) }
@@ -406,5 +422,20 @@ mod tests {
         let plain = judge(obs(Outcome::Ok, 42));
         assert!(!plain.nagios_line().contains("cert"));
         assert!(plain.json().get("tls_cert_expires_in_seconds").is_none());
+    }
+
+    #[test]
+    fn a_short_token_lifetime_warns_when_a_minimum_is_given() {
+        let limits = Limits {
+            min_token_lifetime: Some(Duration::from_secs(3600)),
+            ..Limits::latency(Duration::from_millis(500), Duration::from_secs(2), Duration::from_secs(10))
+        };
+        let mut short = obs(Outcome::Ok, 42);
+        short.token.as_mut().unwrap().expires_in = Some(60);
+        let v = Verdict::judge(short.clone(), limits);
+        assert_eq!(v.status, Status::Warning);
+        assert!(v.message.ends_with("expires in 60 s (shorter than --min-token-lifetime 3600 s)"), "{}", v.message);
+        assert_eq!(Verdict::judge(obs(Outcome::Ok, 42), limits).status, Status::Ok);
+        assert_eq!(judge(short).status, Status::Ok, "not judged unless asked");
     }
 }

@@ -25,6 +25,7 @@ use prometheus::{Gauge, IntGauge, IntGaugeVec, Opts, Registry};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::check::cert_note;
 use crate::metrics::{Metrics, encode, register_build_info};
 use crate::mock::MockServer;
 use crate::probe::{Observation, Outcome, Prober};
@@ -183,6 +184,8 @@ struct History {
     last: Option<Seen>,
     last_failure: Option<Seen>,
     probes: u64,
+    /// When the target's certificate expires (Unix seconds), from the last https answer.
+    cert_not_after: Option<i64>,
 }
 
 /// One target being watched.
@@ -205,6 +208,7 @@ impl Watched {
         let seen = Seen { outcome: obs.outcome, reason: obs.reason(), at: SystemTime::now(), latency: obs.latency() };
         let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
         h.probes += 1;
+        h.cert_not_after = obs.cert_not_after.or(h.cert_not_after);
         let line = match &h.last {
             Some(prev) if prev.outcome == seen.outcome => None,
             Some(prev) => Some(format!("target {}: {} -> {}: {}", self.name, prev.outcome, seen.outcome, seen.reason)),
@@ -496,6 +500,7 @@ async fn landing(State(app): State<Arc<App>>) -> Html<String> {
 
 fn landing_page(app: &App) -> String {
     let now = SystemTime::now();
+    let unix_now = crate::metrics::unix_now() as i64;
     let mut rows = String::new();
     for w in &app.targets {
         let h = w.history.lock().unwrap_or_else(|p| p.into_inner());
@@ -512,12 +517,13 @@ fn landing_page(app: &App) -> String {
         };
         let _ = writeln!(
             rows,
-            "<tr><th><a href=\"probe?target={name}\">{name}</a></th><td><code>{url}</code></td><td>{probes}</td>{last}{failure}</tr>",
+            "<tr><th><a href=\"probe?target={name}\">{name}</a></th><td><code>{url}</code></td><td>{probes}</td>{last}{failure}<td>{cert}</td></tr>",
             name = escape(&w.name),
             url = escape(&w.url),
             probes = h.probes,
             last = seen(&h.last, "not probed yet"),
             failure = seen(&h.last_failure, "none since start"),
+            cert = h.cert_not_after.map_or_else(|| "-".to_string(), |t| cert_note(t - unix_now)),
         );
     }
     format!(
@@ -533,7 +539,7 @@ fn landing_page(app: &App) -> String {
 <li><a href="healthz">/healthz</a>: is this process up</li>
 </ul>
 <table>
-<tr><th rowspan="2">target</th><th rowspan="2">url</th><th rowspan="2">probes</th><th colspan="3">last probe</th><th colspan="3">last failure</th></tr>
+<tr><th rowspan="2">target</th><th rowspan="2">url</th><th rowspan="2">probes</th><th colspan="3">last probe</th><th colspan="3">last failure</th><th rowspan="2">TLS</th></tr>
 <tr><th>outcome</th><th>reason</th><th>when</th><th>outcome</th><th>reason</th><th>when</th></tr>
 {rows}</table>
 </body></html>
@@ -770,5 +776,12 @@ mod tests {
         assert!(!page.contains("<script>"), "{page}");
         assert!(page.contains(">ok</td>") && page.contains(">transport_error</td>"), "{page}");
         assert!(page.contains("every 30s"), "{page}");
+        assert!(page.contains("<td>-</td></tr>"), "no certificate over http: {page}");
+
+        let mut tls = observation(Outcome::Ok, Some(200));
+        tls.cert_not_after = Some(crate::metrics::unix_now() as i64 + 10 * 86_400 + 600);
+        app.targets[0].record(&tls);
+        let page = landing_page(&app);
+        assert!(page.contains("<td>certificate expires in 10 days</td></tr>"), "{page}");
     }
 }

@@ -200,3 +200,13 @@ fn check_of_a_closed_port_is_critical() {
     assert_eq!(json_of(&r)["outcome"], "connect_error");
     assert_eq!(json_of(&r)["http_status"], Value::Null);
 }
+
+#[test]
+fn a_token_lifetime_below_the_minimum_is_a_warning() {
+    // The mock's tokens live 86399 s, as the API documents.
+    let short = run(&["check", "--mock", "--min-token-lifetime", "2d"], &[]);
+    assert_eq!(short.code, Some(1), "{short:?}");
+    assert!(short.stdout.starts_with("NEHR-TOKEN WARNING - valid bearer token, expires in 86399 s"), "{short:?}");
+    assert!(short.stdout.contains("(shorter than --min-token-lifetime 172800 s)"), "{short:?}");
+    assert_eq!(run(&["check", "--mock", "--min-token-lifetime", "1h"], &[]).code, Some(0));
+}
