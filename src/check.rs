@@ -114,7 +114,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Latency limits only: what `check` judges when no certificate limit is given.
+    /// Latency limits only, no certificate or token-lifetime limit.
     pub fn latency(warning: Duration, critical: Duration, timeout: Duration) -> Limits {
         Limits { warning, critical, cert_warning: None, cert_critical: None, min_token_lifetime: None, timeout }
     }
@@ -151,14 +151,14 @@ impl Verdict {
         };
         let lifetime = observation.token.as_ref().and_then(|t| t.expires_in).filter(|_| observation.is_ok());
         if let (Some(min), Some(lifetime)) = (limits.min_token_lifetime, lifetime)
-            && lifetime < min.as_secs() as i64
+            && lifetime < secs(min)
         {
             message.push_str(&format!(" (shorter than --min-token-lifetime {} s)", min.as_secs()));
             status = status.max(Status::Warning);
         }
         let cert_left = observation.cert_not_after.map(|t| t.saturating_sub(crate::metrics::unix_now() as i64));
         if let Some(left) = cert_left {
-            let within = |limit: Option<Duration>| limit.is_some_and(|l| left < l.as_secs() as i64);
+            let within = |limit: Option<Duration>| limit.is_some_and(|l| left < secs(l));
             let cert_status = if within(limits.cert_critical) {
                 Status::Critical
             } else if within(limits.cert_warning) {
@@ -226,7 +226,8 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     if let (Some(w), Some(c)) = (args.cert_warning, args.cert_critical)
         && w < c
     {
-        anyhow::bail!("--cert-warning ({w:?}) must not be below --cert-critical ({c:?}): it warns earlier");
+        let (w, c) = (humantime::format_duration(w), humantime::format_duration(c));
+        anyhow::bail!("--cert-warning ({w}) must not be below --cert-critical ({c}): it warns earlier");
     }
     let mut target = args.target.resolve()?;
     let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
@@ -264,6 +265,11 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
 /// One probe, judged.
 pub async fn probe_once(prober: &Prober, limits: Limits) -> Verdict {
     Verdict::judge(prober.call(0, Instant::now()).await, limits)
+}
+
+/// Whole seconds, saturating.
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// "certificate expires in 5 days" or "certificate expired 2 days ago".

@@ -523,7 +523,7 @@ fn landing_page(app: &App) -> String {
             probes = h.probes,
             last = seen(&h.last, "not probed yet"),
             failure = seen(&h.last_failure, "none since start"),
-            cert = h.cert_not_after.map_or_else(|| "-".to_string(), |t| cert_note(t - unix_now)),
+            cert = h.cert_not_after.map_or_else(|| "-".to_string(), |t| cert_note(t.saturating_sub(unix_now))),
         );
     }
     format!(
