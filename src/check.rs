@@ -240,6 +240,11 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         min_token_lifetime: args.min_token_lifetime,
         timeout: prober.timeout(),
     };
+    // A bad --push URL is a usage error, found before the probe.
+    let push_to = match &args.push {
+        Some(base) => Some(crate::push::group_url(base, &crate::push::instance_name(), &args.name)?),
+        None => None,
+    };
     let verdict = probe_once(&prober, limits).await;
 
     let registry = Registry::new();
@@ -247,18 +252,27 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     register_build_info(&registry).context("registering metrics")?;
     metrics.observe(&verdict.observation);
     let text = encode(&registry);
-    if let Some(path) = &args.textfile {
-        write_atomically(path, text.as_bytes())?;
-    }
-    if let Some(url) = &args.push {
-        crate::push::push(url, &args.name, text.clone()).await?;
-    }
     let out = match args.format {
         CheckFormat::Nagios => verdict.nagios_line() + "\n",
         CheckFormat::Json => verdict.json().to_string() + "\n",
-        CheckFormat::Prometheus => text,
+        CheckFormat::Prometheus => text.clone(),
     };
+    // The verdict is shown even when delivering the metrics fails: Nagios or the cron
+    // mail then has the probe's result, and stderr says what did not arrive (UNKNOWN).
     crate::print_stdout(&out)?;
+    let delivered = async {
+        if let Some(path) = &args.textfile {
+            write_atomically(path, text.as_bytes())?;
+        }
+        if let Some(url) = push_to {
+            crate::push::push(url, text).await?;
+        }
+        anyhow::Ok(())
+    };
+    if let Err(e) = delivered.await {
+        eprintln!("nehr-probe: {e:#}");
+        return Ok(Status::Unknown as u8);
+    }
     Ok(verdict.status as u8)
 }
 

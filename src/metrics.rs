@@ -8,7 +8,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::probe::{Observation, Outcome};
@@ -23,12 +23,13 @@ pub struct Metrics {
     requests: IntCounterVec,
     duration: Histogram,
     success: IntGauge,
-    last_success: Gauge,
+    // The three gauges below are vectors with no variable label only so that their series
+    // is absent until set: a 0 would read as "token lifetime 0 s" (and fire the alert on
+    // it), "last success in 1970", "certificate expired in 1970".
+    last_success: GaugeVec,
     http_status: IntGauge,
-    expires_in: IntGauge,
+    expires_in: IntGaugeVec,
     violations: IntCounterVec,
-    /// No variable label: a vector only so that the series is absent until an https
-    /// answer sets it (a 0 would read as "expired in 1970").
     cert_expiry: GaugeVec,
 }
 
@@ -44,16 +45,16 @@ impl Metrics {
                 .buckets(DURATION_BUCKETS.to_vec()),
         )?;
         let success = IntGauge::with_opts(opts("nehr_probe_success", "1 if the last probe got a valid token, else 0"))?;
-        let last_success = Gauge::with_opts(opts(
-            "nehr_probe_last_success_timestamp_seconds",
-            "Unix time of the last probe that got a valid token",
-        ))?;
+        let last_success = GaugeVec::new(
+            opts("nehr_probe_last_success_timestamp_seconds", "Unix time of the last probe that got a valid token"),
+            &[],
+        )?;
         let http_status = IntGauge::with_opts(opts(
             "nehr_probe_http_status_code",
             "HTTP status of the last answer (0 when there was none)",
         ))?;
         let expires_in =
-            IntGauge::with_opts(opts("nehr_probe_token_expires_in_seconds", "expires_in of the last valid token"))?;
+            IntGaugeVec::new(opts("nehr_probe_token_expires_in_seconds", "expires_in of the last valid token"), &[])?;
         let violations = IntCounterVec::new(
             opts("nehr_probe_schema_violations_total", "Schema violations seen in answers, by JSON Pointer"),
             &["path"],
@@ -95,9 +96,9 @@ impl Metrics {
         }
         if obs.is_ok() {
             self.success.set(1);
-            self.last_success.set(unix_now());
+            self.last_success.with_label_values::<&str>(&[]).set(unix_now());
             if let Some(e) = obs.token.as_ref().and_then(|t| t.expires_in) {
-                self.expires_in.set(e);
+                self.expires_in.with_label_values::<&str>(&[]).set(e);
             }
         } else {
             self.success.set(0);
@@ -148,6 +149,9 @@ mod tests {
                 text.contains(&format!("nehr_probe_requests_total{{outcome=\"{o}\",target=\"default\"}} 0")),
                 "{text}"
             );
+        }
+        for unset in ["nehr_probe_token_expires_in_seconds", "nehr_probe_last_success_timestamp_seconds"] {
+            assert!(!text.contains(unset), "{unset} before any valid token: {text}");
         }
         let mut ok = obs(Outcome::Ok, Some(200));
         ok.token = Some(TokenFacts { token_type: Some("bearer".into()), expires_in: Some(86399), scope: None });

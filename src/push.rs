@@ -87,9 +87,8 @@ pub fn instance_name() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// PUTs `metrics` (text exposition format) to the group of `target` on this host.
-pub async fn push(base: &str, target: &str, metrics: String) -> Result<(), PushError> {
-    let url = group_url(base, &instance_name(), target)?;
+/// PUTs `metrics` (text exposition format) to a group's `url` (from [`group_url`]).
+pub async fn push(url: Url, metrics: String) -> Result<(), PushError> {
     let shown = {
         let mut u = url.clone();
         u.set_path("");

@@ -466,15 +466,19 @@ async fn check_push_reaches_a_pushgateway_and_its_textfile_passes_promtool() {
 }
 
 #[test]
-fn check_push_to_nowhere_is_unknown_with_one_clear_line() {
+fn check_push_to_nowhere_is_unknown_with_the_verdict_and_one_clear_line() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
+    // The probe's verdict is still shown; the failed delivery makes it UNKNOWN.
     let r = run(&["check", "--mock", "--push", &url], &[]);
     assert_eq!(r.code, Some(3), "{r:?}");
-    crate::support::assert_one_clear_error(&r);
+    assert!(r.stdout.starts_with("NEHR-TOKEN OK - valid bearer token") && r.stdout.lines().count() == 1, "{r:?}");
+    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
     assert!(r.stderr.starts_with(&format!("nehr-probe: cannot push to the Pushgateway at {url}/: ")), "{}", r.stderr);
+    // A bad URL is a usage error, found before any probe.
     let r = run(&["check", "--mock", "--push", "http://user:hunter2@127.0.0.1:9/"], &[]);
     assert_eq!(r.code, Some(3), "{r:?}");
+    crate::support::assert_one_clear_error(&r);
     assert!(r.stderr.contains("credentials do not belong") && !r.stderr.contains("hunter2"), "{}", r.stderr);
 }
 
