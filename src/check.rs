@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::metrics::{Metrics, encode, register_build_info};
 use crate::probe::{Observation, Outcome, Prober};
 use crate::target::TargetArgs;
-use crate::units::parse_duration;
+use crate::units::{parse_duration, round6, trim3};
 
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
@@ -141,10 +141,10 @@ impl Verdict {
         let mut status = if observation.outcome != Outcome::Ok {
             Status::Critical
         } else if latency >= limits.critical {
-            message.push_str(&format!(" (critical at {} s)", trim_secs(limits.critical)));
+            message.push_str(&format!(" (critical at {} s)", trim3(limits.critical.as_secs_f64())));
             Status::Critical
         } else if latency >= limits.warning {
-            message.push_str(&format!(" (warning at {} s)", trim_secs(limits.warning)));
+            message.push_str(&format!(" (warning at {} s)", trim3(limits.warning.as_secs_f64())));
             Status::Warning
         } else {
             Status::Ok
@@ -183,9 +183,9 @@ impl Verdict {
         let mut line = format!(
             "NEHR-TOKEN {} - {text}, in {latency:.3} s | time={latency:.6}s;{};{};0;{} size={}B;;;0",
             self.status.as_str(),
-            trim_secs(self.limits.warning),
-            trim_secs(self.limits.critical),
-            trim_secs(self.limits.timeout),
+            trim3(self.limits.warning.as_secs_f64()),
+            trim3(self.limits.critical.as_secs_f64()),
+            trim3(self.limits.timeout.as_secs_f64()),
             o.body_bytes,
         );
         if let Some(left) = self.cert_left {
@@ -314,15 +314,6 @@ pub fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&tmp);
         anyhow::anyhow!("cannot write {}: {e}", path.display())
     })
-}
-
-fn trim_secs(d: Duration) -> String {
-    let s = format!("{:.3}", d.as_secs_f64());
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-fn round6(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
 }
 
 #[cfg(test)]

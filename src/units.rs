@@ -62,9 +62,15 @@ pub fn read_input_file(path: &std::path::Path) -> std::io::Result<String> {
     String::from_utf8(bytes).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
-/// Seconds as a float, the unit every output uses.
-pub fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
+/// Rounded to the microsecond (six decimals): what the reports and JSON print.
+pub fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// At most three decimals, trailing zeros dropped: `0.5`, `2`, `49.98`.
+pub fn trim3(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]

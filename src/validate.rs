@@ -62,7 +62,6 @@ pub struct Validator {
     builtin: bool,
     token: jsonschema::Validator,
     error: jsonschema::Validator,
-    source: String,
 }
 
 impl std::fmt::Debug for Validator {
@@ -94,12 +93,7 @@ impl Validator {
             .map_err(|e| SchemaError::Invalid { path: shown.to_string(), message: e.to_string() })?;
         let error_json: Value = serde_json::from_str(ERROR_SCHEMA).expect("error schema is JSON");
         let error = jsonschema::validator_for(&error_json).expect("error schema compiles");
-        Ok(Validator { builtin: false, token, error, source: text.to_string() })
-    }
-
-    /// The token schema's text (what `nehr-probe schema` prints).
-    pub fn source(&self) -> &str {
-        &self.source
+        Ok(Validator { builtin: false, token, error })
     }
 
     /// Checks a 200 answer. `Ok` carries the token facts; `Err` at least one violation.

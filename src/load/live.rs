@@ -192,7 +192,7 @@ pub async fn serve_metrics(
         "/metrics",
         get(move || {
             let text = crate::metrics::encode(&registry);
-            async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text) }
+            async move { ([(header::CONTENT_TYPE, crate::serve::METRICS_CONTENT_TYPE)], text) }
         }),
     );
     tokio::spawn(async move {

@@ -8,6 +8,7 @@
 //! floats, the latency histogram as base64 of a compressed V2 HdrHistogram (µs). It
 //! never holds credentials or tokens. Text rendering lives in `text.rs`.
 
+use crate::units::round6;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -453,10 +454,6 @@ pub fn human_secs(x: f64) -> String {
 
 fn secs(us: u64) -> f64 {
     round6(us as f64 / 1e6)
-}
-
-pub fn round6(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
 }
 
 #[cfg(test)]

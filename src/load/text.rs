@@ -4,6 +4,7 @@
 //! only come from the report and its histogram, so `report FILE` renders a saved run
 //! exactly as `load` showed it.
 
+use crate::units::trim3;
 use std::fmt::Write;
 
 use super::report::{Model, Shown, human_secs};
@@ -33,7 +34,7 @@ pub fn render(shown: &Shown) -> String {
     let o = &mut out;
     let _ = writeln!(o, "nehr-probe load: {}", r.target);
     let model = match (r.model, r.target_rps) {
-        (Model::Open, Some(rps)) => format!("open model at {} rps, at most {} in flight", trim(rps), r.concurrency),
+        (Model::Open, Some(rps)) => format!("open model at {} rps, at most {} in flight", trim3(rps), r.concurrency),
         (Model::Open, None) => format!("open model, at most {} in flight", r.concurrency),
         (Model::Closed, _) => format!("closed model, {} workers back to back", r.concurrency),
     };
@@ -148,11 +149,6 @@ fn share(n: u64, of: u64) -> String {
     if of == 0 { "–".into() } else { format!("{:.2} %", n as f64 * 100.0 / of as f64) }
 }
 
-fn trim(x: f64) -> String {
-    let s = format!("{x:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +166,7 @@ mod tests {
     fn shares_and_rates() {
         assert_eq!(share(1, 3), "33.33 %");
         assert_eq!(share(0, 0), "–");
-        assert_eq!(trim(50.0), "50");
-        assert_eq!(trim(49.98), "49.98");
+        assert_eq!(trim3(50.0), "50");
+        assert_eq!(trim3(49.98), "49.98");
     }
 }

@@ -3,6 +3,7 @@
 //! finished run; a malformed rule is rejected while the flags are parsed, before any
 //! request is sent, with a message that spells the grammar out.
 
+use crate::units::round6;
 use std::fmt;
 
 use hdrhistogram::Histogram;
@@ -177,10 +178,6 @@ impl Threshold {
             (_, Some(a)) => crate::load::report::human_secs(a),
         }
     }
-}
-
-fn round6(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
 }
 
 #[cfg(test)]
