@@ -387,6 +387,7 @@ mod tests {
         o.detail = Some("weird | text".into());
         let line = judge(o).nagios_line();
         assert_eq!(line.matches('|').count(), 1, "{line}");
+        assert!(line.contains("weird / text"), "replaced, not lost: {line}");
     }
 
     #[test]

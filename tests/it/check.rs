@@ -128,6 +128,7 @@ fn check_reads_the_password_file() {
     let r =
         run(&["check", "--url", &url, "--username", USERNAME], &[("NEHR_PROBE_PASSWORD_FILE", file.to_str().unwrap())]);
     assert_eq!(r.code, Some(0), "{r:?}");
+    assert_eq!(server.requests()[1].json()["password"], PASSWORD, "nor from the environment's file");
 }
 
 #[test]

@@ -248,7 +248,7 @@ async fn nesting_100k_deep_is_invalid_body_without_overflowing_the_stack() {
 /// Runs the 64 MiB answer and checks the client stopped reading early: the server
 /// could not write more than the cap plus what socket buffers hold, and this process
 /// did not grow by the size of the body.
-async fn assert_huge_body_not_buffered(script: Vec<Step>) {
+async fn assert_huge_body_not_buffered(script: Vec<Step>) -> Observation {
     let server = HostileServer::start(script);
     let rss_before = rss_kib();
     let started = Instant::now();
@@ -269,16 +269,19 @@ async fn assert_huge_body_not_buffered(script: Vec<Step>) {
         let grew = after.saturating_sub(before);
         assert!(grew < 32 * 1024, "RSS grew by {grew} KiB");
     }
+    obs
 }
 
 #[tokio::test]
 async fn body_of_64_mib_streamed_is_abandoned_at_max_body() {
-    assert_huge_body_not_buffered(answers::huge_chunked()).await;
+    let obs = assert_huge_body_not_buffered(answers::huge_chunked()).await;
+    assert!(obs.body_bytes > 1024 * 1024, "read up to the cap: {obs:?}");
 }
 
 #[tokio::test]
 async fn body_of_64_mib_declared_is_refused_without_reading() {
-    assert_huge_body_not_buffered(answers::huge_declared()).await;
+    let obs = assert_huge_body_not_buffered(answers::huge_declared()).await;
+    assert_eq!(obs.body_bytes, 0, "a declared length over the cap is refused unread: {obs:?}");
 }
 
 #[tokio::test]
