@@ -158,8 +158,10 @@ pub struct MockStats {
     pub bad_request: u64,
 }
 
-/// Faults that can change while the mock runs (`POST /_mock/config`).
+/// Faults that can change while the mock runs (`POST /_mock/config`). Any other key is
+/// refused, so a misspelt or fixed setting is not silently ignored.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct MockControl {
     pub error_rate: Option<f64>,
     pub invalid_body_rate: Option<f64>,

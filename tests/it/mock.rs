@@ -2,7 +2,6 @@
 //! prober and validator expect of the real API, and its faults must come out as the
 //! outcomes they imitate.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nehr_probe::mock::{MockArgs, MockServer, SERVER_ERROR_BODY, UNAUTHORIZED_BODY};
@@ -13,15 +12,7 @@ use nehr_probe::validate::Validator;
 use serde_json::json;
 
 fn target(server: &MockServer, credential: Credential) -> Target {
-    Target {
-        url: server.url().parse().unwrap(),
-        credentials: vec![credential],
-        timeout: Duration::from_secs(5),
-        max_body: 1 << 20,
-        validator: Arc::new(Validator::builtin()),
-        ca_cert: None,
-        insecure: false,
-    }
+    Target { credentials: vec![credential], ..crate::support::target(&server.url(), Duration::from_secs(5)) }
 }
 
 async fn probe(args: &MockArgs, credential: Credential) -> Observation {
@@ -145,4 +136,18 @@ async fn latency_is_injected() {
     let obs = probe(&MockArgs { latency: Some(latency), ..MockArgs::default() }, example_credential()).await;
     assert_eq!(obs.outcome, Outcome::Ok);
     assert!(obs.latency() >= Duration::from_millis(150), "{:?}", obs.latency());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_changes_faults_over_http_and_refuses_other_keys() {
+    let server = MockServer::start(&MockArgs::default()).await.unwrap();
+    let config = server.url().replace("/nehrapi/login/getToken", "/_mock/config");
+    let client = reqwest::Client::new();
+    let refused = client.post(&config).body(r#"{"expires_in": 60}"#).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    assert!(refused.text().await.unwrap().contains("unknown field `expires_in`"));
+    let changed = client.post(&config).body(r#"{"error_rate": 1.0}"#).send().await.unwrap();
+    assert_eq!(changed.status().as_u16(), 200);
+    let prober = Prober::new(&target(&server, example_credential())).unwrap();
+    assert_eq!(prober.call(0, Instant::now()).await.outcome, Outcome::ServerError);
 }
