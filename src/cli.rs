@@ -45,7 +45,8 @@ impl Command {
     /// expects, 2 for every other command.
     pub fn usage_error_code(&self) -> u8 {
         match self {
-            Command::Check(_) => 3,
+            // Nagios reads 3 as UNKNOWN: a broken check command line must not look CRITICAL.
+            Command::Check(_) => crate::check::Status::Unknown as u8,
             _ => 2,
         }
     }

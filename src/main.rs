@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
+use nehr_probe::check::Status;
 use nehr_probe::cli::Cli;
 
 fn main() -> ExitCode {
@@ -20,11 +21,9 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("nehr-probe: {}", one_line(&e.render().to_string()));
             }
-            return ExitCode::from(match e.kind() {
-                // Nagios reads 3 as UNKNOWN: a broken check command line must not look CRITICAL.
-                _ if args.get(1).is_some_and(|a| a == "check") => 3,
-                _ => 2,
-            });
+            // No command was parsed, so `usage_error_code` cannot say: the same rule, by name.
+            let check = args.get(1).is_some_and(|a| a == "check");
+            return ExitCode::from(if check { Status::Unknown as u8 } else { 2 });
         }
     };
     let usage_error = cli.command.usage_error_code();

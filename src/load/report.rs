@@ -2,7 +2,8 @@
 //! finished run, written with `--format json` and `--out`, and read back by
 //! `nehr-probe report FILE…`, which renders one saved report again or merges several
 //! (from processes or machines run side by side) exactly: counts add, latency
-//! histograms add, rates add over the common window.
+//! histograms add, rates add (runs side by side share their window, so the sum is the
+//! rate over it; the merged duration is the longest run's).
 //!
 //! The shape is public interface: all nine outcome keys always present, seconds as
 //! floats, the latency histogram as base64 of a compressed V2 HdrHistogram (µs). It
@@ -301,7 +302,8 @@ pub fn read(path: &Path) -> Result<Shown, ReportError> {
 }
 
 /// Merges reports of runs that ran side by side into the report of one run that sent
-/// all their requests: counts and histograms add; so do rates, over the longest run.
+/// all their requests: counts and histograms add; so do the runs' rates (each over its
+/// own window; the merged duration is the longest run's).
 pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     let mut parts = parts.into_iter();
     let Some(first) = parts.next() else { unreachable!("clap requires at least one file") };
