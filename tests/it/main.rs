@@ -4,6 +4,7 @@
 mod answers;
 mod check;
 mod cli;
+mod docs;
 mod load;
 mod mock;
 mod probe;
