@@ -6,9 +6,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use nehr_probe::call::validate::{SPEC_EXAMPLE, TokenFacts, Validator};
+use nehr_probe::call::{Observation, Outcome};
 use nehr_probe::load::recorder::Recorder;
-use nehr_probe::probe::{Observation, Outcome};
-use nehr_probe::validate::{SPEC_EXAMPLE, TokenFacts, Validator};
 
 /// The answer the API document shows, compact as the mock sends it (371 bytes).
 fn answer() -> String {

@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand};
 
 use crate::check::CheckArgs;
 use crate::load::LoadArgs;
-use crate::load::report::ReportArgs;
 use crate::mock::MockArgs;
+use crate::report::ReportArgs;
 use crate::serve::ServeArgs;
 
 /// Load-tests and monitors the NEHR login endpoint (POST …/nehrapi/login/getToken).

@@ -11,9 +11,12 @@ use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::probe::{Observation, Outcome};
+use crate::call::{Observation, Outcome};
 
 /// Buckets of `nehr_probe_request_duration_seconds`: 1 ms to 10 s.
+/// The content type of the Prometheus text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 pub const DURATION_BUCKETS: [f64; 14] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0];
 
@@ -88,16 +91,13 @@ impl Metrics {
         if let Some(t) = obs.cert_not_after {
             self.cert_expiry.with_label_values::<&str>(&[]).set(t as f64);
         }
-        for v in &obs.violations {
-            // 401/500 body notes are not schema violations of a token answer.
-            if obs.outcome == Outcome::InvalidBody {
-                self.violations.with_label_values(&[v.path.as_str()]).inc();
-            }
+        for v in obs.counted_violations() {
+            self.violations.with_label_values(&[v.path.as_str()]).inc();
         }
         if obs.is_ok() {
             self.success.set(1);
             self.last_success.with_label_values::<&str>(&[]).set(unix_now());
-            if let Some(e) = obs.token.as_ref().and_then(|t| t.expires_in) {
+            if let Some(e) = obs.token_lifetime() {
                 self.expires_in.with_label_values::<&str>(&[]).set(e);
             }
         } else {
@@ -130,7 +130,7 @@ pub fn unix_now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::{TokenFacts, Violation};
+    use crate::call::validate::{TokenFacts, Violation};
     use std::time::{Duration, Instant};
 
     fn obs(outcome: Outcome, status: Option<u16>) -> Observation {

@@ -25,9 +25,9 @@ use rand_distr::{Distribution, LogNormal};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::Clocks;
-use crate::target::{TOKEN_PATH, example_credential, read_credentials};
-use crate::units::{parse_duration, parse_share};
+use crate::call::target::{TOKEN_PATH, example_credential, read_credentials};
+use crate::util::clock::Clocks;
+use crate::util::units::{parse_duration, parse_share};
 
 /// The spec's 401 body.
 pub const UNAUTHORIZED_BODY: &str =

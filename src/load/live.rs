@@ -21,9 +21,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
-use super::recorder::{Recorder, histogram};
-use super::report::human_secs;
-use crate::probe::Outcome;
+use crate::report::histogram::histogram;
+use crate::util::fmt::human_secs;
 
 /// An HdrHistogram interval log (format 1.3, V2 compressed histograms, µs), written one
 /// interval at a time. A write error stops the log and is reported once at the end; it
@@ -136,7 +135,9 @@ impl Progress {
         self.bar.set_message("starting");
     }
 
-    pub fn update(&mut self, rec: &Recorder, interval: &Histogram<u64>, in_flight: u64) {
+    /// One second more: `done` calls recorded so far, `ok` of them ok, `interval` the
+    /// latencies of the second just closed.
+    pub fn update(&mut self, done: u64, ok: u64, interval: &Histogram<u64>, in_flight: u64) {
         if self.warmup {
             return;
         }
@@ -149,7 +150,6 @@ impl Progress {
             let _ = last.add(h);
         }
         let elapsed = self.bar.elapsed();
-        let done = rec.requests();
         let fraction = match (self.window, self.requests) {
             (Some(w), _) if !w.is_zero() => elapsed.as_secs_f64() / w.as_secs_f64(),
             (_, Some(n)) if n > 0 => done as f64 / n as f64,
@@ -163,7 +163,7 @@ impl Progress {
             ),
             None => String::new(),
         };
-        let ok = if done == 0 { 0.0 } else { rec.outcome(Outcome::Ok) as f64 * 100.0 / done as f64 };
+        let ok = if done == 0 { 0.0 } else { ok as f64 * 100.0 / done as f64 };
         let p99 = if last.is_empty() { "–".into() } else { human_secs(last.value_at_quantile(0.99) as f64 / 1e6) };
         self.bar.set_message(format!(
             "{remaining}{done} requests, {} /s, {ok:.1} % ok, p99 {p99} (last {} s), {in_flight} in flight",
@@ -192,7 +192,7 @@ pub async fn serve_metrics(
         "/metrics",
         get(move || {
             let text = crate::metrics::encode(&registry);
-            async move { ([(header::CONTENT_TYPE, crate::serve::METRICS_CONTENT_TYPE)], text) }
+            async move { ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text) }
         }),
     );
     tokio::spawn(async move {

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::schedule::Schedule;
-use crate::clock::Clock;
+use super::schedule::{Schedule, lane_seq};
+use crate::util::clock::Clock;
 
 /// The longest single wait, so a stop is seen soon even at a slow rate.
 const MAX_NAP: Duration = Duration::from_millis(20);
@@ -62,7 +62,7 @@ pub struct Pacer<'a> {
 impl Pacer<'_> {
     /// When request `i` is due, if it is part of this run.
     fn due(&self, i: u64) -> Option<Duration> {
-        let seq = self.lane + self.lanes * i;
+        let seq = lane_seq(self.lane, self.lanes, i);
         if self.requests.is_some_and(|n| seq >= n) {
             return None;
         }

@@ -18,27 +18,19 @@ use hdrhistogram::Histogram;
 use tokio::sync::mpsc;
 
 use super::live::{Hlog, Progress};
+use crate::call::{Observation, Outcome};
 use crate::metrics::Metrics;
-use crate::probe::{Observation, Outcome};
+use crate::report::histogram::{self, histogram, micros};
+use crate::report::model::{LoadReport, Outcomes, Percentiles, RunFacts};
+use crate::report::threshold::Threshold;
+use crate::util::units::round6;
 
-/// Highest value the histograms track: one hour, in microseconds.
-pub const HIGHEST_US: u64 = 3_600_000_000;
 /// A request that starts later than this after its due time is a late start.
 pub const LATE: Duration = Duration::from_millis(1);
 /// Distinct violation paths counted by name; more (only a hostile `--schema` could
 /// make them) are counted under [`OTHER_PATHS`].
 const MAX_PATHS: usize = 64;
 pub const OTHER_PATHS: &str = "(other paths)";
-
-/// A histogram of microseconds, 1 µs to 1 h, 3 significant digits.
-pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HIGHEST_US, 3).expect("static bounds are valid")
-}
-
-/// Whole microseconds, saturating.
-pub fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
 
 /// Everything a run measured.
 #[derive(Debug, Clone)]
@@ -88,11 +80,8 @@ impl Recorder {
         if obs.sent.saturating_duration_since(obs.due) > LATE {
             self.late_starts += 1;
         }
-        // 401/500 body notes are not schema violations of a token answer.
-        if obs.outcome == Outcome::InvalidBody {
-            for v in &obs.violations {
-                self.count_violation(&v.path);
-            }
+        for v in obs.counted_violations() {
+            self.count_violation(&v.path);
         }
         self.requests += 1;
         if self.last_sent.is_none_or(|t| obs.sent > t) {
@@ -135,6 +124,36 @@ impl Recorder {
 
     pub fn violations(&self) -> &BTreeMap<String, u64> {
         &self.violations
+    }
+
+    /// The report of a finished run, thresholds judged.
+    pub fn report(&self, run: &RunFacts, thresholds: &[Threshold]) -> LoadReport {
+        let rec = self;
+        let duration = run.duration.as_secs_f64();
+        let mut outcomes = Outcomes::default();
+        for o in Outcome::ALL {
+            *outcomes.slot(o) = rec.outcome(o);
+        }
+        let mut report = LoadReport {
+            target: run.target.clone(),
+            model: run.model,
+            target_rps: run.target_rps.map(round6),
+            concurrency: run.concurrency,
+            duration_seconds: round6(duration),
+            requests: rec.requests(),
+            achieved_rps: if duration > 0.0 { round6(rec.requests() as f64 / duration) } else { 0.0 },
+            outcomes,
+            latency_seconds: Percentiles::of(&rec.latency),
+            service_time_seconds: Percentiles::of(&rec.service),
+            late_starts: rec.late_starts(),
+            http_status: rec.http_status().map(|(s, n)| (s.to_string(), n)).collect(),
+            violations: rec.violations().clone(),
+            thresholds: Vec::new(),
+            histogram: histogram::encode(&rec.latency),
+            service_time_histogram: Some(histogram::encode(&rec.service)),
+        };
+        report.judge(thresholds, &rec.latency);
+        report
     }
 }
 
@@ -204,14 +223,17 @@ fn close_interval(sinks: &mut Sinks, rec: &Recorder, interval: &Histogram<u64>, 
     }
     if let Some(p) = &mut sinks.progress {
         let started = sinks.started.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
-        p.update(rec, interval, started.saturating_sub(rec.requests()));
+        p.update(rec.requests(), rec.outcome(Outcome::Ok), interval, started.saturating_sub(rec.requests()));
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::validate::Violation;
+    use crate::call::validate::Violation;
+    use crate::report::histogram::decode;
+    use crate::report::merge::{ReportError, merge};
+    use crate::report::model::{Model, Shown};
 
     pub(crate) fn obs(outcome: Outcome, status: Option<u16>, wait_ms: u64, service_ms: u64) -> Observation {
         let due = Instant::now();
@@ -272,5 +294,103 @@ pub(crate) mod tests {
         let (rec, _) = owner.await.unwrap();
         assert_eq!(rec.requests(), 100);
         assert_eq!(rec.latency.len(), 100);
+    }
+
+    // The report a recorder builds, and how reports merge.
+
+    fn run_of(latencies_ms: &[u64], model: Model) -> Shown {
+        let mut rec = Recorder::new();
+        for &ms in latencies_ms {
+            rec.record(&obs(if ms > 900 { Outcome::ServerError } else { Outcome::Ok }, Some(200), 0, ms));
+        }
+        let run = RunFacts {
+            target: "http://127.0.0.1:1/nehrapi/login/getToken".into(),
+            model,
+            target_rps: Some(10.0),
+            concurrency: 5,
+            duration: Duration::from_secs(10),
+        };
+        let report = rec.report(&run, &[Threshold::parse("p99<500ms").unwrap()]);
+        Shown { report, latency: rec.latency, service: Some(rec.service), notes: vec![] }
+    }
+
+    #[test]
+    fn json_has_every_key_of_the_contract() {
+        let s = run_of(&[10, 20, 30], Model::Open);
+        let v: serde_json::Value = serde_json::from_str(&s.report.json()).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "target",
+                "model",
+                "target_rps",
+                "concurrency",
+                "duration_seconds",
+                "requests",
+                "achieved_rps",
+                "outcomes",
+                "latency_seconds",
+                "service_time_seconds",
+                "late_starts",
+                "http_status",
+                "violations",
+                "thresholds",
+                "histogram",
+                "service_time_histogram"
+            ]
+        );
+        assert_eq!(v["outcomes"].as_object().unwrap().len(), 9);
+        assert_eq!(v["model"], "open");
+        assert_eq!(v["achieved_rps"], 0.3);
+        assert_eq!(v["http_status"]["200"], 3);
+        assert_eq!(v["thresholds"][0]["expr"], "p99<500ms");
+        assert!(v["histogram"].as_str().unwrap().starts_with("HISTF"));
+        let back: LoadReport = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s.report);
+        assert_eq!(decode(&back.histogram).unwrap(), s.latency);
+    }
+
+    #[test]
+    fn merge_adds_counts_and_histograms() {
+        let a = run_of(&[10; 90], Model::Open);
+        let b = run_of(&[1000; 10], Model::Open);
+        let mut both = a.latency.clone();
+        both.add(&b.latency).unwrap();
+        let m = merge(vec![a.clone(), b.clone()]).unwrap();
+        assert_eq!(m.report.requests, 100);
+        assert_eq!(m.report.outcomes.ok, 90);
+        assert_eq!(m.report.outcomes.server_error, 10);
+        assert_eq!(m.report.achieved_rps, 10.0);
+        assert_eq!(m.report.target_rps, Some(20.0));
+        assert_eq!(m.report.concurrency, 10);
+        assert_eq!(m.report.http_status["200"], 100);
+        assert_eq!(m.latency, both);
+        assert_eq!(m.report.latency_seconds, Percentiles::of(&both));
+        assert_eq!(m.report.target, a.report.target);
+        assert_eq!(m.report.service_time_seconds.max, b.report.service_time_seconds.max);
+        // Service time merges exactly too: its histograms add.
+        let mut services = a.service.clone().unwrap();
+        services.add(b.service.as_ref().unwrap()).unwrap();
+        assert_eq!(m.report.service_time_seconds, Percentiles::of(&services));
+        assert_eq!(m.service.as_ref(), Some(&services));
+        // A report written before service histograms were saved still merges, approximately.
+        let mut old = b.clone();
+        old.service = None;
+        old.report.service_time_histogram = None;
+        let m = merge(vec![a.clone(), old]).unwrap();
+        assert!(m.service.is_none() && m.report.service_time_histogram.is_none());
+        assert!(m.notes.iter().any(|n| n.contains("approximate")), "{:?}", m.notes);
+        let closed = run_of(&[1], Model::Closed);
+        assert!(matches!(merge(vec![a, closed]), Err(ReportError::MixedModels)));
+    }
+
+    #[test]
+    fn empty_run_reports_zeros() {
+        let s = run_of(&[], Model::Closed);
+        assert_eq!(s.report.requests, 0);
+        assert_eq!(s.report.latency_seconds, Percentiles::default());
+        assert!(!s.report.passed(), "a latency rule cannot pass without requests");
+        assert_eq!(s.report.exit_code(), 1);
     }
 }

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::units::parse_duration;
+use crate::util::units::parse_duration;
 
 /// One k6-style stage: ramp linearly to `target` requests per second over `duration`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,6 +162,12 @@ impl Schedule {
             Kind::Stages { .. } => self.due_within(window) as f64 / window.as_secs_f64(),
         }
     }
+}
+
+/// The run-wide sequence number of lane `lane`'s `j`-th request, when `lanes` lanes
+/// share a schedule round robin (lane `k` owns `k`, `k + lanes`, …).
+pub fn lane_seq(lane: u64, lanes: u64, j: u64) -> u64 {
+    lane + lanes * j
 }
 
 #[cfg(test)]

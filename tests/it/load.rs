@@ -6,8 +6,9 @@
 use std::time::{Duration, Instant};
 
 use nehr_probe::load::execute;
-use nehr_probe::load::report::{LoadReport, Model, Percentiles, decode_histogram};
 use nehr_probe::mock::{Latency, MockArgs, MockServer};
+use nehr_probe::report::histogram::decode;
+use nehr_probe::report::model::{LoadReport, Model, Percentiles};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -70,7 +71,7 @@ async fn report_merges_two_runs_into_their_sum() {
     assert_eq!(m.target, format!("{}, {}", a.report.target, b.report.target));
     let mut sum = a.latency.clone();
     sum.add(&b.latency).unwrap();
-    assert_eq!(decode_histogram(&m.histogram).unwrap(), sum);
+    assert_eq!(decode(&m.histogram).unwrap(), sum);
     assert_eq!(m.latency_seconds, Percentiles::of(&sum));
     // The saved rule is judged again, on the merge.
     assert_eq!(m.thresholds.len(), 1);
@@ -156,7 +157,7 @@ async fn accounts_are_used_round_robin() {
     std::fs::write(&accounts, "MOH-1:one\nMOH-2:two\nMOH-3:wrong\n").unwrap();
     let url = server.url();
     let args = parse_load(&["--url", &url, "--credentials", accounts.to_str().unwrap(), "-c", "3", "-n", "30"]);
-    let shown = execute(&args, CancellationToken::new(), &mut None).await.unwrap();
+    let shown = execute(&args, CancellationToken::new()).await.unwrap().shown;
     assert_eq!(shown.report.outcomes.ok, 20);
     assert_eq!(shown.report.outcomes.unauthorized, 10);
 }
@@ -176,7 +177,7 @@ async fn live_metrics_are_served_during_the_run() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
     let args = parse_load(&["--mock", "--rps", "50", "--duration", "2s", "--metrics-listen", &listen]);
-    let load = tokio::spawn(async move { execute(&args, CancellationToken::new(), &mut None).await });
+    let load = tokio::spawn(async move { execute(&args, CancellationToken::new()).await });
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let text = reqwest::get(format!("http://{listen}/metrics")).await.unwrap().text().await.unwrap();
     let ok_line = text
@@ -187,5 +188,5 @@ async fn live_metrics_are_served_during_the_run() {
     assert!(live > 10.0, "{ok_line}");
     assert!(text.contains("nehr_probe_build_info{version="), "{text}");
     let done = load.await.unwrap().unwrap();
-    assert!(done.report.requests as f64 >= live);
+    assert!(done.shown.report.requests as f64 >= live);
 }

@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use nehr_probe::call::secret::Secret;
+use nehr_probe::call::target::{Credential, EXAMPLE_PASSWORD, EXAMPLE_USERNAME, Target, example_credential};
+use nehr_probe::call::validate::Validator;
+use nehr_probe::call::{Observation, Outcome, Prober};
 use nehr_probe::mock::{MockArgs, MockServer, SERVER_ERROR_BODY, UNAUTHORIZED_BODY};
-use nehr_probe::probe::{Observation, Outcome, Prober};
-use nehr_probe::secret::Secret;
-use nehr_probe::target::{Credential, EXAMPLE_PASSWORD, EXAMPLE_USERNAME, Target, example_credential};
-use nehr_probe::validate::Validator;
 use serde_json::json;
 
 fn target(server: &MockServer, credential: Credential) -> Target {

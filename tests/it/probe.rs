@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use nehr_probe::probe::{Observation, Outcome};
-use nehr_probe::target::TOKEN_PATH;
-use nehr_probe::validate::TokenFacts;
+use nehr_probe::call::target::TOKEN_PATH;
+use nehr_probe::call::validate::TokenFacts;
+use nehr_probe::call::{Observation, Outcome};
 use serde_json::json;
 
 use crate::answers::{self, SHORT_TIMEOUT};
@@ -384,7 +384,7 @@ async fn port_nobody_listens_on_is_a_connect_error() {
 #[tokio::test]
 async fn latency_is_measured_from_the_due_time() {
     let server = HostileServer::start(answers::valid());
-    let prober = nehr_probe::probe::Prober::new(&target(&server.url(), PATIENT)).unwrap();
+    let prober = nehr_probe::call::Prober::new(&target(&server.url(), PATIENT)).unwrap();
     let due = Instant::now() - Duration::from_millis(200);
     let obs = prober.call(7, due).await;
     assert_eq!(obs.outcome, Outcome::Ok);

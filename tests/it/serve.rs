@@ -425,7 +425,7 @@ async fn check_push_reaches_a_pushgateway_and_its_textfile_passes_promtool() {
     let r = push(mock.url(), textfile.clone(), base.clone()).await.unwrap();
     assert_eq!(r.code, Some(0), "{r:?}");
     let pushed = get(&client, &format!("{base}/metrics")).await.1;
-    let host = nehr_probe::push::instance_name();
+    let host = nehr_probe::check::push::instance_name();
     let group = |line: &str, name: &str| {
         line.starts_with(&format!("{name}{{"))
             && line.contains(&format!("instance=\"{host}\""))

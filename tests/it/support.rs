@@ -16,14 +16,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use nehr_probe::call::secret::Secret;
+use nehr_probe::call::target::{Credential, EXAMPLE_PASSWORD, EXAMPLE_USERNAME, TOKEN_PATH, Target};
+use nehr_probe::call::validate::Validator;
+use nehr_probe::call::{Observation, Prober};
 use nehr_probe::cli::{Cli, Command as Sub};
-use nehr_probe::load::report::Shown;
 use nehr_probe::load::{LoadArgs, execute};
 use nehr_probe::mock::MockServer;
-use nehr_probe::probe::{Observation, Prober};
-use nehr_probe::secret::Secret;
-use nehr_probe::target::{Credential, EXAMPLE_PASSWORD, EXAMPLE_USERNAME, TOKEN_PATH, Target};
-use nehr_probe::validate::Validator;
+use nehr_probe::report::model::Shown;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -276,7 +276,7 @@ pub fn json_answer(status: &str, body: &str) -> Vec<Step> {
 
 /// The example answer of the API document.
 pub fn spec_answer() -> Value {
-    serde_json::from_str(nehr_probe::validate::SPEC_EXAMPLE).expect("the spec's example is JSON")
+    serde_json::from_str(nehr_probe::call::validate::SPEC_EXAMPLE).expect("the spec's example is JSON")
 }
 
 /// The example answer with one edit applied, as a 200 script.
@@ -401,7 +401,7 @@ pub async fn load_against(server: &MockServer, dir: &Path, args: &[&str]) -> Sho
     let accounts = example_account(dir);
     let mut all = vec!["--url", url.as_str(), "--credentials", accounts.to_str().unwrap()];
     all.extend_from_slice(args);
-    execute(&parse_load(&all), CancellationToken::new(), &mut None).await.expect("load runs")
+    execute(&parse_load(&all), CancellationToken::new()).await.expect("load runs").shown
 }
 
 /// Whether `actual` is `want` give or take `tolerance`.

@@ -12,10 +12,10 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use nehr_probe::call::target::TOKEN_PATH;
 use nehr_probe::load::execute;
-use nehr_probe::load::report::{LoadReport, Model};
 use nehr_probe::mock::{Latency, MockArgs, MockServer};
-use nehr_probe::target::TOKEN_PATH;
+use nehr_probe::report::model::{LoadReport, Model};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
@@ -93,7 +93,7 @@ async fn at_100_rps(url: &str, duration: &str) -> LoadReport {
         "-c",
         "20",
     ]);
-    execute(&args, CancellationToken::new(), &mut None).await.unwrap().report
+    execute(&args, CancellationToken::new()).await.unwrap().shown.report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

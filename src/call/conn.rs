@@ -1,26 +1,26 @@
 //! Connections to the target: TCP, TLS when the URL says https, and HTTP/1.1 over
 //! hyper's connection-level API, with a small pool of idle keep-alive connections.
 //!
-//! This is the transport under [`crate::probe::Prober`] and nothing else: it knows no
+//! This is the transport under [`super::probe::Prober`] and nothing else: it knows no
 //! outcomes and no schema. It is deliberately lean (no per-request URL parsing, no
 //! redirect or proxy machinery) because the load engine's hot path runs through it.
 //! Errors say which phase failed, so the probe can tell `connect_error` from
 //! `transport_error`; they never carry a request body.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::target::ConfigError;
+use super::target::ConfigError;
+use super::tls;
 
 /// A sender of requests over one HTTP/1.1 connection.
 pub type Sender = http1::SendRequest<Full<Bytes>>;
@@ -81,7 +81,7 @@ impl Connector {
         let tls = if url.scheme() == "https" {
             let name = ServerName::try_from(host.clone())
                 .map_err(|e| ConfigError::Client(format!("{host} is not a valid TLS server name: {e}")))?;
-            Some((tls_connector(ca_cert, insecure)?, name))
+            Some((tls::connector(ca_cert, insecure)?, name))
         } else {
             None
         };
@@ -141,21 +141,11 @@ impl Connector {
                     .connect(name.clone(), stream)
                     .await
                     .map_err(|source| ConnectError::Tls { host: self.host.clone(), source })?;
-                let cert_not_after = earliest_not_after(tls.get_ref().1.peer_certificates().unwrap_or_default());
+                let cert_not_after = tls::earliest_not_after(tls.get_ref().1.peer_certificates().unwrap_or_default());
                 Ok(Conn { sender: handshake(tls).await?, cert_not_after })
             }
         }
     }
-}
-
-/// The earliest `notAfter` among these certificates, in Unix seconds. A certificate
-/// that does not parse is left out (the handshake, not this, judges certificates).
-fn earliest_not_after(certs: &[CertificateDer<'_>]) -> Option<i64> {
-    certs
-        .iter()
-        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
-        .map(|(_, cert)| cert.validity().not_after.timestamp())
-        .min()
 }
 
 async fn handshake<T>(io: T) -> Result<Sender, ConnectError>
@@ -172,72 +162,4 @@ where
         let _ = conn.await;
     });
     Ok(sender)
-}
-
-fn tls_connector(ca_cert: Option<&[u8]>, insecure: bool) -> Result<tokio_rustls::TlsConnector, ConfigError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError::Client(e.to_string()))?;
-    let mut config = if insecure {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider))).with_no_client_auth()
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        // A broken system store is not fatal when --ca-cert gives the root we need.
-        let _ = roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        if let Some(pem) = ca_cert {
-            let bad = |why: String| ConfigError::BadCaCert { path: "--ca-cert".into(), why };
-            for cert in parse_pem_certs(pem).map_err(bad)? {
-                roots.add(cert).map_err(|e| bad(e.to_string()))?;
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
-}
-
-/// The certificates in a PEM file (`--ca-cert`), or why it cannot be read as one.
-pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().map_err(|e| e.to_string())
-}
-
-/// `--insecure`: accepts any certificate, still checks that the handshake signatures
-/// are well formed.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

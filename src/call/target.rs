@@ -9,9 +9,10 @@ use std::time::Duration;
 use clap::Args;
 use url::Url;
 
-use crate::secret::Secret;
-use crate::units::{parse_duration, parse_size};
-use crate::validate::{SchemaError, Validator};
+use super::secret::Secret;
+use super::tls::TlsError;
+use super::validate::{SchemaError, Validator};
+use crate::util::units::{parse_duration, parse_size};
 
 /// The spec's example account: the embedded mock accepts it and `--mock` logs in with it.
 pub const EXAMPLE_USERNAME: &str = "MOH-90008";
@@ -107,6 +108,15 @@ pub enum ConfigError {
     Schema(#[from] SchemaError),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+}
+
+impl From<TlsError> for ConfigError {
+    fn from(e: TlsError) -> Self {
+        match e {
+            TlsError::CaCert(why) => ConfigError::BadCaCert { path: "--ca-cert".into(), why },
+            TlsError::Setup(why) => ConfigError::Client(why),
+        }
+    }
 }
 
 impl TargetArgs {
@@ -212,7 +222,7 @@ fn parse_url(raw: &str) -> Result<Url, ConfigError> {
 }
 
 fn read_file(path: &Path, what: &'static str) -> Result<String, ConfigError> {
-    crate::units::read_input_file(path).map_err(|cause| ConfigError::Read {
+    crate::util::units::read_input_file(path).map_err(|cause| ConfigError::Read {
         what,
         path: path.display().to_string(),
         cause,
@@ -220,14 +230,14 @@ fn read_file(path: &Path, what: &'static str) -> Result<String, ConfigError> {
 }
 
 fn read_ca_cert(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    let pem = crate::units::read_input_file(path).map(String::into_bytes).map_err(|cause| ConfigError::Read {
+    let pem = crate::util::units::read_input_file(path).map(String::into_bytes).map_err(|cause| ConfigError::Read {
         what: "CA certificate",
         path: path.display().to_string(),
         cause,
     })?;
     // Parsed here as the TLS connector will parse it, so a bad file is a start-up error.
     let bad = |why: String| ConfigError::BadCaCert { path: path.display().to_string(), why };
-    let certs = crate::conn::parse_pem_certs(&pem).map_err(bad)?;
+    let certs = super::tls::parse_pem_certs(&pem).map_err(bad)?;
     if certs.is_empty() {
         return Err(bad("no PEM certificate in it".into()));
     }

@@ -4,12 +4,13 @@
 //! only come from the report and its histogram, so `report FILE` renders a saved run
 //! exactly as `load` showed it.
 
-use crate::units::trim3;
 use std::fmt::Write;
 
-use super::report::{Model, Shown, human_secs};
+use super::model::{Model, Shown};
 use super::threshold::Threshold;
-use crate::probe::Outcome;
+use crate::call::Outcome;
+use crate::util::fmt::human_secs;
+use crate::util::units::trim3;
 
 /// How many violation paths the text shows.
 const TOP_VIOLATIONS: usize = 5;

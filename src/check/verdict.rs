@@ -1,81 +1,16 @@
-//! `nehr-probe check`: one probe, one verdict, for cron and Nagios/Icinga. Owns the
-//! verdict (OK/WARNING/CRITICAL by outcome and latency) and its three renderings: a
-//! Nagios line with perfdata, JSON, and the Prometheus text of `serve`'s metrics (also
-//! written atomically for node_exporter's textfile collector).
-//!
-//! It must not print the password or the token, and usage errors exit 3 (UNKNOWN).
+//! `check`'s verdict: one observation judged against the limits (OK, WARNING, CRITICAL
+//! by outcome, latency, token lifetime and certificate time left), and its two
+//! renderings of its own: the Nagios line with perfdata and the JSON object
+//! (docs/json.md). The Prometheus rendering is [`crate::metrics`]'.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use clap::{Args, ValueEnum};
-use prometheus::Registry;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::metrics::{Metrics, encode, register_build_info};
-use crate::probe::{Observation, Outcome, Prober};
-use crate::target::TargetArgs;
-use crate::units::{parse_duration, round6, trim3};
-
-#[derive(Debug, Clone, Args)]
-pub struct CheckArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
-
-    /// Latency at or above which the check is WARNING
-    #[arg(short, long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
-    pub warning: Duration,
-
-    /// Latency at or above which the check is CRITICAL
-    #[arg(short, long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
-    pub critical: Duration,
-
-    /// Over https: WARNING when the server's certificate expires within this, e.g. 21d
-    /// (off unless given)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub cert_warning: Option<Duration>,
-
-    /// Over https: CRITICAL when the server's certificate expires within this, e.g. 7d
-    /// (off unless given)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub cert_critical: Option<Duration>,
-
-    /// WARNING when a valid token's lifetime (`expires_in`) is shorter than this, e.g. 1h
-    /// (the API documents a day; off unless given)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub min_token_lifetime: Option<Duration>,
-
-    /// Output format
-    #[arg(long, value_enum, default_value_t = CheckFormat::Nagios)]
-    pub format: CheckFormat,
-
-    /// Also write the metrics to this file for node_exporter's textfile collector
-    /// (atomically: temp file, then rename). Name it *.prom
-    #[arg(long, value_name = "PATH")]
-    pub textfile: Option<PathBuf>,
-
-    /// Name put in the `target` label of the metrics
-    #[arg(long, default_value = "default", value_name = "NAME")]
-    pub name: String,
-
-    /// Also push the metrics to this Prometheus Pushgateway, e.g. http://pushgateway:9091
-    /// (job nehr_probe, grouped by instance = this host and target = --name)
-    #[arg(long, value_name = "URL")]
-    pub push: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CheckFormat {
-    /// One Nagios/Icinga line with perfdata
-    Nagios,
-    /// One JSON object
-    Json,
-    /// Prometheus text exposition format
-    Prometheus,
-}
+use crate::call::{Observation, Outcome, Prober};
+use crate::util::fmt::cert_note;
+use crate::util::units::{round6, trim3};
 
 /// Nagios plugin states; the value is the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -149,14 +84,14 @@ impl Verdict {
         } else {
             Status::Ok
         };
-        let lifetime = observation.token.as_ref().and_then(|t| t.expires_in).filter(|_| observation.is_ok());
+        let lifetime = observation.token_lifetime();
         if let (Some(min), Some(lifetime)) = (limits.min_token_lifetime, lifetime)
             && lifetime < secs(min)
         {
             message.push_str(&format!(" (shorter than --min-token-lifetime {} s)", min.as_secs()));
             status = status.max(Status::Warning);
         }
-        let cert_left = observation.cert_not_after.map(|t| t.saturating_sub(crate::metrics::unix_now() as i64));
+        let cert_left = observation.cert_seconds_left(crate::metrics::unix_now() as i64);
         if let Some(left) = cert_left {
             let within = |limit: Option<Duration>| limit.is_some_and(|l| left < secs(l));
             let cert_status = if within(limits.cert_critical) {
@@ -197,7 +132,7 @@ impl Verdict {
         line
     }
 
-    /// The JSON object of DESIGN.md (plus the certificate's time left, over https).
+    /// The JSON object of docs/json.md (with the certificate's time left over https).
     pub fn json(&self) -> serde_json::Value {
         let o = &self.observation;
         let mut out = json!({
@@ -210,70 +145,12 @@ impl Verdict {
             "violations": o.violations,
             "token": o.token,
         });
-        // Over https only, so an http target's object is exactly DESIGN.md's.
+        // Over https only: an http target has no certificate.
         if let Some(left) = self.cert_left {
             out["tls_cert_expires_in_seconds"] = left.into();
         }
         out
     }
-}
-
-/// Runs the check and prints its verdict; returns the Nagios exit code.
-pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
-    if args.warning > args.critical {
-        anyhow::bail!("--warning ({:?}) must not be above --critical ({:?})", args.warning, args.critical);
-    }
-    if let (Some(w), Some(c)) = (args.cert_warning, args.cert_critical)
-        && w < c
-    {
-        let (w, c) = (humantime::format_duration(w), humantime::format_duration(c));
-        anyhow::bail!("--cert-warning ({w}) must not be below --cert-critical ({c}): it warns earlier");
-    }
-    let mut target = args.target.resolve()?;
-    let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
-    let prober = Prober::new(&target)?;
-    let limits = Limits {
-        warning: args.warning,
-        critical: args.critical,
-        cert_warning: args.cert_warning,
-        cert_critical: args.cert_critical,
-        min_token_lifetime: args.min_token_lifetime,
-        timeout: prober.timeout(),
-    };
-    // A bad --push URL is a usage error, found before the probe.
-    let push_to = match &args.push {
-        Some(base) => Some(crate::push::group_url(base, &crate::push::instance_name(), &args.name)?),
-        None => None,
-    };
-    let verdict = probe_once(&prober, limits).await;
-
-    let registry = Registry::new();
-    let metrics = Metrics::register(&registry, &args.name).context("registering metrics")?;
-    register_build_info(&registry).context("registering metrics")?;
-    metrics.observe(&verdict.observation);
-    let text = encode(&registry);
-    let out = match args.format {
-        CheckFormat::Nagios => verdict.nagios_line() + "\n",
-        CheckFormat::Json => verdict.json().to_string() + "\n",
-        CheckFormat::Prometheus => text.clone(),
-    };
-    // The verdict is shown even when delivering the metrics fails: Nagios or the cron
-    // mail then has the probe's result, and stderr says what did not arrive (UNKNOWN).
-    crate::print_stdout(&out)?;
-    let delivered = async {
-        if let Some(path) = &args.textfile {
-            write_atomically(path, text.as_bytes())?;
-        }
-        if let Some(url) = push_to {
-            crate::push::push(url, text).await?;
-        }
-        anyhow::Ok(())
-    };
-    if let Err(e) = delivered.await {
-        eprintln!("nehr-probe: {e:#}");
-        return Ok(Status::Unknown as u8);
-    }
-    Ok(verdict.status as u8)
 }
 
 /// One probe, judged.
@@ -286,40 +163,10 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// "certificate expires in 5 days" or "certificate expired 2 days ago".
-pub fn cert_note(left: i64) -> String {
-    let days = |s: i64| {
-        let d = s as f64 / 86_400.0;
-        if d >= 2.0 { format!("{} days", d.floor()) } else { format!("{} hours", (s / 3600).max(0)) }
-    };
-    if left >= 0 {
-        format!("certificate expires in {}", days(left))
-    } else {
-        format!("certificate expired {} ago", days(-left))
-    }
-}
-
-/// Writes `path` so a reader sees the old file or the new one, never half of one.
-pub fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().with_context(|| format!("--textfile {} names no file", path.display()))?;
-    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("cannot write {}: {e}", path.display())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::{TokenFacts, Violation};
+    use crate::call::validate::{TokenFacts, Violation};
 
     fn obs(outcome: Outcome, ms: u64) -> Observation {
         let t = Instant::now();
@@ -388,17 +235,6 @@ mod tests {
         let line = judge(o).nagios_line();
         assert_eq!(line.matches('|').count(), 1, "{line}");
         assert!(line.contains("weird / text"), "replaced, not lost: {line}");
-    }
-
-    #[test]
-    fn textfile_is_replaced_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("nehr.prom");
-        write_atomically(&p, b"a 1\n").unwrap();
-        write_atomically(&p, b"a 2\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "a 2\n");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        assert!(write_atomically(&dir.path().join("no/such/dir/x.prom"), b"").is_err());
     }
 
     #[test]

@@ -14,12 +14,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The token answer schema as shipped; `nehr-probe schema` prints it.
-pub const TOKEN_SCHEMA: &str = include_str!("../schemas/get-token.schema.json");
+pub const TOKEN_SCHEMA: &str = include_str!("../../schemas/get-token.schema.json");
 /// The API document's example of a valid answer, verbatim: the fixture tests and
 /// benches validate, and what the schema must accept.
-pub const SPEC_EXAMPLE: &str = include_str!("../schemas/get-token.example.json");
+pub const SPEC_EXAMPLE: &str = include_str!("../../schemas/get-token.example.json");
 /// What 401 and 500 answers are expected to carry.
-pub const ERROR_SCHEMA: &str = include_str!("../schemas/error.schema.json");
+pub const ERROR_SCHEMA: &str = include_str!("../../schemas/error.schema.json");
 
 /// How many violations one answer may report: a hostile body can break every rule.
 const MAX_VIOLATIONS: usize = 16;
@@ -81,8 +81,8 @@ impl Validator {
     /// A user's replacement for the token schema (`--schema FILE`).
     pub fn from_file(path: &Path) -> Result<Self, SchemaError> {
         let shown = path.display().to_string();
-        let text =
-            crate::units::read_input_file(path).map_err(|cause| SchemaError::Read { path: shown.clone(), cause })?;
+        let text = crate::util::units::read_input_file(path)
+            .map_err(|cause| SchemaError::Read { path: shown.clone(), cause })?;
         Self::compile(&text, &shown)
     }
 

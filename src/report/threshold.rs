@@ -3,7 +3,7 @@
 //! finished run; a malformed rule is rejected while the flags are parsed, before any
 //! request is sent, with a message that spells the grammar out.
 
-use crate::units::round6;
+use crate::util::units::round6;
 use std::fmt;
 
 use hdrhistogram::Histogram;
@@ -100,7 +100,7 @@ pub struct Facts<'a> {
 /// One rule judged; the `thresholds` entries of the JSON report. `actual` is `None`
 /// when the run has nothing to judge it on (no request was recorded).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
+pub struct Judged {
     pub expr: String,
     pub passed: bool,
     pub actual: Option<f64>,
@@ -163,10 +163,10 @@ impl Threshold {
         }
     }
 
-    pub fn judge(&self, facts: &Facts) -> Verdict {
+    pub fn judge(&self, facts: &Facts) -> Judged {
         let actual = self.actual(facts);
         let passed = actual.is_some_and(|a| self.op.holds(a, self.value));
-        Verdict { expr: self.expr.clone(), passed, actual: actual.map(round6) }
+        Judged { expr: self.expr.clone(), passed, actual: actual.map(round6) }
     }
 
     /// The measured value as people read this metric: `123.4 ms`, `0.67 %`, `49.98/s`.
@@ -175,7 +175,7 @@ impl Threshold {
             (_, None) => "no requests".to_string(),
             (Metric::ErrorRate, Some(a)) => format!("{:.2} %", a * 100.0),
             (Metric::Rps, Some(a)) => format!("{a:.2}/s"),
-            (_, Some(a)) => crate::load::report::human_secs(a),
+            (_, Some(a)) => crate::util::fmt::human_secs(a),
         }
     }
 }

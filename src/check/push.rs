@@ -94,7 +94,10 @@ pub async fn push(url: Url, metrics: String) -> Result<(), PushError> {
         u.set_path("");
         u.to_string()
     };
-    let send_error = |e: reqwest::Error| PushError::Send { url: shown.clone(), why: describe(&e.without_url()) };
+    let send_error = |e: reqwest::Error| PushError::Send {
+        url: shown.clone(),
+        why: crate::util::fmt::error_chain(&e.without_url()),
+    };
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(PUSH_TIMEOUT)
@@ -103,7 +106,7 @@ pub async fn push(url: Url, metrics: String) -> Result<(), PushError> {
         .map_err(send_error)?;
     let resp = client
         .put(url)
-        .header(reqwest::header::CONTENT_TYPE, crate::serve::METRICS_CONTENT_TYPE)
+        .header(reqwest::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)
         .body(metrics)
         .send()
         .await
@@ -119,20 +122,6 @@ pub async fn push(url: Url, metrics: String) -> Result<(), PushError> {
         None => answer,
     };
     Err(PushError::Refused { url: shown, status: status.as_u16(), answer })
-}
-
-/// The error and its causes on one line.
-fn describe(e: &reqwest::Error) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]

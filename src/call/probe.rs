@@ -14,172 +14,13 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
-use serde::Serialize;
 
-use crate::conn::{ConnectError, Connector};
-use crate::secret::Secret;
-use crate::target::{ConfigError, Target};
-use crate::validate::{TokenFacts, Validator, Violation};
-
-/// How one call ended. The order of the variants is the order they are decided in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    ConnectError,
-    Timeout,
-    TransportError,
-    Unauthorized,
-    RateLimited,
-    ServerError,
-    HttpError,
-    InvalidBody,
-    Ok,
-}
-
-impl Outcome {
-    /// All nine, in the order reports list them (`ok` first).
-    pub const ALL: [Outcome; 9] = [
-        Outcome::Ok,
-        Outcome::InvalidBody,
-        Outcome::Unauthorized,
-        Outcome::RateLimited,
-        Outcome::ServerError,
-        Outcome::HttpError,
-        Outcome::Timeout,
-        Outcome::ConnectError,
-        Outcome::TransportError,
-    ];
-
-    /// The label value and JSON key.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::InvalidBody => "invalid_body",
-            Outcome::Unauthorized => "unauthorized",
-            Outcome::RateLimited => "rate_limited",
-            Outcome::ServerError => "server_error",
-            Outcome::HttpError => "http_error",
-            Outcome::Timeout => "timeout",
-            Outcome::ConnectError => "connect_error",
-            Outcome::TransportError => "transport_error",
-        }
-    }
-
-    /// Position in [`Outcome::ALL`]: an index for per-outcome counter arrays (a test
-    /// holds the two in step).
-    pub fn index(self) -> usize {
-        match self {
-            Outcome::Ok => 0,
-            Outcome::InvalidBody => 1,
-            Outcome::Unauthorized => 2,
-            Outcome::RateLimited => 3,
-            Outcome::ServerError => 4,
-            Outcome::HttpError => 5,
-            Outcome::Timeout => 6,
-            Outcome::ConnectError => 7,
-            Outcome::TransportError => 8,
-        }
-    }
-
-    /// The outcome an HTTP status decides, before the body is looked at.
-    pub fn for_status(status: u16) -> Outcome {
-        match status {
-            200 => Outcome::Ok,
-            401 => Outcome::Unauthorized,
-            429 => Outcome::RateLimited,
-            500..=599 => Outcome::ServerError,
-            _ => Outcome::HttpError,
-        }
-    }
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Everything one call tells, and nothing secret.
-#[derive(Debug, Clone)]
-pub struct Observation {
-    /// Which call this was (picks the account round robin).
-    pub seq: u64,
-    /// When the schedule wanted it sent; latency is measured from here.
-    pub due: Instant,
-    /// When it was actually sent; service time is measured from here.
-    pub sent: Instant,
-    pub done: Instant,
-    pub status: Option<u16>,
-    pub outcome: Outcome,
-    /// Schema violations of a 200 answer, or notes on a 401/500 body.
-    pub violations: Vec<Violation>,
-    /// Facts about a valid token: type, lifetime and scope, never the token.
-    pub token: Option<TokenFacts>,
-    pub body_bytes: u64,
-    /// Why a call failed below HTTP (connect, transport, timeout), in a few words.
-    pub detail: Option<String>,
-    /// Over https: when the earliest of the server's certificates expires (Unix seconds).
-    pub cert_not_after: Option<i64>,
-}
-
-impl Observation {
-    /// A call's facts before its answer is looked at: no violations, token or body.
-    pub fn new(seq: u64, due: Instant, sent: Instant, done: Instant, status: Option<u16>, outcome: Outcome) -> Self {
-        Observation {
-            seq,
-            due,
-            sent,
-            done,
-            status,
-            outcome,
-            violations: Vec::new(),
-            token: None,
-            body_bytes: 0,
-            detail: None,
-            cert_not_after: None,
-        }
-    }
-
-    /// From the due time: what a user waiting for a login sees.
-    pub fn latency(&self) -> Duration {
-        self.done.saturating_duration_since(self.due)
-    }
-
-    /// From the actual send: what the server (and network) took.
-    pub fn service_time(&self) -> Duration {
-        self.done.saturating_duration_since(self.sent)
-    }
-
-    pub fn is_ok(&self) -> bool {
-        self.outcome == Outcome::Ok
-    }
-
-    /// One short, secret-free sentence on why the call was not ok (or how it was).
-    pub fn reason(&self) -> String {
-        let status = self.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
-        match self.outcome {
-            Outcome::Ok => match &self.token {
-                Some(TokenFacts { token_type, expires_in: Some(e), .. }) => {
-                    format!("valid {} token, expires in {e} s", token_type.as_deref().unwrap_or("bearer"))
-                }
-                _ => "valid token answer".to_string(),
-            },
-            Outcome::InvalidBody => match self.violations.first() {
-                Some(v) if v.path.is_empty() => format!("invalid body: {}{status}", v.message),
-                Some(v) => format!("invalid body: {} {}{status}", v.path, v.message),
-                None => format!("invalid body{status}"),
-            },
-            Outcome::Timeout => format!("timeout: {}", self.detail.as_deref().unwrap_or("no answer in time")),
-            Outcome::ConnectError | Outcome::TransportError => {
-                format!("{}: {}", self.outcome, self.detail.as_deref().unwrap_or("failed"))
-            }
-            Outcome::Unauthorized => format!("login refused{status}"),
-            Outcome::RateLimited => format!("rate limited{status}"),
-            Outcome::ServerError => format!("server error{status}"),
-            Outcome::HttpError => format!("unexpected answer{status}"),
-        }
-    }
-}
+use super::conn::{ConnectError, Connector};
+use super::observation::{Observation, Outcome};
+use super::secret::Secret;
+use super::target::{ConfigError, Target};
+use super::validate::{TokenFacts, Validator, Violation};
+use crate::util::fmt::error_chain;
 
 /// A ready-to-call target: its connections (a small keep-alive pool), the request
 /// bodies built once per account, and the compiled schema.
@@ -245,11 +86,19 @@ impl Prober {
     /// Makes call number `seq`, which was due at `due`, and says how it went. Never
     /// fails and never takes longer than the timeout (plus scheduling noise).
     pub async fn call(&self, seq: u64, due: Instant) -> Observation {
+        self.call_within(seq, due, self.timeout).await
+    }
+
+    /// [`Prober::call`] with a deadline shorter than the target's timeout, when the
+    /// caller must answer sooner (a scrape's budget): a call cut short by it is a
+    /// `timeout`, decided here like any other.
+    pub async fn call_within(&self, seq: u64, due: Instant, budget: Duration) -> Observation {
+        let limit = budget.min(self.timeout);
         let sent = Instant::now();
         // The status is kept outside the exchange so a timeout while reading the body
         // still reports what the server said.
         let status = AtomicU32::new(0);
-        let result = tokio::time::timeout(self.timeout, self.exchange(seq, &status)).await;
+        let result = tokio::time::timeout(limit, self.exchange(seq, &status)).await;
         let done = Instant::now();
         let status = match status.load(Ordering::Relaxed) {
             0 => None,
@@ -260,7 +109,7 @@ impl Prober {
             Err(_) => {
                 obs.outcome = Outcome::Timeout;
                 let phase = if status.is_some() { "reading the body" } else { "waiting for the answer" };
-                obs.detail = Some(format!("no complete answer within {:?} ({phase})", self.timeout));
+                obs.detail = Some(format!("no complete answer within {limit:?} ({phase})"));
             }
             Ok(Err(Failure::Connect(e))) => {
                 obs.outcome = Outcome::ConnectError;
@@ -268,7 +117,7 @@ impl Prober {
             }
             Ok(Err(Failure::Transport(e))) => {
                 obs.outcome = Outcome::TransportError;
-                obs.detail = Some(describe(&e));
+                obs.detail = Some(error_chain(&e));
             }
             Ok(Ok(answer)) => self.classify(&mut obs, answer),
         }
@@ -376,58 +225,4 @@ struct Answer {
     oversized: bool,
     total: u64,
     cert_not_after: Option<i64>,
-}
-
-/// An HTTP-level error and its causes, on one line.
-fn describe(e: &hyper::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outcome_names_and_order() {
-        let names: Vec<_> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "ok",
-                "invalid_body",
-                "unauthorized",
-                "rate_limited",
-                "server_error",
-                "http_error",
-                "timeout",
-                "connect_error",
-                "transport_error"
-            ]
-        );
-        for o in Outcome::ALL {
-            assert_eq!(Outcome::ALL[o.index()], o);
-        }
-    }
-
-    #[test]
-    fn status_classes() {
-        assert_eq!(Outcome::for_status(200), Outcome::Ok);
-        assert_eq!(Outcome::for_status(401), Outcome::Unauthorized);
-        assert_eq!(Outcome::for_status(429), Outcome::RateLimited);
-        assert_eq!(Outcome::for_status(500), Outcome::ServerError);
-        assert_eq!(Outcome::for_status(503), Outcome::ServerError);
-        assert_eq!(Outcome::for_status(302), Outcome::HttpError);
-        assert_eq!(Outcome::for_status(404), Outcome::HttpError);
-        assert_eq!(Outcome::for_status(204), Outcome::HttpError);
-    }
 }

@@ -1,0 +1,18 @@
+//! The call: everything between a target's configuration and one [`Observation`].
+//!
+//! [`target`] turns flags, environment and files into a checked [`target::Target`];
+//! [`probe::Prober`] makes the one POST to getToken over [`conn`] (TCP, [`tls`],
+//! HTTP/1.1), checks the answer with [`validate`] and yields an [`Observation`]. Every
+//! command is a scheduler plus a sink over this path; nothing else talks to the target.
+//! Passwords live in [`secret::Secret`] and leave it only to build the request body.
+
+pub mod conn;
+pub mod observation;
+pub mod probe;
+pub mod secret;
+pub mod target;
+pub mod tls;
+pub mod validate;
+
+pub use observation::{Observation, Outcome};
+pub use probe::Prober;

@@ -1,0 +1,239 @@
+//! What one call tells: its [`Outcome`] (one of nine, in the documented order) and the
+//! [`Observation`] every sink reads. Facts derived from an observation (the token's
+//! lifetime, the certificate's time left, which violations count) are methods here,
+//! decided once, so no sink re-derives them differently.
+//!
+//! An observation never holds the password or a token: only their facts.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::validate::{TokenFacts, Violation};
+
+/// How one call ended. The order of the variants is the order they are decided in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    ConnectError,
+    Timeout,
+    TransportError,
+    Unauthorized,
+    RateLimited,
+    ServerError,
+    HttpError,
+    InvalidBody,
+    Ok,
+}
+
+impl Outcome {
+    /// All nine, in the order reports list them (`ok` first).
+    pub const ALL: [Outcome; 9] = [
+        Outcome::Ok,
+        Outcome::InvalidBody,
+        Outcome::Unauthorized,
+        Outcome::RateLimited,
+        Outcome::ServerError,
+        Outcome::HttpError,
+        Outcome::Timeout,
+        Outcome::ConnectError,
+        Outcome::TransportError,
+    ];
+
+    /// The label value and JSON key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::InvalidBody => "invalid_body",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::ServerError => "server_error",
+            Outcome::HttpError => "http_error",
+            Outcome::Timeout => "timeout",
+            Outcome::ConnectError => "connect_error",
+            Outcome::TransportError => "transport_error",
+        }
+    }
+
+    /// Position in [`Outcome::ALL`]: an index for per-outcome counter arrays (a test
+    /// holds the two in step).
+    pub fn index(self) -> usize {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::InvalidBody => 1,
+            Outcome::Unauthorized => 2,
+            Outcome::RateLimited => 3,
+            Outcome::ServerError => 4,
+            Outcome::HttpError => 5,
+            Outcome::Timeout => 6,
+            Outcome::ConnectError => 7,
+            Outcome::TransportError => 8,
+        }
+    }
+
+    /// The outcome an HTTP status decides, before the body is looked at.
+    pub fn for_status(status: u16) -> Outcome {
+        match status {
+            200 => Outcome::Ok,
+            401 => Outcome::Unauthorized,
+            429 => Outcome::RateLimited,
+            500..=599 => Outcome::ServerError,
+            _ => Outcome::HttpError,
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything one call tells, and nothing secret.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// Which call this was (picks the account round robin).
+    pub seq: u64,
+    /// When the schedule wanted it sent; latency is measured from here.
+    pub due: Instant,
+    /// When it was actually sent; service time is measured from here.
+    pub sent: Instant,
+    pub done: Instant,
+    pub status: Option<u16>,
+    pub outcome: Outcome,
+    /// Schema violations of a 200 answer, or notes on a 401/500 body.
+    pub violations: Vec<Violation>,
+    /// Facts about a valid token: type, lifetime and scope, never the token.
+    pub token: Option<TokenFacts>,
+    pub body_bytes: u64,
+    /// Why a call failed below HTTP (connect, transport, timeout), in a few words.
+    pub detail: Option<String>,
+    /// Over https: when the earliest of the server's certificates expires (Unix seconds).
+    pub cert_not_after: Option<i64>,
+}
+
+impl Observation {
+    /// A call's facts before its answer is looked at: no violations, token or body.
+    pub fn new(seq: u64, due: Instant, sent: Instant, done: Instant, status: Option<u16>, outcome: Outcome) -> Self {
+        Observation {
+            seq,
+            due,
+            sent,
+            done,
+            status,
+            outcome,
+            violations: Vec::new(),
+            token: None,
+            body_bytes: 0,
+            detail: None,
+            cert_not_after: None,
+        }
+    }
+
+    /// From the due time: what a user waiting for a login sees.
+    pub fn latency(&self) -> Duration {
+        self.done.saturating_duration_since(self.due)
+    }
+
+    /// From the actual send: what the server (and network) took.
+    pub fn service_time(&self) -> Duration {
+        self.done.saturating_duration_since(self.sent)
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.outcome == Outcome::Ok
+    }
+
+    /// The token's `expires_in`, only when the call was ok (an invalid answer's
+    /// lifetime means nothing).
+    pub fn token_lifetime(&self) -> Option<i64> {
+        self.token.as_ref().and_then(|t| t.expires_in).filter(|_| self.is_ok())
+    }
+
+    /// Seconds until the server's certificate expires (negative: expired), at Unix time
+    /// `now`; `None` over plain HTTP or when no certificate was read.
+    pub fn cert_seconds_left(&self, now: i64) -> Option<i64> {
+        self.cert_not_after.map(|t| t.saturating_sub(now))
+    }
+
+    /// The schema violations of a token answer. The notes on a 401 or 500 body are not
+    /// violations: that body is an error answer, judged by its own schema.
+    pub fn counted_violations(&self) -> &[Violation] {
+        if self.outcome == Outcome::InvalidBody { &self.violations } else { &[] }
+    }
+
+    /// One short, secret-free sentence on why the call was not ok (or how it was).
+    pub fn reason(&self) -> String {
+        let status = self.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+        match self.outcome {
+            Outcome::Ok => match &self.token {
+                Some(TokenFacts { token_type, expires_in: Some(e), .. }) => {
+                    format!("valid {} token, expires in {e} s", token_type.as_deref().unwrap_or("bearer"))
+                }
+                _ => "valid token answer".to_string(),
+            },
+            Outcome::InvalidBody => match self.violations.first() {
+                Some(v) if v.path.is_empty() => format!("invalid body: {}{status}", v.message),
+                Some(v) => format!("invalid body: {} {}{status}", v.path, v.message),
+                None => format!("invalid body{status}"),
+            },
+            Outcome::Timeout => format!("timeout: {}", self.detail.as_deref().unwrap_or("no answer in time")),
+            Outcome::ConnectError | Outcome::TransportError => {
+                format!("{}: {}", self.outcome, self.detail.as_deref().unwrap_or("failed"))
+            }
+            Outcome::Unauthorized => format!("login refused{status}"),
+            Outcome::RateLimited => format!("rate limited{status}"),
+            Outcome::ServerError => format!("server error{status}"),
+            Outcome::HttpError => format!("unexpected answer{status}"),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Observation {
+    /// A call for tests: due now, sent `wait_ms` later, answered `service_ms` after that.
+    pub fn test(outcome: Outcome, status: Option<u16>, wait_ms: u64, service_ms: u64) -> Observation {
+        let due = Instant::now();
+        let sent = due + Duration::from_millis(wait_ms);
+        Observation::new(0, due, sent, sent + Duration::from_millis(service_ms), status, outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_names_and_order() {
+        let names: Vec<_> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ok",
+                "invalid_body",
+                "unauthorized",
+                "rate_limited",
+                "server_error",
+                "http_error",
+                "timeout",
+                "connect_error",
+                "transport_error"
+            ]
+        );
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::ALL[o.index()], o);
+        }
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(Outcome::for_status(200), Outcome::Ok);
+        assert_eq!(Outcome::for_status(401), Outcome::Unauthorized);
+        assert_eq!(Outcome::for_status(429), Outcome::RateLimited);
+        assert_eq!(Outcome::for_status(500), Outcome::ServerError);
+        assert_eq!(Outcome::for_status(503), Outcome::ServerError);
+        assert_eq!(Outcome::for_status(302), Outcome::HttpError);
+        assert_eq!(Outcome::for_status(404), Outcome::HttpError);
+        assert_eq!(Outcome::for_status(204), Outcome::HttpError);
+    }
+}

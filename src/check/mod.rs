@@ -1,0 +1,143 @@
+//! `nehr-probe check`: one probe, one verdict, for cron and Nagios/Icinga. Owns the
+//! flags, the probe, and the delivery of its metrics: printed, written atomically for
+//! node_exporter's textfile collector, or pushed to a Pushgateway ([`push`]). The
+//! verdict and its renderings are [`verdict`]'s.
+//!
+//! It must not print the password or the token, and usage errors exit 3 (UNKNOWN).
+
+pub mod push;
+pub mod verdict;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use prometheus::Registry;
+
+use crate::call::Prober;
+use crate::call::target::TargetArgs;
+use crate::metrics::{Metrics, encode, register_build_info};
+use crate::util::fs::{print_stdout, write_atomically};
+use crate::util::units::parse_duration;
+pub use verdict::{Limits, Status, Verdict, probe_once};
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Latency at or above which the check is WARNING
+    #[arg(short, long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub warning: Duration,
+
+    /// Latency at or above which the check is CRITICAL
+    #[arg(short, long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    pub critical: Duration,
+
+    /// Over https: WARNING when the server's certificate expires within this, e.g. 21d
+    /// (off unless given)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub cert_warning: Option<Duration>,
+
+    /// Over https: CRITICAL when the server's certificate expires within this, e.g. 7d
+    /// (off unless given)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub cert_critical: Option<Duration>,
+
+    /// WARNING when a valid token's lifetime (`expires_in`) is shorter than this, e.g. 1h
+    /// (the API documents a day; off unless given)
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub min_token_lifetime: Option<Duration>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = CheckFormat::Nagios)]
+    pub format: CheckFormat,
+
+    /// Also write the metrics to this file for node_exporter's textfile collector
+    /// (atomically: temp file, then rename). Name it *.prom
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<PathBuf>,
+
+    /// Name put in the `target` label of the metrics
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub name: String,
+
+    /// Also push the metrics to this Prometheus Pushgateway, e.g. http://pushgateway:9091
+    /// (job nehr_probe, grouped by instance = this host and target = --name)
+    #[arg(long, value_name = "URL")]
+    pub push: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// One Nagios/Icinga line with perfdata
+    Nagios,
+    /// One JSON object
+    Json,
+    /// Prometheus text exposition format
+    Prometheus,
+}
+
+/// Runs the check and prints its verdict; returns the Nagios exit code.
+pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
+    if args.warning > args.critical {
+        anyhow::bail!("--warning ({:?}) must not be above --critical ({:?})", args.warning, args.critical);
+    }
+    if let (Some(w), Some(c)) = (args.cert_warning, args.cert_critical)
+        && w < c
+    {
+        let (w, c) = (humantime::format_duration(w), humantime::format_duration(c));
+        anyhow::bail!("--cert-warning ({w}) must not be below --cert-critical ({c}): it warns earlier");
+    }
+    let mut target = args.target.resolve()?;
+    let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
+    let prober = Prober::new(&target)?;
+    let limits = Limits {
+        warning: args.warning,
+        critical: args.critical,
+        cert_warning: args.cert_warning,
+        cert_critical: args.cert_critical,
+        min_token_lifetime: args.min_token_lifetime,
+        timeout: prober.timeout(),
+    };
+    // A bad --push URL is a usage error, found before the probe.
+    let push_to = match &args.push {
+        Some(base) => Some(push::group_url(base, &push::instance_name(), &args.name)?),
+        None => None,
+    };
+    let verdict = probe_once(&prober, limits).await;
+
+    let registry = Registry::new();
+    let metrics = Metrics::register(&registry, &args.name).context("registering metrics")?;
+    register_build_info(&registry).context("registering metrics")?;
+    metrics.observe(&verdict.observation);
+    let text = encode(&registry);
+    let out = render(&verdict, args.format, &text);
+    // The verdict is shown even when delivering the metrics fails: Nagios or the cron
+    // mail then has the probe's result, and stderr says what did not arrive (UNKNOWN).
+    print_stdout(&out)?;
+    let delivered = async {
+        if let Some(path) = &args.textfile {
+            write_atomically(path, text.as_bytes())?;
+        }
+        if let Some(url) = push_to {
+            push::push(url, text).await?;
+        }
+        anyhow::Ok(())
+    };
+    if let Err(e) = delivered.await {
+        eprintln!("nehr-probe: {e:#}");
+        return Ok(Status::Unknown as u8);
+    }
+    Ok(verdict.status as u8)
+}
+
+/// The verdict as `format` shows it; `metrics` is its Prometheus text.
+pub fn render(verdict: &Verdict, format: CheckFormat, metrics: &str) -> String {
+    match format {
+        CheckFormat::Nagios => verdict.nagios_line() + "\n",
+        CheckFormat::Json => verdict.json().to_string() + "\n",
+        CheckFormat::Prometheus => metrics.to_string(),
+    }
+}

@@ -1,0 +1,91 @@
+//! `nehr-probe report`: renders a saved JSON load report again, or merges several (from
+//! processes or machines run side by side) into one, and judges thresholds on it.
+//!
+//! [`model`] owns the report's shape, [`histogram`] its histograms, [`merge`] reading and
+//! merging, [`text`] the human rendering, [`threshold`] the pass/fail rules. This module
+//! knows nothing of how a run is measured: the load engine builds reports, this reads them.
+
+pub mod histogram;
+pub mod merge;
+pub mod model;
+pub mod text;
+pub mod threshold;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use crate::util::fs::print_stdout;
+use merge::{ReportError, merge, read};
+use model::Shown;
+use threshold::Threshold;
+
+/// `nehr-probe report`: render or merge saved JSON reports.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Saved JSON reports (`load --out FILE` or `load --format json`); several are merged
+    /// into one, as if one client had sent all their requests
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Pass/fail rule, repeatable, judged on the (merged) report together with the rules
+    /// saved in it: p99<300ms, error_rate<1%, rps>=49. Any failure exits 1
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = Threshold::parse)]
+    pub thresholds: Vec<Threshold>,
+
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Also write the JSON report to this file
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Summary, percentiles, status codes, violations, thresholds and a spectrum
+    Text,
+    /// The JSON object of the documented report shape
+    Json,
+}
+
+/// `nehr-probe report FILE…`: renders (and merges), judges the saved and the given
+/// thresholds, returns the exit code.
+pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
+    let mut parts = Vec::with_capacity(args.files.len());
+    let mut rules: Vec<Threshold> = Vec::new();
+    for path in &args.files {
+        let part = read(path)?;
+        for v in &part.report.thresholds {
+            let rule = Threshold::parse(&v.expr)
+                .map_err(|e| ReportError::Threshold { path: path.display().to_string(), why: e.why })?;
+            if !rules.iter().any(|r| r.expr == rule.expr) {
+                rules.push(rule);
+            }
+        }
+        parts.push(part);
+    }
+    for t in &args.thresholds {
+        if !rules.iter().any(|r| r.expr == t.expr) {
+            rules.push(t.clone());
+        }
+    }
+    let mut shown = merge(parts)?;
+    shown.report.judge(&rules, &shown.latency);
+    emit(&shown, args.format, args.out.as_deref())?;
+    Ok(shown.report.exit_code())
+}
+
+/// Prints the report as asked and writes `out`; stdout may be a closed pipe.
+pub fn emit(shown: &Shown, format: Format, out: Option<&Path>) -> anyhow::Result<()> {
+    let json = shown.report.json();
+    if let Some(path) = out {
+        std::fs::write(path, &json).with_context(|| format!("cannot write --out {}", path.display()))?;
+    }
+    match format {
+        Format::Json => print_stdout(&json),
+        Format::Text => print_stdout(&text::render(shown)),
+    }
+}

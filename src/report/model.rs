@@ -1,0 +1,181 @@
+//! The load report: the JSON object users' scripts read (docs/json.md), built from a
+//! finished run by the load engine, written with `--format json` and `--out`, and read
+//! back by `nehr-probe report`.
+//!
+//! The shape is public interface: all nine outcome keys always present, seconds as
+//! floats, histograms as base64 of a compressed V2 HdrHistogram (µs). It never holds
+//! credentials or tokens. This module owns the shape, not how it is measured.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::threshold::{Facts, Judged, Threshold};
+use crate::call::Outcome;
+use crate::util::units::round6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    /// A fixed schedule (`--rps`, `--stages`); latency counts from the due time.
+    Open,
+    /// Workers back to back; latency is service time.
+    Closed,
+}
+
+/// Requests by outcome: all nine keys, always.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcomes {
+    pub ok: u64,
+    pub invalid_body: u64,
+    pub unauthorized: u64,
+    pub rate_limited: u64,
+    pub server_error: u64,
+    pub http_error: u64,
+    pub timeout: u64,
+    pub connect_error: u64,
+    pub transport_error: u64,
+}
+
+impl Outcomes {
+    pub fn get(&self, o: Outcome) -> u64 {
+        let mut copy = *self;
+        *copy.slot(o)
+    }
+
+    pub fn slot(&mut self, o: Outcome) -> &mut u64 {
+        match o {
+            Outcome::Ok => &mut self.ok,
+            Outcome::InvalidBody => &mut self.invalid_body,
+            Outcome::Unauthorized => &mut self.unauthorized,
+            Outcome::RateLimited => &mut self.rate_limited,
+            Outcome::ServerError => &mut self.server_error,
+            Outcome::HttpError => &mut self.http_error,
+            Outcome::Timeout => &mut self.timeout,
+            Outcome::ConnectError => &mut self.connect_error,
+            Outcome::TransportError => &mut self.transport_error,
+        }
+    }
+}
+
+/// A distribution in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub p99_99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// From a histogram of microseconds; all zero when it is empty.
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        let q = |q: f64| secs(h.value_at_quantile(q));
+        Percentiles {
+            min: secs(h.min()),
+            mean: round6(h.mean() / 1e6),
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p99_9: q(0.999),
+            p99_99: q(0.9999),
+            max: secs(h.max()),
+        }
+    }
+
+    /// The quantiles in the order reports list them, with their names.
+    pub fn rows(&self) -> [(&'static str, f64); 8] {
+        [
+            ("min", self.min),
+            ("mean", self.mean),
+            ("p50", self.p50),
+            ("p90", self.p90),
+            ("p99", self.p99),
+            ("p99.9", self.p99_9),
+            ("p99.99", self.p99_99),
+            ("max", self.max),
+        ]
+    }
+}
+
+/// The report, field for field as docs/json.md shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// Never with credentials (a URL holding them is refused).
+    pub target: String,
+    pub model: Model,
+    /// The planned mean rate (`--rps`; for `--stages` planned requests over the planned
+    /// time); null for the closed model.
+    pub target_rps: Option<f64>,
+    pub concurrency: u64,
+    pub duration_seconds: f64,
+    pub requests: u64,
+    pub achieved_rps: f64,
+    pub outcomes: Outcomes,
+    pub latency_seconds: Percentiles,
+    pub service_time_seconds: Percentiles,
+    pub late_starts: u64,
+    pub http_status: BTreeMap<String, u64>,
+    pub violations: BTreeMap<String, u64>,
+    pub thresholds: Vec<Judged>,
+    /// Base64 of the compressed V2 HdrHistogram of latency, µs.
+    pub histogram: String,
+    /// The same of service time, so that merged service-time percentiles are exact too.
+    /// Reports written without it still read and merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_time_histogram: Option<String>,
+}
+
+/// What a run knows besides its recorder.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    pub target: String,
+    pub model: Model,
+    pub target_rps: Option<f64>,
+    pub concurrency: u64,
+    pub duration: Duration,
+}
+
+impl LoadReport {
+    /// Judges `thresholds` against this report and its latency histogram (µs).
+    pub fn judge(&mut self, thresholds: &[Threshold], latency: &Histogram<u64>) {
+        let facts = Facts { latency, requests: self.requests, ok: self.outcomes.ok, achieved_rps: self.achieved_rps };
+        self.thresholds = thresholds.iter().map(|t| t.judge(&facts)).collect();
+    }
+
+    pub fn passed(&self) -> bool {
+        self.thresholds.iter().all(|t| t.passed)
+    }
+
+    /// The exit code of `load` and `report`: 1 when a threshold failed.
+    pub fn exit_code(&self) -> u8 {
+        if self.passed() { 0 } else { 1 }
+    }
+
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serializes") + "\n"
+    }
+}
+
+fn secs(us: u64) -> f64 {
+    round6(us as f64 / 1e6)
+}
+
+/// A report with its latency histogram decoded, and notes for the text rendering.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub report: LoadReport,
+    pub latency: Histogram<u64>,
+    /// Absent in reports written before it was saved.
+    pub service: Option<Histogram<u64>>,
+    pub notes: Vec<String>,
+}

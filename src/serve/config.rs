@@ -1,0 +1,173 @@
+//! `serve --config`: the TOML file naming several targets, each a `[targets.NAME]`
+//! table, checked whole before anything is probed. Names become labels and URL
+//! parameters, so they are kept plain.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{DEFAULT_TARGET, ServeArgs, ServeError};
+use crate::call::target::Target;
+use crate::util::units::parse_duration;
+
+/// The `--config` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    targets: BTreeMap<String, TargetEntry>,
+}
+
+/// One `[targets.NAME]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetEntry {
+    url: String,
+    username: String,
+    /// Relative paths are relative to the config file.
+    password_file: PathBuf,
+    timeout: Option<String>,
+}
+
+/// The named, checked targets of a `serve` command line, in the order they are shown.
+/// With `--mock` the one target still has to be aimed at the mock.
+pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeError> {
+    if args.interval.is_zero() {
+        return Err(ServeError::ZeroInterval);
+    }
+    let Some(path) = &args.config else {
+        let target = args.target.resolve().map_err(ServeError::Flags)?;
+        return Ok(vec![(DEFAULT_TARGET.to_string(), target)]);
+    };
+    if args.target.url.is_some() || args.target.mock {
+        return Err(ServeError::ConfigAndFlags);
+    }
+    let shown = path.display().to_string();
+    let text = crate::util::units::read_input_file(path)
+        .map_err(|cause| ServeError::ReadConfig { path: shown.clone(), cause })?;
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| ServeError::ParseConfig {
+        path: shown.clone(),
+        line: e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+        message: e.message().trim().to_string(),
+    })?;
+    if file.targets.is_empty() {
+        return Err(ServeError::NoTargets { path: shown });
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::with_capacity(file.targets.len());
+    for (name, entry) in file.targets {
+        if !valid_name(&name) {
+            return Err(ServeError::BadName { path: shown, name });
+        }
+        let mut flags = args.target.clone();
+        flags.url = Some(entry.url);
+        flags.username = Some(entry.username);
+        flags.password_file = Some(base.join(entry.password_file));
+        if let Some(value) = entry.timeout {
+            flags.timeout = parse_duration(&value).map_err(|why| ServeError::BadTimeout {
+                path: shown.clone(),
+                name: name.clone(),
+                value: value.clone(),
+                why,
+            })?;
+        }
+        let target =
+            flags.resolve().map_err(|cause| ServeError::Target { path: shown.clone(), name: name.clone(), cause })?;
+        out.push((name, target));
+    }
+    Ok(out)
+}
+
+/// Names go into labels and URLs: keep them plain.
+fn valid_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::args;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        args(argv).unwrap()
+    }
+
+    fn config_error(text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "targets.toml", text);
+        resolve_targets(&serve_args(&["--config", p.to_str().unwrap()])).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_are_loopback_and_30s() {
+        let a = serve_args(&["--mock"]);
+        assert_eq!(a.listen, "127.0.0.1:9464".parse().unwrap());
+        assert_eq!(a.interval, Duration::from_secs(30));
+        let t = resolve_targets(&a).unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].0, "default");
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "targets.toml", include_str!("../../deploy/nehr-probe.toml"));
+        write(dir.path(), "production.password", "p1\n");
+        write(dir.path(), "staging.password", "p2\n");
+        let t = resolve_targets(&serve_args(&["--config", p.to_str().unwrap(), "--timeout", "3s"])).unwrap();
+        let names: Vec<&str> = t.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["production", "staging"]);
+        assert_eq!(t[0].1.timeout, Duration::from_secs(10));
+        assert_eq!(t[1].1.timeout, Duration::from_secs(5));
+        assert_eq!(t[0].1.credentials[0].password.expose(), "p1");
+        assert_eq!(t[1].1.url.as_str(), "https://staging.nehr.example/nehrapi/login/getToken");
+    }
+
+    #[test]
+    fn config_errors_are_one_line_and_say_what_to_fix() {
+        let e = config_error("[targets.a]\nurl = \"http://x/\"\nusername = \"u\"\npasword_file = \"p\"\n");
+        assert!(e.contains("line 4") && e.contains("unknown field `pasword_file`"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = config_error("");
+        assert!(e.contains("names no targets"), "{e}");
+        let e = config_error("[targets.\"a b\"]\nurl = \"http://x/\"\nusername = \"u\"\npassword_file = \"p\"\n");
+        assert!(e.contains("invalid target name \"a b\""), "{e}");
+        let e = config_error("[targets.a]\nurl = \"http://x/\"\nusername = \"u\"\npassword_file = \"nope\"\n");
+        assert!(e.contains("target \"a\"") && e.contains("cannot read password file"), "{e}");
+        let e = config_error(
+            "[targets.a]\nurl = \"http://x/\"\nusername = \"u\"\npassword_file = \"p\"\ntimeout = \"soon\"\n",
+        );
+        assert!(e.contains("invalid timeout \"soon\"") && e.contains("expected e.g. 30s"), "{e}");
+        let e = resolve_targets(&serve_args(&["--config", "/no/such/file.toml"])).unwrap_err().to_string();
+        assert!(e.starts_with("cannot read --config /no/such/file.toml: "), "{e}");
+    }
+
+    #[test]
+    fn config_and_target_flags_do_not_mix() {
+        let e = resolve_targets(&serve_args(&["--config", "x.toml", "--mock"])).unwrap_err().to_string();
+        assert!(e.contains("not both"), "{e}");
+        let e = resolve_targets(&serve_args(&["--mock", "--interval", "0"])).unwrap_err().to_string();
+        assert!(e.contains("--interval must be more than 0"), "{e}");
+    }
+
+    #[test]
+    fn names() {
+        for ok in ["production", "staging-2", "eu.west_1", "0"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-x", "a b", "a/b", "http://x", "ä", &"x".repeat(65)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}
