@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: nehr-probe against oha (and wrk when present), all against the
 # same local server in one run, printing ratios for the performance targets of
-# DESIGN.md:
+# docs/measurement.md:
 #   1. closed-model throughput at 50 connections        (nehr-probe / oha: want >= 1.0)
 #   2. CPU seconds per request at a fixed 20k rps        (nehr-probe / oha: want <= 1.0)
 #   3. peak RSS after 1M requests                        (nehr-probe: want <= 32 MiB)

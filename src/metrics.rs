@@ -1,4 +1,4 @@
-//! The Prometheus metrics of DESIGN.md, fed by observations: one [`Metrics`] per
+//! The Prometheus metrics of docs/metrics.md, fed by observations: one [`Metrics`] per
 //! target, registered in a caller's registry so `serve`, `load --metrics-listen` and
 //! `check --format prometheus` print the same names.
 //!

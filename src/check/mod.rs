@@ -108,11 +108,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     };
     let verdict = probe_once(&prober, limits).await;
 
-    let registry = Registry::new();
-    let metrics = Metrics::register(&registry, &args.name).context("registering metrics")?;
-    register_build_info(&registry).context("registering metrics")?;
-    metrics.observe(&verdict.observation);
-    let text = encode(&registry);
+    let text = metrics_text(&verdict, &args.name)?;
     let out = render(&verdict, args.format, &text);
     // The verdict is shown even when delivering the metrics fails: Nagios or the cron
     // mail then has the probe's result, and stderr says what did not arrive (UNKNOWN).
@@ -131,6 +127,15 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         return Ok(Status::Unknown as u8);
     }
     Ok(verdict.status as u8)
+}
+
+/// The Prometheus text of one check: `serve`'s series for target `name`.
+pub fn metrics_text(verdict: &Verdict, name: &str) -> anyhow::Result<String> {
+    let registry = Registry::new();
+    let metrics = Metrics::register(&registry, name).context("registering metrics")?;
+    register_build_info(&registry).context("registering metrics")?;
+    metrics.observe(&verdict.observation);
+    Ok(encode(&registry))
 }
 
 /// The verdict as `format` shows it; `metrics` is its Prometheus text.

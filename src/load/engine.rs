@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::Plan;
+use super::args::Plan;
 use super::pace::Pacer;
 use super::recorder::{Recorder, Sinks, collect};
 use super::schedule::{Schedule, lane_seq};
@@ -105,7 +105,7 @@ pub async fn run_phase(
     // Each thread runs its share of the workers (and, open model, its lane's pacer) on
     // its own single-threaded runtime with its own prober: a call, its connection's task
     // and the permit that released it stay on one thread instead of waking each other
-    // across threads (bench/README.md has the figures).
+    // across threads (README, Performance, has the figures).
     let mut threads = Vec::new();
     for (i, prober) in probers.iter().enumerate() {
         let workers = plan.concurrency / probers.len() + usize::from(i < plan.concurrency % probers.len());

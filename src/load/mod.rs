@@ -5,153 +5,27 @@
 //! It must not drop a due request silently, must stop at Ctrl-C and still report, and
 //! must not print the password or a token.
 
+pub mod args;
 pub mod engine;
 pub mod live;
 pub mod pace;
 pub mod recorder;
 pub mod schedule;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::call::Prober;
-use crate::call::target::TargetArgs;
 use crate::metrics::{Metrics, register_build_info};
-use crate::report::Format;
-use crate::report::model::{Model, RunFacts, Shown};
-use crate::report::threshold::Threshold;
-use crate::util::units::parse_duration;
+use crate::report::model::{RunFacts, Shown};
+pub use args::{DEFAULT_DURATION, LoadArgs, Plan, StageList};
 use engine::{run_phase, worker_threads};
 use live::{Hlog, Progress};
 use recorder::Sinks;
-use schedule::{Schedule, Stage, parse_stages};
-
-/// How long a run lasts when neither `--duration`, `--requests` nor `--stages` says.
-pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone, Args)]
-pub struct LoadArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
-
-    /// Accounts to log in with, one `username:password` a line, used round robin (in
-    /// place of --username and the password): real load comes from many users
-    #[arg(long, value_name = "FILE", conflicts_with = "mock", help_heading = "Target")]
-    pub credentials: Option<PathBuf>,
-
-    /// Open model: send N requests per second on a fixed schedule, whatever the server
-    /// does. Without --rps or --stages the model is closed
-    #[arg(long, value_name = "N", value_parser = parse_rate, help_heading = "Load")]
-    pub rps: Option<f64>,
-
-    /// Open model with a changing rate, k6 style: DURATION:RPS,… each stage ramps
-    /// linearly from the previous rate (the first from 0), e.g. 30s:100,2m:100,30s:0
-    #[arg(long, value_name = "STAGES", value_parser = parse_stage_list, conflicts_with_all = ["rps", "duration"], help_heading = "Load")]
-    pub stages: Option<StageList>,
-
-    /// Open model: requests in flight at most (a due request waits for a slot, and the
-    /// wait counts in its latency). Closed model: workers calling back to back
-    #[arg(short, long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Load")]
-    pub concurrency: u32,
-
-    /// How long to send requests [default: 10s, unless --requests or --stages is given]
-    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Load")]
-    pub duration: Option<Duration>,
-
-    /// Stop after this many requests (with --duration: whichever comes first)
-    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Load")]
-    pub requests: Option<u64>,
-
-    /// Send traffic for this long first, not recorded (at --rps, the first stage's rate,
-    /// or --concurrency workers): warms connections and the server's caches
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0", help_heading = "Load")]
-    pub warmup: Duration,
-
-    /// Pass/fail rule, repeatable: p99<300ms, p99.9<=1s, error_rate<1%, rps>=49.
-    /// Any failure exits 1
-    #[arg(long = "threshold", value_name = "EXPR", value_parser = Threshold::parse, help_heading = "Report")]
-    pub thresholds: Vec<Threshold>,
-
-    /// Report format on stdout
-    #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Report")]
-    pub format: Format,
-
-    /// Also write the JSON report to this file (for `nehr-probe report`)
-    #[arg(long, value_name = "FILE", help_heading = "Report")]
-    pub out: Option<PathBuf>,
-
-    /// Write an HdrHistogram interval log of latency here: format V2, one interval per
-    /// second, microseconds (HdrHistogram's log tools read it)
-    #[arg(long, value_name = "FILE", help_heading = "Report")]
-    pub hlog: Option<PathBuf>,
-
-    /// Serve live metrics at http://ADDR/metrics during the run
-    #[arg(long, value_name = "ADDR", help_heading = "Report")]
-    pub metrics_listen: Option<SocketAddr>,
-
-    /// `target` label of the live metrics
-    #[arg(long, default_value = "default", value_name = "NAME", help_heading = "Report")]
-    pub name: String,
-
-    /// No live progress display (there is none anyway when stderr is not a terminal)
-    #[arg(short, long, help_heading = "Report")]
-    pub quiet: bool,
-}
-
-/// The parsed `--stages` (a newtype, so clap takes it as one value).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StageList(pub Vec<Stage>);
-
-fn parse_stage_list(s: &str) -> Result<StageList, String> {
-    parse_stages(s).map(StageList)
-}
-
-fn parse_rate(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000_000.0 => Ok(r),
-        _ => Err(format!("invalid rate {s:?}: expected requests per second, a number above 0, e.g. 50 or 0.5")),
-    }
-}
-
-/// The checked shape of a run.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// `None`: the closed model.
-    pub schedule: Option<Schedule>,
-    pub concurrency: usize,
-    /// Send no request due at or after this (the closed model: start none after it).
-    pub window: Option<Duration>,
-    pub requests: Option<u64>,
-    pub warmup: Duration,
-}
-
-impl Plan {
-    pub fn from_args(args: &LoadArgs) -> Plan {
-        let schedule = match (&args.stages, args.rps) {
-            (Some(StageList(stages)), _) => Some(Schedule::stages(stages.clone())),
-            (None, Some(rps)) => Some(Schedule::constant(rps)),
-            (None, None) => None,
-        };
-        let window = match (args.duration, schedule.as_ref().and_then(Schedule::length), args.requests) {
-            (Some(d), _, _) => Some(d),
-            (None, Some(stages), _) => Some(stages),
-            (None, None, Some(_)) => None,
-            (None, None, None) => Some(DEFAULT_DURATION),
-        };
-        Plan { schedule, concurrency: args.concurrency as usize, window, requests: args.requests, warmup: args.warmup }
-    }
-
-    pub fn model(&self) -> Model {
-        if self.schedule.is_some() { Model::Open } else { Model::Closed }
-    }
-}
+use schedule::Schedule;
 
 /// A finished run: its report (thresholds judged) and histograms, and whether the
 /// `--hlog` could be written to the end (a failure there does not stop the run).
@@ -245,51 +119,4 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
     let recorder = phase.recorder;
     let shown = Shown { report, latency: recorder.latency, service: Some(recorder.service), notes };
     Ok(Finished { shown, hlog })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
-
-    fn parse(args: &[&str]) -> Result<LoadArgs, clap::Error> {
-        let mut argv = vec!["nehr-probe", "load"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(argv)?.command {
-            Command::Load(a) => Ok(a),
-            _ => unreachable!(),
-        }
-    }
-
-    #[test]
-    fn models_and_windows() {
-        let p = Plan::from_args(&parse(&["--mock"]).unwrap());
-        assert_eq!((p.model(), p.window, p.concurrency), (Model::Closed, Some(DEFAULT_DURATION), 50));
-        let p = Plan::from_args(&parse(&["--mock", "--rps", "50", "-n", "100"]).unwrap());
-        assert_eq!((p.model(), p.window, p.requests), (Model::Open, None, Some(100)));
-        let p = Plan::from_args(&parse(&["--mock", "--stages", "1s:10,2s:10"]).unwrap());
-        assert_eq!(p.window, Some(Duration::from_secs(3)));
-        let p = Plan::from_args(&parse(&["--mock", "--rps", "5", "-d", "2s", "-c", "3"]).unwrap());
-        assert_eq!((p.window, p.concurrency), (Some(Duration::from_secs(2)), 3));
-    }
-
-    #[test]
-    fn conflicting_and_bad_flags_are_usage_errors() {
-        for bad in [
-            &["--rps", "5", "--stages", "1s:5"][..],
-            &["--stages", "1s:5", "--duration", "1s"],
-            &["--rps", "0"],
-            &["--rps", "fast"],
-            &["-c", "0"],
-            &["-n", "0"],
-            &["--threshold", "p99<"],
-            &["--stages", "1s"],
-            &["--credentials", "x", "--mock"],
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?}");
-        }
-        let e = parse(&["--threshold", "p99<<3"]).unwrap_err().to_string();
-        assert!(e.contains("expected METRIC OP VALUE"), "{e}");
-    }
 }

@@ -25,11 +25,10 @@ const BATCH: u64 = 4096;
 
 /// The pacer's grain: when requests fall due closer together than this, it wakes on
 /// this grid and releases every request due by then at once. Each wake costs wakeups of
-/// threads and of the server; at 20k rps waking for every request costs ~1.75x oha's
-/// CPU per request, on a 250 µs grid ~1.4x, on tokio's 1 ms grid (oha's pacing) ~1.1x.
-/// A request is then released at most this late (on average half), which latency from
-/// the due time counts: 250 µs keeps that well inside the 0.5 ms accuracy DESIGN.md
-/// asks for. Sparser requests (below 4000 rps) are released exactly on time.
+/// threads and of the server, so a coarser grid costs less CPU per request (README,
+/// Performance, has the figures). A request is then released at most this late (on
+/// average half), which latency from the due time counts: 250 µs keeps that inside the
+/// accuracy docs/measurement.md promises. Sparser requests are released exactly on time.
 pub const GRAIN: Duration = Duration::from_micros(250);
 
 /// When to wake for a request due at `off` (from t0), it being `now`: on time if it is

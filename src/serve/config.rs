@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{DEFAULT_TARGET, ServeArgs, ServeError};
+use super::args::{DEFAULT_TARGET, ServeArgs, ServeError};
 use crate::call::target::Target;
 use crate::util::units::parse_duration;
 

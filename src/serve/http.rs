@@ -10,8 +10,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::exporter::{App, Watched};
 use super::probe_metrics::{ProbeResult, probe_text};
+use super::state::{App, Watched};
 use crate::metrics::encode;
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -84,7 +84,7 @@ fn scrape_budget(headers: &HeaderMap, timeout: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::exporter::tests::watched;
+    use crate::serve::state::tests::watched;
 
     #[test]
     fn scrape_timeout_caps_the_probe() {

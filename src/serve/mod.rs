@@ -7,84 +7,19 @@
 //! never a URL), never put error text in a label, never show the password or a token,
 //! and it logs one line per change of a target's outcome, not one per probe.
 
+pub mod args;
 pub mod config;
 pub mod exporter;
 pub mod http;
 pub mod page;
 pub mod probe_metrics;
+pub mod state;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
-
-use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::call::target::TargetArgs;
-use crate::util::units::parse_duration;
+pub use args::{DEFAULT_TARGET, Log, ServeArgs, ServeError, stderr_log};
 pub use config::resolve_targets;
 pub use exporter::Exporter;
-
-/// The name of the one target given by flags or environment (no `--config`).
-pub const DEFAULT_TARGET: &str = "default";
-
-/// `nehr-probe serve`: probe on a schedule, export metrics for Prometheus.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
-
-    /// Address to serve /metrics, /probe and the landing page on. Loopback by default;
-    /// give e.g. 0.0.0.0:9464 to let a Prometheus on another machine scrape it
-    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
-    pub listen: SocketAddr,
-
-    /// Time between two probes of each target
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
-    pub interval: Duration,
-
-    /// TOML file naming several targets: a [targets.NAME] table each, with url,
-    /// username, password_file and an optional timeout. Replaces --url, --username and
-    /// the password options
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-}
-
-/// A bad `serve` command line or config file; each says what to fix, on one line.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("--interval must be more than 0")]
-    ZeroInterval,
-    #[error("give the targets either in --config or with --url/--mock, not both")]
-    ConfigAndFlags,
-    #[error("cannot read --config {path}: {cause}")]
-    ReadConfig { path: String, cause: std::io::Error },
-    #[error("--config {path}, line {line}: {message}")]
-    ParseConfig { path: String, line: usize, message: String },
-    #[error("--config {path} names no targets; add e.g. [targets.production] with url, username and password_file")]
-    NoTargets { path: String },
-    #[error(
-        "--config {path}: invalid target name {name:?}: use letters, digits, '_', '-' and '.', starting with a letter or digit"
-    )]
-    BadName { path: String, name: String },
-    #[error("--config {path}, target {name:?}: invalid timeout {value:?}: {why}")]
-    BadTimeout { path: String, name: String, value: String, why: String },
-    #[error(transparent)]
-    Flags(crate::call::target::ConfigError),
-    #[error("--config {path}, target {name:?}: {cause}")]
-    Target { path: String, name: String, cause: crate::call::target::ConfigError },
-    #[error("cannot listen on {addr}: {cause}")]
-    Bind { addr: SocketAddr, cause: std::io::Error },
-}
-
-/// Where log lines go: stderr in the binary, a buffer in tests.
-pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// Log lines on stderr, prefixed with the command.
-pub fn stderr_log() -> Log {
-    Arc::new(|line| eprintln!("nehr-probe serve: {line}"))
-}
 
 /// `nehr-probe serve`: runs until Ctrl-C or SIGTERM.
 pub async fn run(args: &ServeArgs, shutdown: CancellationToken) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use axum::extract::State;
 use axum::response::Html;
 
-use super::exporter::{App, Seen};
+use super::state::{App, Seen};
 use crate::call::Outcome;
 use crate::util::fmt::cert_note;
 
@@ -97,7 +97,7 @@ mod tests {
 
     use super::*;
     use crate::call::Observation;
-    use crate::serve::exporter::tests::watched;
+    use crate::serve::state::tests::watched;
 
     #[test]
     fn landing_page_escapes_and_shows_the_last_failure() {

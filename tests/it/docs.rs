@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::CommandFactory;
+use nehr_probe::call::validate::{ERROR_SCHEMA, TOKEN_SCHEMA, TokenFacts, Violation};
+use nehr_probe::call::{Observation, Outcome, Prober};
 use nehr_probe::check::{Limits, Status, Verdict, probe_once};
 use nehr_probe::cli::{Cli, Command as Sub};
 use nehr_probe::metrics::{Metrics, encode, register_build_info, unix_now};
 use nehr_probe::mock::{MockArgs, MockServer};
-use nehr_probe::probe::{Observation, Outcome, Prober};
 use nehr_probe::serve::Exporter;
-use nehr_probe::validate::{ERROR_SCHEMA, TOKEN_SCHEMA, TokenFacts, Violation};
 use serde_json::Value;
 
 use crate::support::{load_against, run, target};
@@ -247,7 +247,7 @@ async fn json_md_names_every_key_of_a_load_report_and_a_check() {
     missing.extend(fields.filter(|k| !section_text.contains(&format!("`{k}`"))).map(|k| format!("{k} (schema)")));
 
     let mut t = target(&server.url(), Duration::from_secs(5));
-    t.credentials = vec![nehr_probe::target::example_credential()];
+    t.credentials = vec![nehr_probe::call::target::example_credential()];
     let limits = Limits::latency(Duration::from_millis(500), Duration::from_secs(2), Duration::from_secs(5));
     let verdict = probe_once(&Prober::new(&t).unwrap(), limits).await;
     assert_eq!(verdict.observation.outcome, Outcome::Ok, "{:?}", verdict.observation);

@@ -5,6 +5,8 @@ mod answers;
 mod check;
 mod cli;
 mod docs;
+mod golden;
+mod layout;
 mod load;
 mod mock;
 mod probe;

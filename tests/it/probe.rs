@@ -1,5 +1,5 @@
 //! `Prober::call` against every class of answer the hostile server can give: each must
-//! get the outcome DESIGN.md's table says, end by `--timeout`, and keep memory small.
+//! get the outcome docs/outcomes.md's table says, end by `--timeout`, and keep memory small.
 
 use std::time::{Duration, Instant};
 

@@ -5,8 +5,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use nehr_probe::check::{Limits, Verdict};
-use nehr_probe::metrics::{Metrics, encode, register_build_info};
+use nehr_probe::check::{self, CheckFormat, Limits, Verdict};
 
 use crate::answers::{self, SHORT_TIMEOUT, catalog};
 use crate::support::{HostileServer, PASSWORD, Step, USERNAME, call, nehr_probe, run};
@@ -63,10 +62,10 @@ fn render_class(script: Vec<Step>, timeout: Duration) -> (&'static str, bool, St
     let requests = server.requests();
     let sent = !requests.is_empty() && requests.iter().all(|r| r.json()["password"] == PASSWORD);
     let verdict = Verdict::judge(obs, Limits::latency(Duration::from_millis(500), Duration::from_secs(2), timeout));
-    let registry = prometheus::Registry::new();
-    Metrics::register(&registry, "default").unwrap().observe(&verdict.observation);
-    register_build_info(&registry).unwrap();
-    let shown = format!("{}\n{}\n{}", verdict.nagios_line(), verdict.json(), encode(&registry));
+    let metrics = check::metrics_text(&verdict, "default").unwrap();
+    let shown = [CheckFormat::Nagios, CheckFormat::Json, CheckFormat::Prometheus]
+        .map(|f| check::render(&verdict, f, &metrics))
+        .join("\n");
     (verdict.observation.outcome.as_str(), sent, shown)
 }
 

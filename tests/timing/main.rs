@@ -127,7 +127,7 @@ async fn fixed_rate_holds_count_and_rate_and_reports_the_delay() {
     panic!("the 20 ms delay is not reported within 1 ms: {attempts:#?}");
 }
 
-/// The mock's `--latency` is what it says, to DESIGN.md's half a millisecond: it sleeps
+/// The mock's `--latency` is what it says, to docs/measurement.md's half a millisecond: it sleeps
 /// on a precise clock, not on tokio's timer, which adds 1.1 to 1.4 ms to a 20 ms sleep
 /// here (measured with this test). The best of five attempts is judged, as above.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

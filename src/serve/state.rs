@@ -1,0 +1,114 @@
+//! What the exporter knows of each target while it runs: the [`Watched`] target (its
+//! prober, metrics and recent history) and the [`App`] state the HTTP handlers share.
+//! A target's metrics are fed only through [`Watched::record`], so the probe loop, the
+//! metrics and the landing page agree.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use prometheus::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::call::{Observation, Outcome, Prober};
+use crate::metrics::Metrics;
+
+/// What one probe of a target showed, kept for the landing page.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub outcome: Outcome,
+    pub reason: String,
+    pub at: SystemTime,
+    pub latency: Duration,
+}
+
+#[derive(Debug, Default)]
+pub struct History {
+    pub last: Option<Seen>,
+    pub last_failure: Option<Seen>,
+    pub probes: u64,
+    /// When the target's certificate expires (Unix seconds), from the last https answer.
+    pub cert_not_after: Option<i64>,
+}
+
+/// One target being watched.
+pub struct Watched {
+    pub name: String,
+    pub url: String,
+    pub prober: Prober,
+    pub timeout: Duration,
+    pub metrics: Metrics,
+    /// Call numbers, shared by the loop and `/probe` (they pick the account).
+    pub seq: AtomicU64,
+    pub history: Mutex<History>,
+}
+
+impl Watched {
+    /// Feeds one scheduled probe to the metrics and the history; returns the log line
+    /// when the outcome differs from the last one.
+    pub fn record(&self, obs: &Observation) -> Option<String> {
+        self.metrics.observe(obs);
+        let seen = Seen { outcome: obs.outcome, reason: obs.reason(), at: SystemTime::now(), latency: obs.latency() };
+        let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        h.probes += 1;
+        h.cert_not_after = obs.cert_not_after.or(h.cert_not_after);
+        let line = match &h.last {
+            Some(prev) if prev.outcome == seen.outcome => None,
+            Some(prev) => Some(format!("target {}: {} -> {}: {}", self.name, prev.outcome, seen.outcome, seen.reason)),
+            None => Some(format!("target {}: {}: {}", self.name, seen.outcome, seen.reason)),
+        };
+        if seen.outcome != Outcome::Ok {
+            h.last_failure = Some(seen.clone());
+        }
+        h.last = Some(seen);
+        line
+    }
+}
+
+/// What the HTTP handlers share.
+pub struct App {
+    pub targets: Vec<Arc<Watched>>,
+    pub registry: Registry,
+    pub interval: Duration,
+    pub started: SystemTime,
+    pub stop: CancellationToken,
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::call::target::TargetArgs;
+    use crate::testing::args;
+
+    /// A watched target aimed at a port nothing listens on.
+    pub(crate) fn watched(name: &str) -> Arc<Watched> {
+        let mut target = args::<TargetArgs>(&["--mock"]).unwrap().resolve().unwrap();
+        target.aim_at("127.0.0.1:9".parse().unwrap());
+        Arc::new(Watched {
+            name: name.into(),
+            url: target.display_url(),
+            prober: Prober::new(&target).unwrap(),
+            timeout: target.timeout,
+            metrics: Metrics::register(&Registry::new(), name).unwrap(),
+            seq: AtomicU64::new(0),
+            history: Mutex::new(History::default()),
+        })
+    }
+
+    #[test]
+    fn logs_once_per_change_of_outcome() {
+        let w = watched("production");
+        let ok = Observation::test(Outcome::Ok, Some(200), 0, 3);
+        let down = Observation::test(Outcome::ServerError, Some(500), 0, 3);
+        let lines: Vec<Option<String>> = [&ok, &ok, &down, &down, &down, &ok].iter().map(|o| w.record(o)).collect();
+        assert_eq!(lines[0].as_deref(), Some("target production: ok: valid token answer"));
+        assert_eq!(lines[1], None);
+        assert_eq!(lines[2].as_deref(), Some("target production: ok -> server_error: server error (HTTP 500)"));
+        assert_eq!(lines[3..5], [None, None]);
+        assert_eq!(lines[5].as_deref(), Some("target production: server_error -> ok: valid token answer"));
+        let h = w.history.lock().unwrap();
+        assert_eq!(h.probes, 6);
+        assert_eq!(h.last.as_ref().unwrap().outcome, Outcome::Ok);
+        assert_eq!(h.last_failure.as_ref().unwrap().outcome, Outcome::ServerError);
+    }
+}
