@@ -4,6 +4,7 @@
 mod answers;
 mod check;
 mod cli;
+mod deploy;
 mod docs;
 mod golden;
 mod layout;
