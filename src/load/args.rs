@@ -55,7 +55,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0", help_heading = "Load")]
     pub warmup: Duration,
 
-    /// Pass/fail rule, repeatable: p99<300ms, p99.9<=1s, error_rate<1%, rps>=49.
+    /// Pass/fail rule, repeatable: p99<300ms, p99.9<=1s, error_rate<1%, dropped<1%, rps>=49.
     /// Any failure exits 1
     #[arg(long = "threshold", value_name = "EXPR", value_parser = Threshold::parse, help_heading = "Report")]
     pub thresholds: Vec<Threshold>,
@@ -111,6 +111,8 @@ pub struct Plan {
     pub window: Option<Duration>,
     pub requests: Option<u64>,
     pub warmup: Duration,
+    /// `--timeout`: a due request waits at most this long for a free worker.
+    pub timeout: Duration,
 }
 
 impl Plan {
@@ -126,7 +128,14 @@ impl Plan {
             (None, None, Some(_)) => None,
             (None, None, None) => Some(DEFAULT_DURATION),
         };
-        Plan { schedule, concurrency: args.concurrency as usize, window, requests: args.requests, warmup: args.warmup }
+        Plan {
+            schedule,
+            concurrency: args.concurrency as usize,
+            window,
+            requests: args.requests,
+            warmup: args.warmup,
+            timeout: args.target.timeout,
+        }
     }
 
     pub fn model(&self) -> Model {

@@ -5,8 +5,12 @@
 //! `t0 + schedule(i)` (an absolute schedule that never drifts) as a permit; the lane's
 //! workers take permits, so at most `--concurrency` calls are in flight, and a due
 //! request waits for a free worker with its wait counted in its latency (latency from
-//! the due time; service time from the send). Closed model (no rate): the workers call
-//! back to back. Observations go to one owner ([`super::recorder::collect`]).
+//! the due time; service time from the send). A request still waiting `--timeout` after
+//! it fell due, or still unsent when the sending window closes, is *dropped*: counted,
+//! never sent (docs/measurement.md). So no call starts after the window, and the run
+//! ends at most one timeout after it whatever the server does. Closed model (no rate):
+//! the workers call back to back. Observations go to one owner
+//! ([`super::recorder::collect`]).
 //!
 //! It must not drop a due request silently and must stop at the shutdown token.
 
@@ -37,6 +41,12 @@ pub struct PhaseResult {
     pub abandoned: u64,
 }
 
+/// How long a due request may wait for a free worker before it is dropped: the call's
+/// own timeout (a user who waited that long got nothing).
+fn give_up_after(plan: &Plan) -> Duration {
+    plan.timeout
+}
+
 /// What the workers of one lane share: the schedule and the hand-out counters.
 ///
 /// Open model: each worker thread is a lane that owns every `lanes`-th request of the
@@ -50,12 +60,17 @@ struct Shared {
     deadline: Option<Instant>,
     lane: u64,
     lanes: u64,
-    /// Lane-local numbers handed out so far (one per call, plus one per worker at the end).
+    /// Lane-local numbers handed out so far (one per call or drop, plus one per worker
+    /// at the end).
     next: AtomicU64,
-    /// No call with a lane-local number at or above this; the pacer lowers it at the end.
+    /// No call with a lane-local number at or above this; the pacer lowers it to 0 when
+    /// the sending window closes.
     end: AtomicU64,
     /// Calls started, all lanes together (the progress display's in-flight count).
     started: Arc<AtomicU64>,
+    /// Open model: requests given up after waiting [`give_up_after`], all lanes together.
+    dropped: Arc<AtomicU64>,
+    give_up: Duration,
     /// Open model: one permit per due request of this lane.
     permits: Option<Semaphore>,
 }
@@ -80,7 +95,9 @@ pub async fn run_phase(
 ) -> PhaseResult {
     let t0 = Instant::now();
     let started = Arc::new(AtomicU64::new(0));
+    let dropped = Arc::new(AtomicU64::new(0));
     sinks.started = Some(Arc::clone(&started));
+    sinks.dropped = Some(Arc::clone(&dropped));
     let open = plan.schedule.is_some();
     let lanes = if open { probers.len() } else { 1 };
     let shared: Vec<Arc<Shared>> = (0..lanes)
@@ -94,6 +111,8 @@ pub async fn run_phase(
                 next: AtomicU64::new(0),
                 end: AtomicU64::new(if open { u64::MAX } else { plan.requests.unwrap_or(u64::MAX) }),
                 started: Arc::clone(&started),
+                dropped: Arc::clone(&dropped),
+                give_up: give_up_after(plan),
                 permits: open.then(|| Semaphore::new(0)),
             })
         })
@@ -154,11 +173,17 @@ pub async fn run_phase(
         };
         threads.push(spawn_on_own_thread(run));
     }
-    drop(tx);
     let mut released = 0;
     for thread in threads {
         released += thread.await.unwrap_or(0);
     }
+    // Every request released and not started was dropped: the ones given up while the
+    // window was open, and those still waiting when it closed. The owner reads the total
+    // once the last sender (this one) is gone.
+    if open {
+        dropped.store(released.saturating_sub(started.load(Ordering::SeqCst)), Ordering::SeqCst);
+    }
+    drop(tx);
     let interrupted = shutdown.is_cancelled();
     let finished = t0.elapsed();
     let (recorder, sinks) = owner.await.expect("the recorder task does not panic");
@@ -239,13 +264,20 @@ async fn worker(shared: &Shared, prober: &Prober, tx: mpsc::Sender<Observation>)
         if j >= shared.end.load(Ordering::Acquire) {
             return;
         }
-        shared.started.fetch_add(1, Ordering::Relaxed);
         let seq = shared.seq(j);
         let due = match &shared.schedule {
             // Released permits never outnumber due requests, so `seq` is due by now.
-            Some(s) => shared.t0 + s.offset(seq).unwrap_or_default(),
+            Some(s) => {
+                let due = shared.t0 + s.offset(seq).unwrap_or_default();
+                if due.elapsed() > shared.give_up {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                due
+            }
             None => Instant::now(),
         };
+        shared.started.fetch_add(1, Ordering::Relaxed);
         let obs = prober.call(seq, due).await;
         if tx.send(obs).await.is_err() {
             return;

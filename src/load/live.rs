@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use prometheus::Registry;
+use prometheus::{IntCounter, Opts, Registry};
 use tokio_util::sync::CancellationToken;
 
 use crate::report::histogram::histogram;
@@ -175,6 +175,20 @@ impl Progress {
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
+}
+
+/// `nehr_probe_dropped_requests_total`: `load`'s own series beside the target series
+/// (docs/metrics.md), registered in the `--metrics-listen` registry.
+pub fn register_dropped(registry: &Registry, target: &str) -> prometheus::Result<IntCounter> {
+    let counter = IntCounter::with_opts(
+        Opts::new(
+            "nehr_probe_dropped_requests_total",
+            "Requests that fell due but were never sent: no --concurrency slot came free in time",
+        )
+        .const_label("target", target),
+    )?;
+    registry.register(Box::new(counter.clone()))?;
+    Ok(counter)
 }
 
 /// Serves `GET /metrics` from `registry` on `addr` until `stop`. Binds before it

@@ -59,14 +59,15 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
 
     let stop_servers = CancellationToken::new();
     let _stop_servers = stop_servers.clone().drop_guard();
-    let metrics = match args.metrics_listen {
-        None => None,
+    let (metrics, dropped_total) = match args.metrics_listen {
+        None => (None, None),
         Some(addr) => {
             let registry = Registry::new();
             let metrics = Metrics::register(&registry, &args.name).context("registering metrics")?;
+            let dropped = live::register_dropped(&registry, &args.name).context("registering metrics")?;
             register_build_info(&registry).context("registering metrics")?;
             live::serve_metrics(addr, registry, stop_servers.clone()).await?;
-            Some(metrics)
+            (Some(metrics), Some(dropped))
         }
     };
     let mut hlog = match &args.hlog {
@@ -90,7 +91,7 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
     if let Some(p) = &mut progress {
         p.measuring();
     }
-    let sinks = Sinks { hlog: hlog.take(), progress, metrics, started: None };
+    let sinks = Sinks { hlog: hlog.take(), progress, metrics, started: None, dropped: None, dropped_total };
     let phase = run_phase(&plan, &probers, &shutdown, sinks).await;
     if let Some(p) = &phase.sinks.progress {
         p.finish();

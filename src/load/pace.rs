@@ -1,5 +1,6 @@
 //! The open model's clock: releases one permit per due request at `t0 + schedule(i)`,
-//! in order, until the schedule, the window or the request count ends.
+//! in order, until the schedule, the window or the request count ends; then, when the
+//! sending window closes, stops the workers: no call starts after it.
 //!
 //! Precision and cost pull against each other here. Tokio's timer rounds every wait up
 //! to the next millisecond, which would put up to a millisecond of our own lateness into
@@ -52,7 +53,7 @@ pub struct Pacer<'a> {
     pub lane: u64,
     pub lanes: u64,
     pub permits: &'a Semaphore,
-    /// Where the workers stop: lowered from `u64::MAX` to the number released at the end.
+    /// Where the workers stop: lowered from `u64::MAX` to 0 when the window closes.
     pub end: &'a AtomicU64,
     pub workers: usize,
     pub stop: &'a AtomicBool,
@@ -68,9 +69,19 @@ impl Pacer<'_> {
         self.schedule.offset(seq).filter(|off| self.window.is_none_or(|w| *off < w))
     }
 
-    /// Releases the requests as they fall due; returns how many it released. At the end
-    /// it tells the workers where the end is and wakes them all, so each takes a number
-    /// at or past it and stops.
+    /// When the sending window closes, from t0: at the end of the window, or when the
+    /// first request past `--requests` or past the stages would be due.
+    fn closes(&self) -> Option<Duration> {
+        let past = self.requests.map_or_else(|| self.schedule.length(), |n| self.schedule.offset(n));
+        match (self.window, past) {
+            (Some(w), Some(p)) => Some(w.min(p)),
+            (w, p) => w.or(p),
+        }
+    }
+
+    /// Releases the requests as they fall due; returns how many it released. When the
+    /// window closes it stops the workers (they stop at any number) and wakes them all:
+    /// what was released and not yet sent is never sent.
     pub async fn run(self) -> u64 {
         let mut clock = Clock::new();
         let mut released = 0u64;
@@ -88,7 +99,13 @@ impl Pacer<'_> {
             released += n;
             self.permits.add_permits(n as usize);
         }
-        self.end.store(released, Ordering::Release);
+        // The last requests released keep their chance of a worker until the window ends.
+        if let Some(close) = self.closes() {
+            while !self.stop.load(Ordering::Relaxed) && self.t0.elapsed() < close {
+                clock.sleep_until((self.t0 + close).min(Instant::now() + MAX_NAP)).await;
+            }
+        }
+        self.end.store(0, Ordering::Release);
         self.permits.add_permits(self.workers);
         released
     }
@@ -125,7 +142,7 @@ mod tests {
             stop: &stop,
         };
         assert_eq!(pacer.run().await, 100);
-        assert_eq!(end.load(Ordering::Acquire), 100);
+        assert_eq!(end.load(Ordering::Acquire), 0);
         assert_eq!(permits.available_permits(), 103);
     }
 

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
+use prometheus::IntCounter;
 use tokio::sync::mpsc;
 
 use super::live::{Hlog, Progress};
@@ -45,6 +46,8 @@ pub struct Recorder {
     violations: BTreeMap<String, u64>,
     late_starts: u64,
     requests: u64,
+    /// Open model: due requests never sent (docs/measurement.md).
+    dropped: u64,
     last_sent: Option<Instant>,
 }
 
@@ -58,6 +61,7 @@ impl Default for Recorder {
             violations: BTreeMap::new(),
             late_starts: 0,
             requests: 0,
+            dropped: 0,
             last_sent: None,
         }
     }
@@ -104,6 +108,19 @@ impl Recorder {
         self.requests
     }
 
+    /// Due requests never sent so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Takes the run's count of dropped requests, which only grows; returns how many
+    /// are new since the last time.
+    pub fn set_dropped(&mut self, total: u64) -> u64 {
+        let new = total.saturating_sub(self.dropped);
+        self.dropped += new;
+        new
+    }
+
     /// When the last recorded call was sent.
     pub fn last_sent(&self) -> Option<Instant> {
         self.last_sent
@@ -141,6 +158,7 @@ impl Recorder {
             concurrency: run.concurrency,
             duration_seconds: round6(duration),
             requests: rec.requests(),
+            dropped: rec.dropped(),
             achieved_rps: if duration > 0.0 { round6(rec.requests() as f64 / duration) } else { 0.0 },
             outcomes,
             latency_seconds: Percentiles::of(&rec.latency),
@@ -165,6 +183,11 @@ pub struct Sinks {
     pub metrics: Option<Metrics>,
     /// Calls handed out so far (the workers' sequence counter), for "in flight".
     pub started: Option<Arc<AtomicU64>>,
+    /// Due requests dropped so far; the engine stores the final count before the
+    /// channel closes.
+    pub dropped: Option<Arc<AtomicU64>>,
+    /// `--metrics-listen`'s count of them.
+    pub dropped_total: Option<IntCounter>,
 }
 
 /// How often the owner drains the channel. Workers never wake it: it polls, so a send
@@ -196,14 +219,21 @@ pub async fn collect(mut rx: mpsc::Receiver<Observation>, t0: Instant, mut sinks
                 Err(mpsc::error::TryRecvError::Disconnected) => break true,
             }
         };
-        if closed {
-            break;
+        if let Some(dropped) = &sinks.dropped {
+            let new = rec.set_dropped(dropped.load(Ordering::SeqCst));
+            if let Some(total) = &sinks.dropped_total {
+                total.inc_by(new);
+            }
         }
+        // A second that is over closes even on the last drain, so no interval is longer.
         if t0.elapsed() >= Duration::from_secs(u64::from(k) + 1) {
             let start = Duration::from_secs(u64::from(k));
             close_interval(&mut sinks, &rec, &interval, start, Duration::from_secs(1));
             interval.reset();
             k += 1;
+        }
+        if closed {
+            break;
         }
     }
     let start = Duration::from_secs(u64::from(k));
@@ -328,6 +358,7 @@ pub(crate) mod tests {
                 "concurrency",
                 "duration_seconds",
                 "requests",
+                "dropped",
                 "achieved_rps",
                 "outcomes",
                 "latency_seconds",
@@ -353,12 +384,14 @@ pub(crate) mod tests {
 
     #[test]
     fn merge_adds_counts_and_histograms() {
-        let a = run_of(&[10; 90], Model::Open);
-        let b = run_of(&[1000; 10], Model::Open);
+        let mut a = run_of(&[10; 90], Model::Open);
+        let mut b = run_of(&[1000; 10], Model::Open);
+        (a.report.dropped, b.report.dropped) = (3, 4);
         let mut both = a.latency.clone();
         both.add(&b.latency).unwrap();
         let m = merge(vec![a.clone(), b.clone()]).unwrap();
         assert_eq!(m.report.requests, 100);
+        assert_eq!(m.report.dropped, 7, "dropped requests add");
         assert_eq!(m.report.outcomes.ok, 90);
         assert_eq!(m.report.outcomes.server_error, 10);
         assert_eq!(m.report.achieved_rps, 10.0);

@@ -62,6 +62,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     m.concurrency = 0;
     m.duration_seconds = 0.0;
     m.requests = 0;
+    m.dropped = 0;
     m.achieved_rps = 0.0;
     m.outcomes = Outcomes::default();
     m.late_starts = 0;
@@ -77,6 +78,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
         m.concurrency += r.concurrency;
         m.duration_seconds = m.duration_seconds.max(r.duration_seconds);
         m.requests += r.requests;
+        m.dropped += r.dropped;
         m.achieved_rps += r.achieved_rps;
         for o in Outcome::ALL {
             *m.outcomes.slot(o) += r.outcomes.get(o);

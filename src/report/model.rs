@@ -119,6 +119,11 @@ pub struct LoadReport {
     pub concurrency: u64,
     pub duration_seconds: f64,
     pub requests: u64,
+    /// Open model: requests that fell due but were never sent (a free worker did not
+    /// come within `--timeout`, or the window closed first). No latency: they are in no
+    /// histogram. Absent (0) in reports written before it was counted.
+    #[serde(default)]
+    pub dropped: u64,
     pub achieved_rps: f64,
     pub outcomes: Outcomes,
     pub latency_seconds: Percentiles,
@@ -148,7 +153,13 @@ pub struct RunFacts {
 impl LoadReport {
     /// Judges `thresholds` against this report and its latency histogram (µs).
     pub fn judge(&mut self, thresholds: &[Threshold], latency: &Histogram<u64>) {
-        let facts = Facts { latency, requests: self.requests, ok: self.outcomes.ok, achieved_rps: self.achieved_rps };
+        let facts = Facts {
+            latency,
+            requests: self.requests,
+            ok: self.outcomes.ok,
+            dropped: self.dropped,
+            achieved_rps: self.achieved_rps,
+        };
         self.thresholds = thresholds.iter().map(|t| t.judge(&facts)).collect();
     }
 

@@ -50,6 +50,16 @@ pub fn render(shown: &Shown) -> String {
         share(r.outcomes.ok, r.requests),
         r.late_starts,
     );
+    if r.dropped > 0 {
+        let due = r.requests + r.dropped;
+        let _ = writeln!(
+            o,
+            "  dropped {} of {due} due ({}): never sent, the -c {} cap was full (no latency: not in the percentiles)",
+            r.dropped,
+            share(r.dropped, due),
+            r.concurrency,
+        );
+    }
     for note in &shown.notes {
         let _ = writeln!(o, "  note: {note}");
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// What every grammar error ends with.
 pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, error_rate<=1%, rps>=49; \
      METRIC is p50, p90, p95, p99, p99.9, max or mean (latency, in us, ms or s), \
-     error_rate (in % or as a fraction) or rps; OP is <, <=, > or >=";
+     error_rate or dropped (in % or as a fraction) or rps; OP is <, <=, > or >=";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid threshold {expr:?}: {why}; {GRAMMAR}")]
@@ -28,8 +28,11 @@ pub enum Metric {
     Percentile(f64),
     Max,
     Mean,
-    /// The share of requests whose outcome was not `ok`.
+    /// The share of due requests that got no `ok`: calls with another outcome, and
+    /// dropped requests.
     ErrorRate,
+    /// The share of due requests that were dropped (never sent).
+    Dropped,
     /// The achieved request rate.
     Rps,
 }
@@ -40,6 +43,7 @@ impl Metric {
             "max" => Some(Metric::Max),
             "mean" => Some(Metric::Mean),
             "error_rate" => Some(Metric::ErrorRate),
+            "dropped" => Some(Metric::Dropped),
             "rps" => Some(Metric::Rps),
             _ => {
                 let p: f64 = name.strip_prefix('p')?.replace('_', ".").parse().ok()?;
@@ -94,6 +98,8 @@ pub struct Facts<'a> {
     pub latency: &'a Histogram<u64>,
     pub requests: u64,
     pub ok: u64,
+    /// Due requests never sent.
+    pub dropped: u64,
     pub achieved_rps: f64,
 }
 
@@ -139,9 +145,11 @@ impl Threshold {
             (m, "ms") if m.is_latency() => n / 1000.0,
             (m, "s") if m.is_latency() => n,
             (m, "") if m.is_latency() => return Err(err("a latency needs a unit: us, ms or s")),
-            (Metric::ErrorRate, "%") => n / 100.0,
-            (Metric::ErrorRate, "") if n <= 1.0 => n,
-            (Metric::ErrorRate, "") => return Err(err("a fraction is at most 1; write a percentage with %")),
+            (Metric::ErrorRate | Metric::Dropped, "%") => n / 100.0,
+            (Metric::ErrorRate | Metric::Dropped, "") if n <= 1.0 => n,
+            (Metric::ErrorRate | Metric::Dropped, "") => {
+                return Err(err("a fraction is at most 1; write a percentage with %"));
+            }
             (Metric::Rps, "") => n,
             (_, unit) => return Err(err(&format!("unit {unit:?} does not fit {name}"))),
         };
@@ -152,10 +160,13 @@ impl Threshold {
     pub fn actual(&self, facts: &Facts) -> Option<f64> {
         let h = facts.latency;
         let secs = |us: u64| us as f64 / 1e6;
+        let due = facts.requests + facts.dropped;
         match self.metric {
             Metric::Rps => Some(facts.achieved_rps),
+            Metric::ErrorRate | Metric::Dropped if due == 0 => None,
+            Metric::ErrorRate => Some(due.saturating_sub(facts.ok) as f64 / due as f64),
+            Metric::Dropped => Some(facts.dropped as f64 / due as f64),
             _ if facts.requests == 0 => None,
-            Metric::ErrorRate => Some(facts.requests.saturating_sub(facts.ok) as f64 / facts.requests as f64),
             _ if h.is_empty() => None,
             Metric::Percentile(p) => Some(secs(h.value_at_quantile(p / 100.0))),
             Metric::Max => Some(secs(h.max())),
@@ -173,7 +184,7 @@ impl Threshold {
     pub fn show(&self, actual: Option<f64>) -> String {
         match (self.metric, actual) {
             (_, None) => "no requests".to_string(),
-            (Metric::ErrorRate, Some(a)) => format!("{:.2} %", a * 100.0),
+            (Metric::ErrorRate | Metric::Dropped, Some(a)) => format!("{:.2} %", a * 100.0),
             (Metric::Rps, Some(a)) => format!("{a:.2}/s"),
             (_, Some(a)) => crate::util::fmt::human_secs(a),
         }
@@ -240,7 +251,7 @@ mod tests {
     #[test]
     fn evaluation() {
         let h = histogram(&(1..=100).collect::<Vec<_>>());
-        let facts = Facts { latency: &h, requests: 100, ok: 97, achieved_rps: 50.0 };
+        let facts = Facts { latency: &h, requests: 100, ok: 97, dropped: 0, achieved_rps: 50.0 };
         let judge = |s: &str| t(s).judge(&facts);
         // Percentiles are reported as the highest value equivalent to them (3 digits).
         assert!(judge("p50<51ms").passed && !judge("p50<50ms").passed);
@@ -258,10 +269,31 @@ mod tests {
     #[test]
     fn nothing_measured_fails_except_rate() {
         let h = histogram(&[]);
-        let facts = Facts { latency: &h, requests: 0, ok: 0, achieved_rps: 0.0 };
+        let facts = Facts { latency: &h, requests: 0, ok: 0, dropped: 0, achieved_rps: 0.0 };
         let v = t("p99<1s").judge(&facts);
         assert!(!v.passed && v.actual.is_none());
         assert!(!t("error_rate<1%").judge(&facts).passed);
+        assert!(!t("dropped<1%").judge(&facts).passed);
         assert!(t("rps<1").judge(&facts).passed);
+    }
+
+    /// A dropped request is a user who got nothing: an error, and a share of its own.
+    #[test]
+    fn dropped_requests_count_as_errors() {
+        assert_eq!(t("dropped<1%").metric, Metric::Dropped);
+        assert_eq!(t("dropped<=0.5").value, 0.5);
+        assert!(Threshold::parse("dropped<5").unwrap_err().to_string().contains("at most 1"));
+        assert!(Threshold::parse("dropped<5ms").unwrap_err().to_string().contains("does not fit"));
+        let h = histogram(&[10; 60]);
+        let facts = Facts { latency: &h, requests: 60, ok: 50, dropped: 40, achieved_rps: 6.0 };
+        assert_eq!(t("error_rate<1%").judge(&facts).actual, Some(0.5));
+        assert_eq!(t("dropped<1%").judge(&facts).actual, Some(0.4));
+        assert!(!t("dropped<1%").judge(&facts).passed && t("dropped<=40%").judge(&facts).passed);
+        // Everything dropped: nothing was sent, yet both rates are known.
+        let none = histogram(&[]);
+        let all = Facts { latency: &none, requests: 0, ok: 0, dropped: 7, achieved_rps: 0.0 };
+        assert_eq!(t("error_rate<1%").judge(&all).actual, Some(1.0));
+        assert_eq!(t("dropped<1%").judge(&all).actual, Some(1.0));
+        assert_eq!(t("p99<1s").judge(&all).actual, None);
     }
 }

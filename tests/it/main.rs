@@ -10,6 +10,7 @@ mod golden;
 mod layout;
 mod load;
 mod mock;
+mod overload;
 mod probe;
 mod secrets;
 mod serve;
