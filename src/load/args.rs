@@ -3,11 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
 use super::schedule::{Schedule, Stage, parse_stages};
+use super::segment::{Segment, WHOLE, parse_segment, parse_start_at};
 use crate::call::target::TargetArgs;
 use crate::report::Format;
 use crate::report::model::Model;
@@ -54,6 +55,19 @@ pub struct LoadArgs {
     /// or --concurrency workers): warms connections and the server's caches
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0", help_heading = "Load")]
     pub warmup: Duration,
+
+    /// Send only segment I of N of the schedule (I from 0): the requests whose sequence
+    /// number k has k mod N = I, at their global due times. N processes with 0/N … N-1/N
+    /// and one --start-at send together exactly what one would; `nehr-probe report`
+    /// merges their reports. Needs --rps or --stages
+    #[arg(long, value_name = "I/N", value_parser = parse_segment, help_heading = "Load")]
+    pub segment: Option<Segment>,
+
+    /// Start the schedule at this wall-clock time (RFC 3339, e.g. 2026-05-01T12:00:00Z,
+    /// or Unix seconds), waiting for it; a time already more than 1 s past is an error.
+    /// Gives every --segment the same t0
+    #[arg(long, value_name = "TIME", value_parser = parse_start_at, help_heading = "Load")]
+    pub start_at: Option<SystemTime>,
 
     /// Pass/fail rule, repeatable: p99<300ms, p99.9<=1s, error_rate<1%, dropped<1%, rps>=49.
     /// Any failure exits 1
@@ -113,6 +127,8 @@ pub struct Plan {
     pub warmup: Duration,
     /// `--timeout`: a due request waits at most this long for a free worker.
     pub timeout: Duration,
+    /// This process's share of the schedule ([`WHOLE`] without `--segment`).
+    pub segment: Segment,
 }
 
 impl Plan {
@@ -135,7 +151,24 @@ impl Plan {
             requests: args.requests,
             warmup: args.warmup,
             timeout: args.target.timeout,
+            segment: args.segment.unwrap_or(WHOLE),
         }
+    }
+
+    /// The combinations clap cannot refuse by itself; a usage error before any request.
+    pub fn check(&self, args: &LoadArgs) -> anyhow::Result<()> {
+        if args.duration.is_some_and(|d| d.is_zero()) {
+            anyhow::bail!("--duration must be more than 0");
+        }
+        if args.segment.is_some() && self.schedule.is_none() {
+            anyhow::bail!(
+                "--segment needs --rps or --stages: a closed model has no schedule to share (give each process its own --concurrency instead)"
+            );
+        }
+        if let Some(at) = args.start_at {
+            super::segment::check_start(at, &super::segment::rfc3339(at))?;
+        }
+        Ok(())
     }
 
     pub fn model(&self) -> Model {

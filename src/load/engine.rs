@@ -26,6 +26,7 @@ use super::args::Plan;
 use super::pace::Pacer;
 use super::recorder::{Recorder, Sinks, collect};
 use super::schedule::{Schedule, lane_seq};
+use super::segment::{global, stripe};
 use crate::call::{Observation, Prober};
 
 /// What one phase (warmup or measurement) measured.
@@ -87,13 +88,15 @@ pub fn worker_threads(concurrency: usize) -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, concurrency.max(1))
 }
 
+/// Runs one phase from `t0` (now, or the common start of `--start-at`, which may be a
+/// few milliseconds ahead: the pacers wait for it).
 pub async fn run_phase(
     plan: &Plan,
     probers: &[Arc<Prober>],
     shutdown: &CancellationToken,
     mut sinks: Sinks,
+    t0: Instant,
 ) -> PhaseResult {
-    let t0 = Instant::now();
     let started = Arc::new(AtomicU64::new(0));
     let dropped = Arc::new(AtomicU64::new(0));
     sinks.started = Some(Arc::clone(&started));
@@ -102,12 +105,14 @@ pub async fn run_phase(
     let lanes = if open { probers.len() } else { 1 };
     let shared: Vec<Arc<Shared>> = (0..lanes)
         .map(|lane| {
+            // This process's lanes stripe its segment of the global schedule.
+            let (lane, lanes) = stripe(plan.segment, lane as u64, lanes as u64);
             Arc::new(Shared {
                 schedule: plan.schedule.clone(),
                 t0,
                 deadline: plan.window.filter(|_| !open).map(|w| t0 + w),
-                lane: lane as u64,
-                lanes: lanes as u64,
+                lane,
+                lanes,
                 next: AtomicU64::new(0),
                 end: AtomicU64::new(if open { u64::MAX } else { plan.requests.unwrap_or(u64::MAX) }),
                 started: Arc::clone(&started),
@@ -190,7 +195,8 @@ pub async fn run_phase(
 
     let planned = match &plan.schedule {
         Some(s) => {
-            let span = s.offset(released).or_else(|| s.length()).unwrap_or(finished);
+            // Due time of this segment's first request not sent: the end of its window.
+            let span = s.offset(global(plan.segment, released)).or_else(|| s.length()).unwrap_or(finished);
             Some(plan.window.map_or(span, |w| span.min(w)))
         }
         None => None,

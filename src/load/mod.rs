@@ -2,9 +2,8 @@
 //! [`Plan`] before any request, runs the warmup and the measured phase on the
 //! [`engine`], and turns what the [`recorder`] measured into a report.
 //!
-//! It must not drop a due request silently, must stop at Ctrl-C and still report (with
-//! an exit code that says the run was cut short), and must not print the password or a
-//! token.
+//! It must not drop a due request silently, must stop at Ctrl-C and still report, and
+//! must not print the password or a token.
 
 pub mod args;
 pub mod engine;
@@ -12,8 +11,10 @@ pub mod live;
 pub mod pace;
 pub mod recorder;
 pub mod schedule;
+pub mod segment;
 
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
 use prometheus::Registry;
@@ -22,43 +23,37 @@ use tokio_util::sync::CancellationToken;
 use crate::call::Prober;
 use crate::metrics::{Metrics, register_build_info};
 use crate::report::model::{RunFacts, Shown};
-use crate::util::shutdown::Shutdown;
 pub use args::{DEFAULT_DURATION, LoadArgs, Plan, StageList};
 use engine::{run_phase, worker_threads};
 use live::{Hlog, Progress};
 use recorder::Sinks;
 use schedule::Schedule;
 
-/// A finished run: its report (thresholds judged) and histograms, whether the `--hlog`
-/// could be written to the end (a failure there does not stop the run), and whether a
-/// signal cut it short.
+/// A finished run: its report (thresholds judged) and histograms, and whether the
+/// `--hlog` could be written to the end (a failure there does not stop the run).
 #[derive(Debug)]
 pub struct Finished {
     pub shown: Shown,
     pub hlog: anyhow::Result<()>,
-    pub interrupted: bool,
 }
 
 /// Runs the load test and prints its report; returns the exit code (1: a threshold
-/// failed; 130 or 143: SIGINT or SIGTERM cut the run short). Errors are start-up errors,
-/// or an `--out` or `--hlog` that could not be written after the report was printed
-/// (exit 2).
-pub async fn run(args: &LoadArgs, signals: &Shutdown) -> anyhow::Result<u8> {
-    let finished = execute(args, signals.token()).await?;
+/// failed). Errors are start-up errors (exit 2).
+pub async fn run(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Result<u8> {
+    let finished = execute(args, shutdown).await?;
     crate::report::emit(&finished.shown, args.format, args.out.as_deref())?;
     finished.hlog?;
-    Ok(match signals.signal() {
-        Some(signal) if finished.interrupted => signal.exit_code(),
-        _ => finished.shown.report.exit_code(),
-    })
+    if args.segment.is_some_and(|s| s.count > 1) {
+        // A segment's thresholds are judged on the merged segments, by `report`.
+        return Ok(0);
+    }
+    Ok(finished.shown.report.exit_code())
 }
 
 /// Runs the load test and returns what it measured, without printing it.
 pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Result<Finished> {
-    if args.duration.is_some_and(|d| d.is_zero()) {
-        anyhow::bail!("--duration must be more than 0");
-    }
     let plan = Plan::from_args(args);
+    plan.check(args)?;
     let mut target = args.target.resolve_with(args.credentials.as_deref())?;
     let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
     // One prober (its own connections) per worker thread: see `run_phase`.
@@ -83,6 +78,15 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
         None => None,
         Some(path) => Some(Hlog::create(path)?),
     };
+    // The common start of every segment: the warmup from --start-at, the measured
+    // schedule right after it.
+    let start = match args.start_at {
+        None => None,
+        Some(at) => match segment::wait_for(at, plan.segment, &shutdown).await? {
+            Some(t0) => Some((t0, at)),
+            None => anyhow::bail!("interrupted while waiting for --start-at: nothing was sent"),
+        },
+    };
     let mut progress = Progress::new(args.quiet, plan.window, plan.requests);
 
     if !plan.warmup.is_zero() {
@@ -95,13 +99,18 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
             requests: None,
             ..plan.clone()
         };
-        run_phase(&warm, &probers, &shutdown, Sinks::default()).await;
+        let t0 = start.map_or_else(Instant::now, |(t0, _)| t0);
+        run_phase(&warm, &probers, &shutdown, Sinks::default(), t0).await;
     }
     if let Some(p) = &mut progress {
         p.measuring();
     }
     let sinks = Sinks { hlog: hlog.take(), progress, metrics, started: None, dropped: None, dropped_total };
-    let phase = run_phase(&plan, &probers, &shutdown, sinks).await;
+    let (t0, started_at) = match start {
+        Some((t0, at)) => (t0 + plan.warmup, at + plan.warmup),
+        None => (Instant::now(), SystemTime::now()),
+    };
+    let phase = run_phase(&plan, &probers, &shutdown, sinks, t0).await;
     if let Some(p) = &phase.sinks.progress {
         p.finish();
     }
@@ -118,15 +127,34 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
             phase.abandoned
         ));
     }
+    let segmented = (plan.segment.count > 1).then_some(plan.segment);
+    if let Some(seg) = segmented {
+        notes.push(format!(
+            "segment {seg} of the schedule (every request k with k mod {} = {}): merge the {} segments' reports with `nehr-probe report`{}",
+            seg.count,
+            seg.index,
+            seg.count,
+            if args.thresholds.is_empty() { "" } else { ", which judges the thresholds on all of them; they do not set this exit code" }
+        ));
+    }
+    if args.start_at.is_some() {
+        notes.push(format!("started at {}", segment::rfc3339(started_at)));
+    }
     let run = RunFacts {
         target: target.display_url(),
         model: plan.model(),
-        target_rps: plan.schedule.as_ref().map(|s| s.mean_rate(phase.planned.unwrap_or(phase.duration))),
+        // This segment's share of the planned rate.
+        target_rps: plan
+            .schedule
+            .as_ref()
+            .map(|s| s.mean_rate(phase.planned.unwrap_or(phase.duration)) / plan.segment.count as f64),
         concurrency: plan.concurrency as u64,
         duration: phase.duration,
+        segment: segmented,
+        started_at,
     };
     let report = phase.recorder.report(&run, &args.thresholds);
     let recorder = phase.recorder;
     let shown = Shown { report, latency: recorder.latency, service: Some(recorder.service), notes };
-    Ok(Finished { shown, hlog, interrupted: phase.interrupted })
+    Ok(Finished { shown, hlog })
 }

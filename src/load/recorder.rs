@@ -22,7 +22,7 @@ use super::live::{Hlog, Progress};
 use crate::call::{Observation, Outcome};
 use crate::metrics::Metrics;
 use crate::report::histogram::{self, histogram, micros};
-use crate::report::model::{LoadReport, Outcomes, Percentiles, RunFacts};
+use crate::report::model::{LoadReport, Model, Outcomes, Percentiles, RunFacts};
 use crate::report::threshold::Threshold;
 use crate::util::units::round6;
 
@@ -49,6 +49,8 @@ pub struct Recorder {
     /// Open model: due requests never sent (docs/measurement.md).
     dropped: u64,
     last_sent: Option<Instant>,
+    /// The lowest sequence number seen and how late after its due time it was sent.
+    first: Option<(u64, Duration)>,
 }
 
 impl Default for Recorder {
@@ -63,6 +65,7 @@ impl Default for Recorder {
             requests: 0,
             dropped: 0,
             last_sent: None,
+            first: None,
         }
     }
 }
@@ -90,6 +93,9 @@ impl Recorder {
         self.requests += 1;
         if self.last_sent.is_none_or(|t| obs.sent > t) {
             self.last_sent = Some(obs.sent);
+        }
+        if self.first.is_none_or(|(seq, _)| obs.seq < seq) {
+            self.first = Some((obs.seq, obs.sent.saturating_duration_since(obs.due)));
         }
         latency
     }
@@ -169,6 +175,12 @@ impl Recorder {
             thresholds: Vec::new(),
             histogram: histogram::encode(&rec.latency),
             service_time_histogram: Some(histogram::encode(&rec.service)),
+            segment: run.segment,
+            started_at: Some(humantime::format_rfc3339_millis(run.started_at).to_string()),
+            first_send_late_seconds: match run.model {
+                Model::Open => rec.first.map(|(_, late)| round6(late.as_secs_f64())),
+                Model::Closed => None,
+            },
         };
         report.judge(thresholds, &rec.latency);
         report
@@ -263,7 +275,7 @@ pub(crate) mod tests {
     use crate::call::validate::Violation;
     use crate::report::histogram::decode;
     use crate::report::merge::{ReportError, merge};
-    use crate::report::model::{Model, Shown};
+    use crate::report::model::Shown;
 
     pub(crate) fn obs(outcome: Outcome, status: Option<u16>, wait_ms: u64, service_ms: u64) -> Observation {
         let due = Instant::now();
@@ -339,6 +351,8 @@ pub(crate) mod tests {
             target_rps: Some(10.0),
             concurrency: 5,
             duration: Duration::from_secs(10),
+            segment: None,
+            started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_777_636_800),
         };
         let report = rec.report(&run, &[Threshold::parse("p99<500ms").unwrap()]);
         Shown { report, latency: rec.latency, service: Some(rec.service), notes: vec![] }
@@ -368,7 +382,9 @@ pub(crate) mod tests {
                 "violations",
                 "thresholds",
                 "histogram",
-                "service_time_histogram"
+                "service_time_histogram",
+                "started_at",
+                "first_send_late_seconds"
             ]
         );
         assert_eq!(v["outcomes"].as_object().unwrap().len(), 9);

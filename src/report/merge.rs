@@ -1,12 +1,20 @@
 //! Reading saved reports and merging several into one. Runs side by side (processes or
 //! machines) merge exactly: counts add, latency and service-time histograms add, rates
 //! add (runs side by side share their window, so the sum is the rate over it; the
-//! merged duration is the longest run's).
+//! merged duration is the longest run's). Segments of one schedule (`load --segment`)
+//! merge into that one run, its rate over their common window; a missing or repeated
+//! segment is named in a warning.
+//!
+//! A file, or standard input (`-`), may hold several reports one after another, as
+//! `kubectl logs` of several pods prints them; lines between them that are not JSON
+//! (what the processes said on stderr) are skipped.
 
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::SystemTime;
 
 use super::histogram::{self, histogram};
-use super::model::{LoadReport, Outcomes, Percentiles, Shown};
+use super::model::{LoadReport, Outcomes, Percentiles, Segment, Shown};
 use crate::call::Outcome;
 use crate::util::units::round6;
 
@@ -20,6 +28,10 @@ pub enum ReportError {
     Histogram { path: String, why: String },
     #[error("{path}: its saved threshold is unreadable: {why}")]
     Threshold { path: String, why: String },
+    #[error("{path} holds no load report")]
+    Empty { path: String },
+    #[error("standard input (-) can be read only once")]
+    StdinTwice,
     #[error("cannot merge an open-model report with a closed-model one: their latencies mean different things")]
     MixedModels,
 }
@@ -31,6 +43,77 @@ pub fn read(path: &Path) -> Result<Shown, ReportError> {
         crate::util::units::read_input_file(path).map_err(|cause| ReportError::Read { path: shown.clone(), cause })?;
     let report: LoadReport =
         serde_json::from_str(&text).map_err(|cause| ReportError::Json { path: shown.clone(), cause })?;
+    decoded(report, &shown)
+}
+
+/// Reads every report in `text` (named `name` in errors): JSON reports one after
+/// another, with lines that do not start a JSON object between them skipped. Returns
+/// the reports and how many lines were skipped.
+pub fn read_all(text: &str, name: &str) -> Result<(Vec<Shown>, usize), ReportError> {
+    let (mut found, mut skipped) = (Vec::new(), 0);
+    let mut rest = text.trim_start();
+    while !rest.is_empty() {
+        if !rest.starts_with('{') {
+            skipped += 1;
+            rest = rest.split_once('\n').map_or("", |(_, after)| after).trim_start();
+            continue;
+        }
+        let at = if found.is_empty() { name.to_string() } else { format!("{name} (report {})", found.len() + 1) };
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<LoadReport>();
+        let report = match stream.next() {
+            Some(Ok(report)) => report,
+            Some(Err(cause)) => return Err(ReportError::Json { path: at, cause }),
+            None => break,
+        };
+        rest = rest[stream.byte_offset()..].trim_start();
+        found.push(decoded(report, &at)?);
+    }
+    if found.is_empty() {
+        return Err(ReportError::Empty { path: name.to_string() });
+    }
+    Ok((found, skipped))
+}
+
+/// Reports, each with the name of the input it came from, and notes on what was skipped.
+pub type Inputs = (Vec<(String, Shown)>, Vec<String>);
+
+/// Reads the reports of every input, `-` being standard input (once).
+pub fn read_inputs(paths: &[std::path::PathBuf]) -> Result<Inputs, ReportError> {
+    if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(ReportError::StdinTwice);
+    }
+    let (mut all, mut notes) = (Vec::new(), Vec::new());
+    for path in paths {
+        let (name, text) = if path.as_os_str() == "-" {
+            ("standard input".to_string(), read_stdin())
+        } else {
+            (path.display().to_string(), crate::util::units::read_input_file(path))
+        };
+        let text = text.map_err(|cause| ReportError::Read { path: name.clone(), cause })?;
+        let (found, skipped) = read_all(&text, &name)?;
+        if skipped > 0 {
+            notes.push(format!("{name}: skipped {skipped} lines that are not a JSON report"));
+        }
+        all.extend(found.into_iter().map(|s| (name.clone(), s)));
+    }
+    Ok((all, notes))
+}
+
+/// Standard input, with the same cap as a file.
+fn read_stdin() -> std::io::Result<String> {
+    use std::io::Read;
+    let cap = crate::util::units::MAX_INPUT_FILE;
+    let mut bytes = Vec::new();
+    std::io::stdin().lock().take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(std::io::Error::other(format!("larger than {} MiB", cap >> 20)));
+    }
+    String::from_utf8(bytes).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// A parsed report with its histograms decoded.
+fn decoded(report: LoadReport, shown: &str) -> Result<Shown, ReportError> {
+    let shown = shown.to_string();
     let latency =
         histogram::decode(&report.histogram).map_err(|why| ReportError::Histogram { path: shown.clone(), why })?;
     let service = match &report.service_time_histogram {
@@ -102,10 +185,28 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     }
     m.target = targets.join(", ");
     m.target_rps = m.target_rps.map(round6);
+    let (one_schedule, warnings) = check_segments(&all);
+    m.segment = None;
+    m.started_at = all.iter().filter_map(|s| started(&s.report)).min().map(rfc3339);
+    m.first_send_late_seconds = all.iter().filter_map(|s| s.report.first_send_late_seconds).reduce(f64::max);
+    if one_schedule {
+        // Segments of one schedule: one run, its rate over the segments' common window.
+        m.duration_seconds = common_window(&all);
+        m.achieved_rps = if m.duration_seconds > 0.0 { m.requests as f64 / m.duration_seconds } else { 0.0 };
+        m.duration_seconds = round6(m.duration_seconds);
+    }
     m.achieved_rps = round6(m.achieved_rps);
     m.latency_seconds = Percentiles::of(&latency);
     m.histogram = histogram::encode(&latency);
-    let mut notes = vec![format!("merged from {} reports: counts and histograms add, rates add", all.len())];
+    let mut notes: Vec<String> = warnings.into_iter().map(|w| format!("{WARNING}{w}")).collect();
+    notes.push(if one_schedule {
+        format!(
+            "merged from {} segments of one schedule: counts and histograms add, the rate is over their common window",
+            all.len()
+        )
+    } else {
+        format!("merged from {} reports: counts and histograms add, rates add", all.len())
+    });
     match &service {
         Some(h) => m.service_time_seconds = Percentiles::of(h),
         None => {
@@ -119,6 +220,81 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     }
     m.service_time_histogram = service.as_ref().map(histogram::encode);
     Ok(Shown { report: m, latency, service, notes })
+}
+
+/// How the notes that are warnings begin (`report` also prints them on stderr).
+pub const WARNING: &str = "warning: ";
+
+/// Whether `all` are segments of one schedule (each `I/N` with one N), and warnings
+/// naming what keeps them from being that schedule whole: missing or repeated segments,
+/// segments of schedules split differently, reports without a segment among them.
+fn check_segments(all: &[&Shown]) -> (bool, Vec<String>) {
+    let segments: Vec<Segment> = all.iter().filter_map(|s| s.report.segment).collect();
+    if segments.is_empty() {
+        return (false, Vec::new());
+    }
+    let mut warnings = Vec::new();
+    let counts: BTreeSet<u64> = segments.iter().map(|s| s.count).collect();
+    if counts.len() > 1 {
+        let split: Vec<String> = counts.iter().map(|n| format!("/{n}")).collect();
+        warnings.push(format!("segments of schedules split differently ({}) were merged", split.join(", ")));
+    }
+    let without = all.len() - segments.len();
+    if without > 0 {
+        warnings.push(format!("{without} reports without --segment were merged with segments of a schedule"));
+    }
+    for &count in &counts {
+        let times = |index: u64| segments.iter().filter(|s| **s == Segment { index, count }).count();
+        let missing: Vec<u64> = (0..count).filter(|&i| times(i) == 0).collect();
+        let repeated: Vec<u64> = (0..count).filter(|&i| times(i) > 1).collect();
+        if !missing.is_empty() {
+            warnings.push(format!(
+                "{} missing: the merged report holds {} of the {count} segments of the schedule",
+                name_segments(&missing, count),
+                count - missing.len() as u64
+            ));
+        }
+        if !repeated.is_empty() {
+            warnings.push(format!(
+                "{} more than once: those requests are counted more than once",
+                name_segments(&repeated, count)
+            ));
+        }
+    }
+    (counts.len() == 1 && without == 0, warnings)
+}
+
+/// `segment 1/3`, `segments 0/3, 2/3`; at most ten named.
+fn name_segments(indices: &[u64], count: u64) -> String {
+    let mut named: Vec<String> = indices.iter().take(10).map(|i| format!("{i}/{count}")).collect();
+    if indices.len() > 10 {
+        named.push(format!("and {} more", indices.len() - 10));
+    }
+    let noun = if indices.len() == 1 { "segment" } else { "segments" };
+    format!("{noun} {}", named.join(", "))
+}
+
+/// When a report's schedule started, if it says.
+fn started(r: &LoadReport) -> Option<SystemTime> {
+    r.started_at.as_deref().and_then(|t| humantime::parse_rfc3339(t).ok())
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// The window segments sent in together, in seconds: from the earliest start to the
+/// latest end where every report says when it started (segments started together by
+/// `--start-at` share it), else the longest.
+fn common_window(all: &[&Shown]) -> f64 {
+    let longest = all.iter().map(|s| s.report.duration_seconds).fold(0.0, f64::max);
+    let starts: Option<Vec<SystemTime>> = all.iter().map(|s| started(&s.report)).collect();
+    let Some(starts) = starts else { return longest };
+    let Some(&first) = starts.iter().min() else { return longest };
+    all.iter()
+        .zip(&starts)
+        .map(|(s, t)| t.duration_since(first).unwrap_or_default().as_secs_f64() + s.report.duration_seconds)
+        .fold(0.0, f64::max)
 }
 
 /// For reports without a service-time histogram: merged service-time percentiles are

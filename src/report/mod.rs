@@ -17,15 +17,17 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::util::fs::print_stdout;
-use merge::{ReportError, merge, read};
+use merge::{ReportError, WARNING, merge, read_inputs};
 use model::Shown;
 use threshold::Threshold;
 
 /// `nehr-probe report`: render or merge saved JSON reports.
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
-    /// Saved JSON reports (`load --out FILE` or `load --format json`); several are merged
-    /// into one, as if one client had sent all their requests
+    /// Saved JSON reports (`load --out FILE` or `load --format json`), `-` for standard
+    /// input; a file may hold several one after another (`kubectl logs` of several
+    /// pods). Several are merged into one, as if one client had sent all their requests;
+    /// the segments of one schedule (`load --segment`) into that one run
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
@@ -54,40 +56,40 @@ pub enum Format {
 /// `nehr-probe report FILE…`: renders (and merges), judges the saved and the given
 /// thresholds, returns the exit code.
 pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
-    let mut parts = Vec::with_capacity(args.files.len());
+    let (parts, skipped) = read_inputs(&args.files)?;
     let mut rules: Vec<Threshold> = Vec::new();
-    for path in &args.files {
-        let part = read(path)?;
+    for (name, part) in &parts {
         for v in &part.report.thresholds {
-            let rule = Threshold::parse(&v.expr)
-                .map_err(|e| ReportError::Threshold { path: path.display().to_string(), why: e.why })?;
+            let rule =
+                Threshold::parse(&v.expr).map_err(|e| ReportError::Threshold { path: name.clone(), why: e.why })?;
             if !rules.iter().any(|r| r.expr == rule.expr) {
                 rules.push(rule);
             }
         }
-        parts.push(part);
     }
     for t in &args.thresholds {
         if !rules.iter().any(|r| r.expr == t.expr) {
             rules.push(t.clone());
         }
     }
-    let mut shown = merge(parts)?;
+    let mut shown = merge(parts.into_iter().map(|(_, s)| s).collect())?;
+    for warning in shown.notes.iter().filter(|n| n.starts_with(WARNING)) {
+        eprintln!("nehr-probe report: {warning}");
+    }
+    shown.notes.extend(skipped);
     shown.report.judge(&rules, &shown.latency);
     emit(&shown, args.format, args.out.as_deref())?;
     Ok(shown.report.exit_code())
 }
 
-/// Prints the report as asked, then writes `out`: a file that cannot be written never
-/// costs the user the report (the error comes after it). stdout may be a closed pipe.
+/// Prints the report as asked and writes `out`; stdout may be a closed pipe.
 pub fn emit(shown: &Shown, format: Format, out: Option<&Path>) -> anyhow::Result<()> {
     let json = shown.report.json();
-    let printed = match format {
-        Format::Json => print_stdout(&json),
-        Format::Text => print_stdout(&text::render(shown)),
-    };
     if let Some(path) = out {
         std::fs::write(path, &json).with_context(|| format!("cannot write --out {}", path.display()))?;
     }
-    printed
+    match format {
+        Format::Json => print_stdout(&json),
+        Format::Text => print_stdout(&text::render(shown)),
+    }
 }

@@ -25,6 +25,21 @@ pub enum Model {
     Closed,
 }
 
+/// Which share of one global schedule a run sent (`load --segment I/N`): the requests
+/// whose sequence number k has k mod `count` = `index`. N segments, each index once,
+/// are together exactly the one-process run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Segment {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl std::fmt::Display for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 /// Requests by outcome: all nine keys, always.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcomes {
@@ -138,6 +153,16 @@ pub struct LoadReport {
     /// Reports written without it still read and merge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_time_histogram: Option<String>,
+    /// `load --segment`: which share of the global schedule this run sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Segment>,
+    /// When the measured schedule started (its t0), RFC 3339 UTC; absent in reports
+    /// written before it was saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// Open model: how long after its due time the first request was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_send_late_seconds: Option<f64>,
 }
 
 /// What a run knows besides its recorder.
@@ -148,6 +173,9 @@ pub struct RunFacts {
     pub target_rps: Option<f64>,
     pub concurrency: u64,
     pub duration: Duration,
+    pub segment: Option<Segment>,
+    /// The wall-clock time of the measured phase's t0.
+    pub started_at: std::time::SystemTime,
 }
 
 impl LoadReport {

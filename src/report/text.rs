@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use super::merge::WARNING;
 use super::model::{Model, Shown};
 use super::threshold::Threshold;
 use crate::call::Outcome;
@@ -61,7 +62,10 @@ pub fn render(shown: &Shown) -> String {
         );
     }
     for note in &shown.notes {
-        let _ = writeln!(o, "  note: {note}");
+        match note.strip_prefix(WARNING) {
+            Some(warning) => _ = writeln!(o, "  WARNING: {warning}"),
+            None => _ = writeln!(o, "  note: {note}"),
+        }
     }
 
     let _ = writeln!(o, "\noutcomes");

@@ -34,11 +34,14 @@ fn ran(what: &str, out: &Output) -> String {
     text
 }
 
-/// The base as `kubectl kustomize` renders it: the YAML text and its objects.
-fn render() -> Option<(String, Vec<Value>)> {
+/// The two bases: monitoring, and the distributed load test.
+const BASES: [&str; 2] = ["deploy/kubernetes", "deploy/kubernetes/load"];
+
+/// A base as `kubectl kustomize` renders it: the YAML text and its objects.
+fn render(base: &str) -> Option<(String, Vec<Value>)> {
     let kubectl = tool("kubectl", "apt-get install kubernetes-client")?;
-    let out = Command::new(kubectl).args(["kustomize", &format!("{REPO}/deploy/kubernetes")]).output().unwrap();
-    let text = ran("kubectl kustomize deploy/kubernetes", &out);
+    let out = Command::new(kubectl).args(["kustomize", &format!("{REPO}/{base}")]).output().unwrap();
+    let text = ran(&format!("kubectl kustomize {base}"), &out);
     let objects = serde_yaml::Deserializer::from_str(&text)
         .map(|doc| Value::deserialize(doc).expect("kustomize renders YAML"))
         .filter(|v| !v.is_null())
@@ -69,17 +72,28 @@ fn seq(v: &Value) -> &[Value] {
 }
 
 #[test]
-fn the_kubernetes_base_renders_and_validates_strictly() {
-    let Some((text, objects)) = render() else { return };
+fn the_kubernetes_bases_render_and_validate_strictly() {
     let Some(validate) = tool("kubernetes-validate", "pip install kubernetes-validate; .ci/run puts it on PATH") else {
         return;
     };
+    let mut kinds = BTreeSet::new();
+    for base in BASES {
+        let Some((text, objects)) = render(base) else { return };
+        validate_strictly(&validate, &text);
+        kinds.extend(objects.iter().map(|o| format!("{}/{}", kind(o), name(o))));
+    }
+    for want in ["Deployment/nehr-probe", "Service/nehr-probe", "CronJob/nehr-probe-check", "Job/nehr-probe-load"] {
+        assert!(kinds.contains(want), "{want} is not in {kinds:?}");
+    }
+}
+
+fn validate_strictly(validate: &Path, text: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rendered.yaml");
-    std::fs::write(&file, &text).unwrap();
+    std::fs::write(&file, text).unwrap();
     // The newest Kubernetes the validator knows, and an older one still in wide use.
     for version in [None, Some("1.29.0")] {
-        let mut cmd = Command::new(&validate);
+        let mut cmd = Command::new(validate);
         cmd.args(["--strict", "--quiet"]);
         if let Some(v) = version {
             cmd.args(["--kubernetes-version", v]);
@@ -88,17 +102,17 @@ fn the_kubernetes_base_renders_and_validates_strictly() {
         let said = ran(&format!("kubernetes-validate --strict (Kubernetes {version:?})"), &out);
         assert!(!said.contains("did not validate") && !said.contains("ERROR"), "{said}");
     }
-    let kinds: BTreeSet<String> = objects.iter().map(|o| format!("{}/{}", kind(o), name(o))).collect();
-    for want in ["Deployment/nehr-probe", "Service/nehr-probe", "CronJob/nehr-probe-check"] {
-        assert!(kinds.contains(want), "{want} is not in {kinds:?}");
-    }
 }
 
 /// Kubernetes' "restricted" pod security, a named port for every probe, and resource
 /// requests, in every workload of the base; the image is this crate's version.
 #[test]
-fn every_pod_of_the_base_is_restricted_and_sized() {
-    let Some((_, objects)) = render() else { return };
+fn every_pod_of_the_bases_is_restricted_and_sized() {
+    let mut objects = Vec::new();
+    for base in BASES {
+        let Some((_, found)) = render(base) else { return };
+        objects.extend(found);
+    }
     let image = format!("nehr-probe:{}", env!("CARGO_PKG_VERSION"));
     let mut pods = 0;
     for o in &objects {
@@ -142,7 +156,7 @@ fn every_pod_of_the_base_is_restricted_and_sized() {
             }
         }
     }
-    assert!(pods >= 2, "found {pods} workloads");
+    assert!(pods >= 3, "found {pods} workloads");
     let serve = objects.iter().find(|o| kind(o) == "Deployment").expect("the serve Deployment");
     let c = &seq(&pod_spec(serve).unwrap()["containers"])[0];
     assert!(!c["livenessProbe"].is_null() && !c["readinessProbe"].is_null(), "serve has no probes");
@@ -247,4 +261,84 @@ fn the_image_builds_from_the_binary_and_checks_the_mock_inside() {
     buildah(&bin, root, &["umount", &container]);
     buildah(&bin, root, &["rm", &container]);
     buildah(&bin, root, &["rmi", tag]);
+}
+
+/// The Indexed Job's own arguments, run as its pods would run them but as local
+/// processes against the mock: each gets its `JOB_COMPLETION_INDEX` and the
+/// environment the manifest gives it (ConfigMap values as rendered), with the target
+/// moved to the mock, the start a moment ahead, a short duration, and the metrics on a
+/// loopback port. The pods' outputs, one stream as `kubectl logs` prints them, merge
+/// into the whole schedule with no segment missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_jobs_arguments_run_as_its_pods_against_the_mock() {
+    let Some((_, objects)) = render("deploy/kubernetes/load") else { return };
+    let job = objects.iter().find(|o| kind(o) == "Job").expect("the load Job");
+    let spec = &job["spec"];
+    let n = spec["completions"].as_u64().expect("completions");
+    assert_eq!(spec["parallelism"].as_u64(), Some(n), "parallelism = completions: every pod starts together");
+    assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
+    let container = &seq(&spec["template"]["spec"]["containers"])[0];
+    let args: Vec<String> = seq(&container["args"]).iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    assert!(args.contains(&format!("--segment=$(JOB_COMPLETION_INDEX)/{n}")), "--segment /N must be {n}: {args:?}");
+
+    // The environment as the pod gets it.
+    let data = |map: &str, key: &str| -> String {
+        let cm = objects.iter().find(|o| kind(o) == "ConfigMap" && name(o) == map).expect("the ConfigMap");
+        cm["data"][key].as_str().unwrap_or_else(|| panic!("{map} has no {key}")).to_string()
+    };
+    let server = nehr_probe::mock::MockServer::start(&nehr_probe::mock::MockArgs::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, format!("{}\n", nehr_probe::call::target::EXAMPLE_PASSWORD)).unwrap();
+    let start = crate::support::start_in(std::time::Duration::from_millis(1500));
+    let mut env: Vec<(String, String)> = Vec::new();
+    for e in seq(&container["env"]) {
+        let key = e["name"].as_str().unwrap().to_string();
+        let value = match (&e["value"], &e["valueFrom"]["configMapKeyRef"]) {
+            (Value::String(v), _) => v.clone(),
+            (_, r) if !r.is_null() => data(r["name"].as_str().unwrap(), r["key"].as_str().unwrap()),
+            _ => String::new(), // fieldRef: set below
+        };
+        let value = match key.as_str() {
+            "NEHR_PROBE_URL" => server.url(),
+            "NEHR_PROBE_PASSWORD_FILE" => password.to_str().unwrap().to_string(),
+            "NEHR_PROBE_START_AT" => start.clone(),
+            "NEHR_PROBE_DURATION" => "2s".to_string(),
+            _ => value,
+        };
+        env.push((key, value));
+    }
+    let rps: f64 = env.iter().find(|(k, _)| k == "NEHR_PROBE_RPS").expect("a rate").1.parse().unwrap();
+
+    let pods: Vec<std::process::Child> = (0..n)
+        .map(|i| {
+            let mut env = env.clone();
+            env.retain(|(k, _)| k != "JOB_COMPLETION_INDEX");
+            env.push(("JOB_COMPLETION_INDEX".into(), i.to_string()));
+            let expand = |arg: &str| {
+                let mut arg = arg.to_string();
+                for (k, v) in &env {
+                    arg = arg.replace(&format!("$({k})"), v);
+                }
+                // Three local processes cannot share the pod's port; tests bind loopback.
+                if arg.starts_with("--metrics-listen=") { "--metrics-listen=127.0.0.1:0".to_string() } else { arg }
+            };
+            let mut cmd = crate::support::nehr_probe();
+            cmd.args(args.iter().map(|a| expand(a))).envs(env.iter().map(|(k, v)| (k, v)));
+            cmd.spawn().expect("spawn a pod's command")
+        })
+        .collect();
+    let runs: Vec<crate::support::Run> =
+        tokio::task::spawn_blocking(move || pods.into_iter().map(crate::support::finish).collect()).await.unwrap();
+    let mut logs = String::new();
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(r.code, Some(0), "pod {i}: {}", r.stderr);
+        logs.push_str(&r.stderr);
+        logs.push_str(&r.stdout);
+    }
+    let merged = crate::support::report_stdin(&logs, &["--format", "json"]);
+    assert!(merged.stderr.is_empty(), "{}", merged.stderr);
+    let merged = crate::support::json_of(&merged);
+    assert_eq!(merged["requests"].as_f64(), Some(rps * 2.0), "{merged}");
+    assert_eq!(merged["outcomes"]["ok"], merged["requests"]);
 }

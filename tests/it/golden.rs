@@ -56,6 +56,8 @@ fn run() -> Shown {
         target_rps: Some(20.0),
         concurrency: 50,
         duration: Duration::from_secs(10),
+        segment: None,
+        started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_777_636_800),
     };
     let rules = ["p99<300ms", "error_rate<1%", "rps>=19.5"].map(|r| Threshold::parse(r).unwrap());
     let report = rec.report(&facts, &rules);

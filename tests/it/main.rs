@@ -13,6 +13,7 @@ mod mock;
 mod overload;
 mod probe;
 mod secrets;
+mod segments;
 mod serve;
 mod support;
 mod tls;

@@ -408,3 +408,37 @@ pub async fn load_against(server: &MockServer, dir: &Path, args: &[&str]) -> Sho
 pub fn within(actual: f64, want: f64, tolerance: f64) -> bool {
     (actual - want).abs() <= tolerance
 }
+
+// Several `load` processes and `report` over a stream, for the segment tests.
+
+/// Unix seconds `ahead` from now, as `--start-at` takes them.
+pub fn start_in(ahead: Duration) -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + ahead;
+    format!("{:.3}", t.as_secs_f64())
+}
+
+/// The real binary's `load` against `url` as the example account, JSON on stdout.
+pub fn spawn_load(url: &str, extra: &[&str]) -> std::process::Child {
+    let mut cmd = nehr_probe();
+    cmd.args(["load", "--quiet", "--format", "json", "--url", url, "--username", EXAMPLE_USERNAME]);
+    cmd.args(extra).env("NEHR_PROBE_PASSWORD", EXAMPLE_PASSWORD);
+    cmd.spawn().expect("spawn nehr-probe load")
+}
+
+/// `report` reading `input` from standard input.
+pub fn report_stdin(input: &str, extra: &[&str]) -> Run {
+    let mut cmd = nehr_probe();
+    cmd.args(["report", "-"]).args(extra).stdin(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn nehr-probe report");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    finish(child)
+}
+
+pub fn json_of(run: &Run) -> Value {
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+pub fn decoded(report: &Value) -> hdrhistogram::Histogram<u64> {
+    nehr_probe::report::histogram::decode(report["histogram"].as_str().unwrap()).unwrap()
+}

@@ -7,6 +7,8 @@
 #[path = "../it/support.rs"]
 mod support;
 
+mod segments;
+
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
