@@ -25,12 +25,12 @@ use cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let shutdown = util::shutdown::on_signals();
+        let signals = util::shutdown::on_signals();
         match &cli.command {
-            Command::Load(args) => load::run(args, shutdown).await,
+            Command::Load(args) => load::run(args, &signals).await,
             Command::Check(args) => check::run(args).await,
-            Command::Mock(args) => mock::run(args, shutdown).await.map(|()| 0),
-            Command::Serve(args) => serve::run(args, shutdown).await.map(|()| 0),
+            Command::Mock(args) => mock::run(args, signals.token()).await.map(|()| 0),
+            Command::Serve(args) => serve::run(args, signals.token()).await.map(|()| 0),
             Command::Report(args) => report::run(args),
             Command::Schema(args) => {
                 let schema = if args.error { call::validate::ERROR_SCHEMA } else { call::validate::TOKEN_SCHEMA };

@@ -2,8 +2,9 @@
 //! [`Plan`] before any request, runs the warmup and the measured phase on the
 //! [`engine`], and turns what the [`recorder`] measured into a report.
 //!
-//! It must not drop a due request silently, must stop at Ctrl-C and still report, and
-//! must not print the password or a token.
+//! It must not drop a due request silently, must stop at Ctrl-C and still report (with
+//! an exit code that says the run was cut short), and must not print the password or a
+//! token.
 
 pub mod args;
 pub mod engine;
@@ -23,31 +24,37 @@ use tokio_util::sync::CancellationToken;
 use crate::call::Prober;
 use crate::metrics::{Metrics, register_build_info};
 use crate::report::model::{RunFacts, Shown};
+use crate::util::shutdown::Shutdown;
 pub use args::{DEFAULT_DURATION, LoadArgs, Plan, StageList};
 use engine::{run_phase, worker_threads};
 use live::{Hlog, Progress};
 use recorder::Sinks;
 use schedule::Schedule;
 
-/// A finished run: its report (thresholds judged) and histograms, and whether the
-/// `--hlog` could be written to the end (a failure there does not stop the run).
+/// A finished run: its report (thresholds judged) and histograms, whether the `--hlog`
+/// could be written to the end (a failure there does not stop the run), and whether a
+/// signal cut it short.
 #[derive(Debug)]
 pub struct Finished {
     pub shown: Shown,
     pub hlog: anyhow::Result<()>,
+    pub interrupted: bool,
 }
 
 /// Runs the load test and prints its report; returns the exit code (1: a threshold
-/// failed). Errors are start-up errors (exit 2).
-pub async fn run(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Result<u8> {
-    let finished = execute(args, shutdown).await?;
+/// failed; 130 or 143: SIGINT or SIGTERM cut the run short). Errors are start-up errors,
+/// or an `--out` or `--hlog` that could not be written after the report was printed
+/// (exit 2).
+pub async fn run(args: &LoadArgs, signals: &Shutdown) -> anyhow::Result<u8> {
+    let finished = execute(args, signals.token()).await?;
     crate::report::emit(&finished.shown, args.format, args.out.as_deref())?;
     finished.hlog?;
-    if args.segment.is_some_and(|s| s.count > 1) {
+    Ok(match signals.signal() {
+        Some(signal) if finished.interrupted => signal.exit_code(),
         // A segment's thresholds are judged on the merged segments, by `report`.
-        return Ok(0);
-    }
-    Ok(finished.shown.report.exit_code())
+        _ if args.segment.is_some_and(|s| s.count > 1) => 0,
+        _ => finished.shown.report.exit_code(),
+    })
 }
 
 /// Runs the load test and returns what it measured, without printing it.
@@ -156,5 +163,5 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
     let report = phase.recorder.report(&run, &args.thresholds);
     let recorder = phase.recorder;
     let shown = Shown { report, latency: recorder.latency, service: Some(recorder.service), notes };
-    Ok(Finished { shown, hlog })
+    Ok(Finished { shown, hlog, interrupted: phase.interrupted })
 }

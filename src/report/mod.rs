@@ -82,14 +82,16 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
     Ok(shown.report.exit_code())
 }
 
-/// Prints the report as asked and writes `out`; stdout may be a closed pipe.
+/// Prints the report as asked, then writes `out`: a file that cannot be written never
+/// costs the user the report (the error comes after it). stdout may be a closed pipe.
 pub fn emit(shown: &Shown, format: Format, out: Option<&Path>) -> anyhow::Result<()> {
     let json = shown.report.json();
+    let printed = match format {
+        Format::Json => print_stdout(&json),
+        Format::Text => print_stdout(&text::render(shown)),
+    };
     if let Some(path) = out {
         std::fs::write(path, &json).with_context(|| format!("cannot write --out {}", path.display()))?;
     }
-    match format {
-        Format::Json => print_stdout(&json),
-        Format::Text => print_stdout(&text::render(shown)),
-    }
+    printed
 }

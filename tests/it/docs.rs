@@ -19,6 +19,7 @@ use nehr_probe::cli::{Cli, Command as Sub};
 use nehr_probe::metrics::{Metrics, encode, register_build_info, unix_now};
 use nehr_probe::mock::{MockArgs, MockServer};
 use nehr_probe::serve::Exporter;
+use nehr_probe::util::shutdown::Signal;
 use serde_json::Value;
 
 use crate::support::{load_against, run, target};
@@ -148,6 +149,15 @@ fn exit_codes_md_says_what_the_binary_does() {
         let cell = &check[status as usize + 1];
         if !cell.starts_with(status.as_str()) {
             wrong.push(format!("check exits {} for {}; the row says {cell:?}", status as u8, status.as_str()));
+        }
+    }
+    // The codes of a cut-short load (the signal test in load.rs runs the binary).
+    let header = &rows(&text)[0];
+    let load = named_row(&text, "load").expect("a row for load");
+    for (signal, name) in [(Signal::Interrupt, "SIGINT"), (Signal::Terminate, "SIGTERM")] {
+        let column = header.iter().position(|h| h == &signal.exit_code().to_string());
+        if !column.is_some_and(|c| load[c].contains(name)) {
+            wrong.push(format!("load exits {} after {name}; its row says {load:?}", signal.exit_code()));
         }
     }
     assert!(wrong.is_empty(), "docs/exit-codes.md is out of step with the code:\n{}", wrong.join("\n"));

@@ -116,6 +116,15 @@ fn exit_codes_of_load_and_report() {
     assert!(no_target.stderr.contains("--url"), "{no_target:?}");
     assert_one_clear_error(&no_target);
 
+    // An --out that cannot be written does not cost the measured run: the report first,
+    // then one line of error.
+    let unwritable = run(&quick(&["--out", "/nonexistent/dir/run.json"]), &[]);
+    assert_eq!(unwritable.code, Some(2), "{unwritable:?}");
+    assert!(unwritable.stdout.contains("20 requests in"), "{unwritable:?}");
+    let lines: Vec<&str> = unwritable.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{unwritable:?}");
+    assert!(lines[0].starts_with("nehr-probe: cannot write --out /nonexistent/dir/run.json: "), "{unwritable:?}");
+
     assert_eq!(run(&["report", saved], &[]).code, Some(0));
     assert_eq!(run(&["report", saved, "--threshold", "p50<1us"], &[]).code, Some(1));
     let missing = run(&["report", "/nonexistent/run.json"], &[]);
@@ -128,23 +137,37 @@ fn exit_codes_of_load_and_report() {
     assert_one_clear_error(&bad);
 }
 
+/// Ctrl-C and SIGTERM stop the run: the partial report is printed and written, and the
+/// exit code says the run was cut short (130 and 143, as shells report them).
 #[test]
-fn ctrl_c_stops_the_run_and_still_reports() {
-    let mut cmd = nehr_probe();
-    cmd.args(["load", "--mock", "--rps", "50", "--duration", "60s", "--format", "json"]);
-    let child = cmd.spawn().unwrap();
+fn a_signal_stops_the_run_reports_it_and_fails_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let children: Vec<_> = [("INT", 130), ("TERM", 143)]
+        .into_iter()
+        .map(|(signal, code)| {
+            let out = dir.path().join(format!("{signal}.json"));
+            let mut cmd = nehr_probe();
+            cmd.args(["load", "--mock", "--rps", "50", "--duration", "60s", "--format", "json", "--out"]);
+            cmd.arg(&out);
+            (signal, code, out, cmd.spawn().unwrap())
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(1500));
-    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let started = Instant::now();
-    let out: Run = finish(child);
-    assert!(started.elapsed() < Duration::from_secs(10), "stopped promptly");
-    assert!(matches!(out.code, Some(0 | 1)), "{out:?}");
-    let json: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
-    assert_valid_report(&json);
-    let requests = json["requests"].as_u64().unwrap();
-    assert!((20..=120).contains(&requests), "{requests} requests in ~1.5 s at 50 rps");
-    assert!(json["duration_seconds"].as_f64().unwrap() < 10.0);
+    for (signal, code, out, child) in children {
+        let killed = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
+        assert!(killed.unwrap().success());
+        let started = Instant::now();
+        let run: Run = finish(child);
+        assert!(started.elapsed() < Duration::from_secs(10), "stopped promptly");
+        assert_eq!(run.code, Some(code), "SIG{signal}: {run:?}");
+        let json: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:?}"));
+        assert_valid_report(&json);
+        let requests = json["requests"].as_u64().unwrap();
+        assert!((20..=120).contains(&requests), "{requests} requests in ~1.5 s at 50 rps");
+        assert!(json["duration_seconds"].as_f64().unwrap() < 10.0);
+        let written: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(written, json, "the partial report is written too");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
