@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use nehr_probe::call::validate::{SPEC_EXAMPLE, TokenFacts, Validator};
-use nehr_probe::call::{Observation, Outcome};
+use nehr_probe::call::{Connection, Observation, Outcome, Phases};
 use nehr_probe::load::recorder::Recorder;
 
 /// The answer the API document shows, compact as the mock sends it (371 bytes).
@@ -42,6 +42,16 @@ fn record(c: &mut Criterion) {
         body_bytes: 371,
         detail: None,
         cert_not_after: None,
+        tls_version: None,
+        http_version: Some(hyper::Version::HTTP_11),
+        // A keep-alive call: the two phases of a reused connection.
+        phases: Phases {
+            sending: Some(Duration::from_micros(5)),
+            processing: Some(Duration::from_micros(21_000)),
+            transfer: Some(Duration::from_micros(200)),
+            ..Phases::default()
+        },
+        connection: Some(Connection::Reused),
     };
     let mut recorder = Recorder::new();
     c.bench_function("record one observation", |b| b.iter(|| recorder.record(black_box(&obs))));

@@ -8,9 +8,11 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
+use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome};
 
 /// Buckets of `nehr_probe_request_duration_seconds`: 1 ms to 10 s.
@@ -19,6 +21,11 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub const DURATION_BUCKETS: [f64; 14] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0];
+
+/// Buckets of `nehr_probe_phase_duration_seconds`: 100 µs to 10 s (a phase on a LAN,
+/// such as a TCP handshake, takes well under a millisecond).
+pub const PHASE_BUCKETS: [f64; 17] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0];
 
 /// The metrics of one target.
 #[derive(Clone)]
@@ -34,6 +41,8 @@ pub struct Metrics {
     expires_in: IntGaugeVec,
     violations: IntCounterVec,
     cert_expiry: GaugeVec,
+    /// One child per phase, in [`PHASE_NAMES`]' order: no label lookup per call.
+    phases: [Histogram; 5],
 }
 
 impl Metrics {
@@ -80,7 +89,28 @@ impl Metrics {
         for outcome in Outcome::ALL {
             requests.with_label_values(&[outcome.as_str()]);
         }
-        Ok(Metrics { requests, duration, success, last_success, http_status, expires_in, violations, cert_expiry })
+        let phase_vec = HistogramVec::new(
+            HistogramOpts::new(
+                "nehr_probe_phase_duration_seconds",
+                "Where the calls' time went: name lookup, TCP, TLS, the server's processing, transfer",
+            )
+            .const_label("target", target)
+            .buckets(PHASE_BUCKETS.to_vec()),
+            &["phase"],
+        )?;
+        registry.register(Box::new(phase_vec.clone()))?;
+        let phases = PHASE_NAMES.map(|p| phase_vec.with_label_values(&[p]));
+        Ok(Metrics {
+            requests,
+            duration,
+            success,
+            last_success,
+            http_status,
+            expires_in,
+            violations,
+            cert_expiry,
+            phases,
+        })
     }
 
     /// Counts one call and sets the last-probe gauges.
@@ -88,6 +118,11 @@ impl Metrics {
         self.requests.with_label_values(&[obs.outcome.as_str()]).inc();
         self.duration.observe(obs.latency().as_secs_f64());
         self.http_status.set(obs.status.map_or(0, i64::from));
+        for (h, d) in self.phases.iter().zip(obs.phases.listed()) {
+            if let Some(d) = d {
+                h.observe(d.as_secs_f64());
+            }
+        }
         if let Some(t) = obs.cert_not_after {
             self.cert_expiry.with_label_values::<&str>(&[]).set(t as f64);
         }
@@ -169,8 +204,17 @@ mod tests {
         assert!(!text.contains("nehr_probe_tls_cert_expiry"), "absent until an https answer: {text}");
         let mut tls = obs(Outcome::Ok, Some(200));
         tls.cert_not_after = Some(1_798_761_600);
+        tls.phases.tls = Some(Duration::from_micros(900));
+        tls.phases.processing = Some(Duration::from_millis(40));
         m.observe(&tls);
         let text = encode(&reg);
+        let phase = |p: &str, le: &str| {
+            format!("nehr_probe_phase_duration_seconds_bucket{{phase=\"{p}\",target=\"default\",le=\"{le}\"}}")
+        };
+        assert!(text.contains(&(phase("tls", "0.001") + " 1")), "{text}");
+        assert!(text.contains(&(phase("tls", "0.0005") + " 0")), "{text}");
+        assert!(text.contains(&(phase("processing", "0.05") + " 1")), "{text}");
+        assert!(text.contains("nehr_probe_phase_duration_seconds_count{phase=\"resolve\",target=\"default\"} 0"));
         assert!(text.contains("nehr_probe_tls_cert_expiry_timestamp_seconds{target=\"default\"} 1798761600"), "{text}");
     }
 

@@ -8,6 +8,7 @@
 
 pub mod conn;
 pub mod observation;
+pub mod phases;
 pub mod probe;
 pub mod secret;
 pub mod target;
@@ -15,4 +16,5 @@ pub mod tls;
 pub mod validate;
 
 pub use observation::{Observation, Outcome};
+pub use phases::{Connection, Phases};
 pub use probe::Prober;

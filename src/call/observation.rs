@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::phases::{Connection, Phases};
 use super::validate::{TokenFacts, Violation};
 
 /// How one call ended. The order of the variants is the order they are decided in.
@@ -110,6 +111,14 @@ pub struct Observation {
     pub detail: Option<String>,
     /// Over https: when the earliest of the server's certificates expires (Unix seconds).
     pub cert_not_after: Option<i64>,
+    /// Over https: the TLS version of the connection (`TLS 1.3`).
+    pub tls_version: Option<&'static str>,
+    /// The answer's HTTP version, when one came.
+    pub http_version: Option<hyper::Version>,
+    /// Where the time went.
+    pub phases: Phases,
+    /// The connection the call ran on; `None` when it got none (no TCP connection).
+    pub connection: Option<Connection>,
 }
 
 impl Observation {
@@ -127,6 +136,10 @@ impl Observation {
             body_bytes: 0,
             detail: None,
             cert_not_after: None,
+            tls_version: None,
+            http_version: None,
+            phases: Phases::default(),
+            connection: None,
         }
     }
 
@@ -138,6 +151,11 @@ impl Observation {
     /// From the actual send: what the server (and network) took.
     pub fn service_time(&self) -> Duration {
         self.done.saturating_duration_since(self.sent)
+    }
+
+    /// Whether the call went over TLS (it knows a TLS version only then).
+    pub fn is_https(&self) -> bool {
+        self.tls_version.is_some() || self.phases.tls.is_some()
     }
 
     pub fn is_ok(&self) -> bool {

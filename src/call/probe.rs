@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
+use hyper::header::{ACCEPT, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 
-use super::conn::{ConnectError, Connector};
+use super::conn::{ConnectError, ConnectOptions, Connector};
 use super::observation::{Observation, Outcome};
+use super::phases::{Mark, Marks};
 use super::secret::Secret;
 use super::target::{ConfigError, Target};
 use super::validate::{TokenFacts, Validator, Violation};
@@ -45,8 +46,22 @@ enum Failure {
 }
 
 impl Prober {
+    /// A prober keeping connections alive between calls, as one busy client does.
     pub fn new(target: &Target) -> Result<Self, ConfigError> {
-        let conn = Connector::new(&target.url, target.ca_cert.as_deref(), target.insecure)?;
+        Self::with_keepalive(target, true)
+    }
+
+    /// With `keepalive` false every call opens a connection of its own (and its TLS
+    /// handshake), asks the server to close it, and closes it: as distinct users'
+    /// clients do (`load --no-keepalive`, and `serve` and `check` always).
+    pub fn with_keepalive(target: &Target, keepalive: bool) -> Result<Self, ConfigError> {
+        let options = ConnectOptions {
+            ca_cert: target.ca_cert.as_deref(),
+            insecure: target.insecure,
+            pinned: target.pinned,
+            keepalive,
+        };
+        let conn = Connector::new(&target.url, options)?;
         let mut path = target.url.path().to_string();
         if let Some(q) = target.url.query() {
             path.push('?');
@@ -95,16 +110,22 @@ impl Prober {
     pub async fn call_within(&self, seq: u64, due: Instant, budget: Duration) -> Observation {
         let limit = budget.min(self.timeout);
         let sent = Instant::now();
-        // The status is kept outside the exchange so a timeout while reading the body
-        // still reports what the server said.
+        // The status and the marks are kept outside the exchange so a timeout while
+        // reading the body still reports what the server said, and the phases until then.
         let status = AtomicU32::new(0);
-        let result = tokio::time::timeout(limit, self.exchange(seq, &status)).await;
+        let marks = Marks::new(sent);
+        let result = tokio::time::timeout(limit, self.exchange(seq, &status, &marks)).await;
         let done = Instant::now();
         let status = match status.load(Ordering::Relaxed) {
             0 => None,
             s => Some(s as u16),
         };
+        if result.as_ref().is_ok_and(Result::is_ok) {
+            marks.stamp_at(Mark::Done, done);
+        }
         let mut obs = Observation::new(seq, due, sent, done, status, Outcome::Ok);
+        obs.phases = marks.phases();
+        obs.connection = marks.connection();
         match result {
             Err(_) => {
                 obs.outcome = Outcome::Timeout;
@@ -124,9 +145,9 @@ impl Prober {
         obs
     }
 
-    async fn exchange(&self, seq: u64, status_out: &AtomicU32) -> Result<Answer, Failure> {
-        let mut conn = self.conn.checkout().await.map_err(Failure::Connect)?;
-        let cert_not_after = conn.cert_not_after;
+    async fn exchange(&self, seq: u64, status_out: &AtomicU32, marks: &Marks) -> Result<Answer, Failure> {
+        let mut conn = self.conn.checkout(marks).await.map_err(Failure::Connect)?;
+        let (cert_not_after, tls_version) = (conn.cert_not_after, conn.tls_version);
         let body = self.bodies[(seq % self.bodies.len() as u64) as usize].clone();
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
@@ -136,14 +157,32 @@ impl Prober {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert(USER_AGENT, HeaderValue::from_static(concat!("nehr-probe/", env!("CARGO_PKG_VERSION"))));
+        if !self.conn.keepalive() {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         let resp = conn.sender.send_request(request).await.map_err(Failure::Transport)?;
+        // The connection's I/O saw this request written and its answer's first byte
+        // (the head that just arrived came after both).
+        let (written, first_byte) = (conn.io.get(Mark::Written), conn.io.get(Mark::FirstByte));
+        if let (Some(w), Some(f)) = (written, first_byte) {
+            marks.stamp_at(Mark::Written, w);
+            marks.stamp_at(Mark::FirstByte, f);
+        }
         let status = resp.status();
+        let version = resp.version();
         status_out.store(u32::from(status.as_u16()), Ordering::Relaxed);
         let declared =
             resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_body as u64) {
             // Not read at all; the connection is dropped with the sender.
-            return Ok(Answer { status, body: Bytes::new(), oversized: true, total: 0, cert_not_after });
+            return Ok(Answer {
+                status,
+                body: Bytes::new(),
+                oversized: true,
+                total: 0,
+                tls: (cert_not_after, tls_version),
+                version,
+            });
         }
         let mut incoming = resp.into_body();
         let mut first: Option<Bytes> = None;
@@ -154,7 +193,14 @@ impl Prober {
             total += data.len() as u64;
             if total > self.max_body as u64 {
                 // Stop reading: the rest is never buffered, the connection is dropped.
-                return Ok(Answer { status, body: Bytes::new(), oversized: true, total, cert_not_after });
+                return Ok(Answer {
+                    status,
+                    body: Bytes::new(),
+                    oversized: true,
+                    total,
+                    tls: (cert_not_after, tls_version),
+                    version,
+                });
             }
             // Most answers arrive in one frame: keep it without copying.
             match &first {
@@ -169,12 +215,13 @@ impl Prober {
         }
         self.conn.checkin(conn);
         let body = first.unwrap_or_else(|| Bytes::from(rest));
-        Ok(Answer { status, body, oversized: false, total, cert_not_after })
+        Ok(Answer { status, body, oversized: false, total, tls: (cert_not_after, tls_version), version })
     }
 
     fn classify(&self, obs: &mut Observation, answer: Answer) {
         obs.body_bytes = answer.total;
-        obs.cert_not_after = answer.cert_not_after;
+        (obs.cert_not_after, obs.tls_version) = answer.tls;
+        obs.http_version = Some(answer.version);
         let status = answer.status.as_u16();
         obs.outcome = Outcome::for_status(status);
         match obs.outcome {
@@ -224,5 +271,7 @@ struct Answer {
     body: Bytes,
     oversized: bool,
     total: u64,
-    cert_not_after: Option<i64>,
+    /// What the handshake showed: the certificates' earliest expiry, the TLS version.
+    tls: (Option<i64>, Option<&'static str>),
+    version: hyper::Version,
 }

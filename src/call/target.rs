@@ -56,10 +56,44 @@ pub struct TargetArgs {
     #[arg(long, help_heading = "Target")]
     pub insecure: bool,
 
+    /// Connect to ADDR instead of looking HOST up, curl's syntax, e.g.
+    /// nehr.example:443:10.0.0.12 (one node behind a load balancer). HOST:PORT must be
+    /// the URL's; TLS still checks HOST, and SNI and Host stay the URL's
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = Pin::parse, conflicts_with = "mock", help_heading = "Target")]
+    pub resolve: Option<Pin>,
+
     /// Start the embedded mock on a loopback port and probe it with the spec's example
     /// account: the zero-setup way to see the tool work
     #[arg(long, help_heading = "Target")]
     pub mock: bool,
+}
+
+/// A `--resolve HOST:PORT:ADDR`: where to connect for the URL's host and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub host: String,
+    pub port: u16,
+    pub addr: std::net::IpAddr,
+}
+
+impl Pin {
+    pub fn parse(s: &str) -> Result<Pin, String> {
+        let bad = |why: &str| {
+            format!("invalid --resolve {s:?}: {why}; expected HOST:PORT:ADDR, e.g. nehr.example:443:10.0.0.12")
+        };
+        let mut parts = s.splitn(3, ':');
+        let (Some(host), Some(port), Some(addr)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("three parts are needed"));
+        };
+        if host.is_empty() || host.starts_with('[') {
+            return Err(bad("HOST must be a host name"));
+        }
+        let port =
+            port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("PORT must be a number from 1 to 65535"))?;
+        let bare = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')).unwrap_or(addr);
+        let addr = bare.parse().map_err(|_| bad("ADDR must be one IPv4 or IPv6 address"))?;
+        Ok(Pin { host: host.to_ascii_lowercase(), port, addr })
+    }
 }
 
 /// One account to log in with.
@@ -80,6 +114,8 @@ pub struct Target {
     pub validator: Arc<Validator>,
     pub ca_cert: Option<Vec<u8>>,
     pub insecure: bool,
+    /// `--resolve`: the address to connect to for the URL's host.
+    pub pinned: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +138,8 @@ pub enum ConfigError {
     BadCredentialLine { path: String, line: usize },
     #[error("invalid --ca-cert {path}: {why}")]
     BadCaCert { path: String, why: String },
+    #[error("--resolve {pin} does not match the URL's host and port {url}: it only pins the URL's own")]
+    PinElsewhere { pin: String, url: String },
     #[error("--timeout must be more than 0")]
     ZeroTimeout,
     #[error(transparent)]
@@ -151,6 +189,10 @@ impl TargetArgs {
             };
             (url, credentials)
         };
+        let pinned = match &self.resolve {
+            None => None,
+            Some(pin) => Some(pin_for(pin, &url)?),
+        };
         Ok(Target {
             url,
             credentials,
@@ -159,6 +201,7 @@ impl TargetArgs {
             validator,
             ca_cert,
             insecure: self.insecure,
+            pinned,
         })
     }
 
@@ -221,6 +264,19 @@ fn parse_url(raw: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
+/// The pinned address, when `pin` names the URL's host and port.
+fn pin_for(pin: &Pin, url: &Url) -> Result<std::net::IpAddr, ConfigError> {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let port = url.port_or_known_default().unwrap_or_default();
+    if pin.host != host || pin.port != port {
+        return Err(ConfigError::PinElsewhere {
+            pin: format!("{}:{}", pin.host, pin.port),
+            url: format!("{host}:{port}"),
+        });
+    }
+    Ok(pin.addr)
+}
+
 fn read_file(path: &Path, what: &'static str) -> Result<String, ConfigError> {
     crate::util::units::read_input_file(path).map_err(|cause| ConfigError::Read {
         what,
@@ -281,6 +337,24 @@ mod tests {
         let e = parse_url("http://u:hunter2@127.0.0.1/x").unwrap_err().to_string();
         assert!(!e.contains("hunter2") && e.contains("credentials do not belong"), "{e}");
         assert!(parse_url("not a url").unwrap_err().to_string().contains("expected e.g."));
+    }
+
+    #[test]
+    fn resolve_pins_the_urls_own_host_and_port() {
+        let pin = Pin::parse("nehr.example:443:10.0.0.12").unwrap();
+        assert_eq!((pin.host.as_str(), pin.port, pin.addr.to_string().as_str()), ("nehr.example", 443, "10.0.0.12"));
+        assert_eq!(Pin::parse("NEHR.example:8443:[::1]").unwrap().addr.to_string(), "::1");
+        assert_eq!(Pin::parse("h:80:::1").unwrap().addr.to_string(), "::1");
+        for bad in ["nehr.example:443", "nehr.example:x:10.0.0.1", ":443:10.0.0.1", "h:0:1.2.3.4", "h:443:host.name"] {
+            let e = Pin::parse(bad).unwrap_err();
+            assert!(e.contains("expected HOST:PORT:ADDR"), "{bad}: {e}");
+        }
+        let url = parse_url("https://Nehr.Example/nehrapi/login/getToken").unwrap();
+        assert_eq!(pin_for(&pin, &url).unwrap(), pin.addr);
+        let other_port = Pin::parse("nehr.example:8443:10.0.0.12").unwrap();
+        let e = pin_for(&other_port, &url).unwrap_err().to_string();
+        assert!(e.contains("nehr.example:8443") && e.contains("nehr.example:443"), "{e}");
+        assert!(pin_for(&Pin::parse("other.example:443:10.0.0.12").unwrap(), &url).is_err());
     }
 
     #[test]

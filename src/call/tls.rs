@@ -26,6 +26,17 @@ pub fn earliest_not_after(certs: &[CertificateDer<'_>]) -> Option<i64> {
         .min()
 }
 
+/// A TLS version as blackbox_exporter's `probe_tls_version_info` names it.
+pub fn version_name(v: rustls::ProtocolVersion) -> &'static str {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2",
+        rustls::ProtocolVersion::TLSv1_1 => "TLS 1.1",
+        rustls::ProtocolVersion::TLSv1_0 => "TLS 1.0",
+        _ => "unknown",
+    }
+}
+
 /// The connector for https targets: system roots plus `ca_cert`, or no checks at all
 /// with `insecure`.
 pub fn connector(ca_cert: Option<&[u8]>, insecure: bool) -> Result<tokio_rustls::TlsConnector, TlsError> {

@@ -54,6 +54,11 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = CheckFormat::Nagios)]
     pub format: CheckFormat,
 
+    /// Add check_curl's phase perfdata to the Nagios line: time_connect, time_ssl
+    /// (https), time_headers, time_firstbyte, time_transfer
+    #[arg(short = 'E', long)]
+    pub extended_perfdata: bool,
+
     /// Also write the metrics to this file for node_exporter's textfile collector
     /// (atomically: temp file, then rename). Name it *.prom
     #[arg(long, value_name = "PATH")]
@@ -92,7 +97,8 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     }
     let mut target = args.target.resolve()?;
     let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
-    let prober = Prober::new(&target)?;
+    // One call on a connection of its own, which it asks the server to close.
+    let prober = Prober::with_keepalive(&target, false)?;
     let limits = Limits {
         warning: args.warning,
         critical: args.critical,
@@ -109,7 +115,10 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     let verdict = probe_once(&prober, limits).await;
 
     let text = metrics_text(&verdict, &args.name)?;
-    let out = render(&verdict, args.format, &text);
+    let mut out = render(&verdict, args.format, &text);
+    if args.extended_perfdata && args.format == CheckFormat::Nagios {
+        out.insert_str(out.len() - 1, &verdict.extended_perfdata());
+    }
     // The verdict is shown even when delivering the metrics fails: Nagios or the cron
     // mail then has the probe's result, and stderr says what did not arrive (UNKNOWN).
     print_stdout(&out)?;

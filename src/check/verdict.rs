@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome, Prober};
 use crate::util::fmt::cert_note;
 use crate::util::units::{round6, trim3};
@@ -132,9 +133,39 @@ impl Verdict {
         line
     }
 
+    /// check_curl's extended perfdata (`-E`), its names, so graph templates made for it
+    /// read ours: `time_connect` (name lookup and TCP), `time_ssl` (the TLS handshake,
+    /// https only), `time_headers` (writing the request), `time_firstbyte` (the server's
+    /// time to the first byte), `time_transfer` (the rest of the answer). A phase the
+    /// call did not reach is `U`, the plugin guidelines' "could not be determined".
+    pub fn extended_perfdata(&self) -> String {
+        let o = &self.observation;
+        let p = &o.phases;
+        let max = trim3(self.limits.timeout.as_secs_f64());
+        let item = |name: &str, d: Option<Duration>| match d {
+            Some(d) => format!(" {name}={:.6}s;;;0;{max}", d.as_secs_f64()),
+            None => format!(" {name}=U"),
+        };
+        let connect = match (p.resolve, p.connect) {
+            (r, Some(c)) => Some(c + r.unwrap_or_default()),
+            (_, None) => None,
+        };
+        let mut out = item("time_connect", connect);
+        if o.is_https() {
+            out.push_str(&item("time_ssl", p.tls));
+        }
+        out.push_str(&item("time_headers", p.sending));
+        out.push_str(&item("time_firstbyte", p.processing));
+        out.push_str(&item("time_transfer", p.transfer));
+        out
+    }
+
     /// The JSON object of docs/json.md (with the certificate's time left over https).
     pub fn json(&self) -> serde_json::Value {
         let o = &self.observation;
+        let secs = |d: Option<Duration>| d.map(|d| round6(d.as_secs_f64()));
+        let phases: serde_json::Map<String, serde_json::Value> =
+            PHASE_NAMES.iter().zip(o.phases.listed()).map(|(name, d)| (name.to_string(), secs(d).into())).collect();
         let mut out = json!({
             "status": self.status,
             "outcome": o.outcome,
@@ -144,6 +175,7 @@ impl Verdict {
             "message": self.message,
             "violations": o.violations,
             "token": o.token,
+            "phases_seconds": phases,
         });
         // Over https only: an http target has no certificate.
         if let Some(left) = self.cert_left {
@@ -170,23 +202,14 @@ mod tests {
 
     fn obs(outcome: Outcome, ms: u64) -> Observation {
         let t = Instant::now();
-        Observation {
-            seq: 0,
-            due: t,
-            sent: t,
-            done: t + Duration::from_millis(ms),
-            status: Some(200),
-            outcome,
-            violations: vec![],
-            token: Some(TokenFacts {
-                token_type: Some("bearer".into()),
-                expires_in: Some(86399),
-                scope: Some(vec!["read".into()]),
-            }),
-            body_bytes: 371,
-            detail: None,
-            cert_not_after: None,
-        }
+        let mut o = Observation::new(0, t, t, t + Duration::from_millis(ms), Some(200), outcome);
+        o.token = Some(TokenFacts {
+            token_type: Some("bearer".into()),
+            expires_in: Some(86399),
+            scope: Some(vec!["read".into()]),
+        });
+        o.body_bytes = 371;
+        o
     }
 
     fn judge(o: Observation) -> Verdict {

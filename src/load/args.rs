@@ -43,6 +43,11 @@ pub struct LoadArgs {
     #[arg(short, long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Load")]
     pub concurrency: u32,
 
+    /// A new connection, and TLS handshake, for every call, closed after it (as distinct
+    /// users' clients do), instead of reusing up to --concurrency connections
+    #[arg(long, help_heading = "Load")]
+    pub no_keepalive: bool,
+
     /// How long to send requests [default: 10s, unless --requests or --stages is given]
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Load")]
     pub duration: Option<Duration>,

@@ -65,7 +65,7 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
     let _mock = crate::start_embedded_mock(&mut target, &args.target).await?;
     // One prober (its own connections) per worker thread: see `run_phase`.
     let probers = (0..worker_threads(plan.concurrency))
-        .map(|_| Prober::new(&target).map(Arc::new))
+        .map(|_| Prober::with_keepalive(&target, !args.no_keepalive).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
 
     let stop_servers = CancellationToken::new();
@@ -162,6 +162,12 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
     };
     let report = phase.recorder.report(&run, &args.thresholds);
     let recorder = phase.recorder;
-    let shown = Shown { report, latency: recorder.latency, service: Some(recorder.service), notes };
+    let shown = Shown {
+        report,
+        latency: recorder.latency,
+        service: Some(recorder.service),
+        phases: Some(recorder.phases),
+        notes,
+    };
     Ok(Finished { shown, hlog, interrupted: phase.interrupted })
 }

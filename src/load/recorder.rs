@@ -19,10 +19,10 @@ use prometheus::IntCounter;
 use tokio::sync::mpsc;
 
 use super::live::{Hlog, Progress};
-use crate::call::{Observation, Outcome};
+use crate::call::{Connection, Observation, Outcome};
 use crate::metrics::Metrics;
 use crate::report::histogram::{self, histogram, micros};
-use crate::report::model::{LoadReport, Model, Outcomes, Percentiles, RunFacts};
+use crate::report::model::{LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, PhaseTable, RunFacts, share};
 use crate::report::threshold::Threshold;
 use crate::util::units::round6;
 
@@ -40,6 +40,9 @@ pub struct Recorder {
     pub latency: Histogram<u64>,
     /// From the send, µs.
     pub service: Histogram<u64>,
+    /// Each phase, over the calls where it happened, µs.
+    pub phases: PhaseHistograms,
+    connections_opened: u64,
     outcomes: [u64; 9],
     /// Indexed by status code (HTTP allows 100 to 999).
     statuses: Box<[u64]>,
@@ -58,6 +61,8 @@ impl Default for Recorder {
         Recorder {
             latency: histogram(),
             service: histogram(),
+            phases: std::array::from_fn(|_| histogram()),
+            connections_opened: 0,
             outcomes: [0; 9],
             statuses: vec![0; 1000].into_boxed_slice(),
             violations: BTreeMap::new(),
@@ -80,6 +85,12 @@ impl Recorder {
         let latency = micros(obs.latency());
         self.latency.saturating_record(latency);
         self.service.saturating_record(micros(obs.service_time()));
+        for (h, phase) in self.phases.iter_mut().zip(obs.phases.listed()) {
+            if let Some(d) = phase {
+                h.saturating_record(micros(d));
+            }
+        }
+        self.connections_opened += u64::from(obs.connection == Some(Connection::New));
         self.outcomes[obs.outcome.index()] += 1;
         if let Some(count) = obs.status.and_then(|s| self.statuses.get_mut(usize::from(s))) {
             *count += 1;
@@ -132,6 +143,11 @@ impl Recorder {
         self.last_sent
     }
 
+    /// Connections the calls opened.
+    pub fn connections_opened(&self) -> u64 {
+        self.connections_opened
+    }
+
     pub fn late_starts(&self) -> u64 {
         self.late_starts
     }
@@ -181,6 +197,10 @@ impl Recorder {
                 Model::Open => rec.first.map(|(_, late)| round6(late.as_secs_f64())),
                 Model::Closed => None,
             },
+            connections_opened: rec.connections_opened,
+            new_connection_share: share(rec.connections_opened, rec.requests()),
+            phases_seconds: PhaseTable::of(&rec.phases),
+            phase_histograms: Some(histogram::encode_phases(&rec.phases)),
         };
         report.judge(thresholds, &rec.latency);
         report
@@ -275,7 +295,7 @@ pub(crate) mod tests {
     use crate::call::validate::Violation;
     use crate::report::histogram::decode;
     use crate::report::merge::{ReportError, merge};
-    use crate::report::model::Shown;
+    use crate::report::model::{PhaseStats, Shown};
 
     pub(crate) fn obs(outcome: Outcome, status: Option<u16>, wait_ms: u64, service_ms: u64) -> Observation {
         let due = Instant::now();
@@ -342,8 +362,13 @@ pub(crate) mod tests {
 
     fn run_of(latencies_ms: &[u64], model: Model) -> Shown {
         let mut rec = Recorder::new();
-        for &ms in latencies_ms {
-            rec.record(&obs(if ms > 900 { Outcome::ServerError } else { Outcome::Ok }, Some(200), 0, ms));
+        for (i, &ms) in latencies_ms.iter().enumerate() {
+            let mut o = obs(if ms > 900 { Outcome::ServerError } else { Outcome::Ok }, Some(200), 0, ms);
+            // Every other call opens its connection; all are answered.
+            o.connection = Some(if i % 2 == 0 { Connection::New } else { Connection::Reused });
+            o.phases.connect = (i % 2 == 0).then(|| Duration::from_micros(150));
+            o.phases.processing = Some(Duration::from_millis(ms));
+            rec.record(&o);
         }
         let run = RunFacts {
             target: "http://127.0.0.1:1/nehrapi/login/getToken".into(),
@@ -355,7 +380,7 @@ pub(crate) mod tests {
             started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_777_636_800),
         };
         let report = rec.report(&run, &[Threshold::parse("p99<500ms").unwrap()]);
-        Shown { report, latency: rec.latency, service: Some(rec.service), notes: vec![] }
+        Shown { report, latency: rec.latency, service: Some(rec.service), phases: Some(rec.phases), notes: vec![] }
     }
 
     #[test]
@@ -384,7 +409,11 @@ pub(crate) mod tests {
                 "histogram",
                 "service_time_histogram",
                 "started_at",
-                "first_send_late_seconds"
+                "first_send_late_seconds",
+                "connections_opened",
+                "new_connection_share",
+                "phases_seconds",
+                "phase_histograms"
             ]
         );
         assert_eq!(v["outcomes"].as_object().unwrap().len(), 9);
@@ -418,6 +447,17 @@ pub(crate) mod tests {
         assert_eq!(m.report.latency_seconds, Percentiles::of(&both));
         assert_eq!(m.report.target, a.report.target);
         assert_eq!(m.report.service_time_seconds.max, b.report.service_time_seconds.max);
+        // Phases merge exactly: their histograms add; connections add.
+        let mut processing = a.phases.as_ref().unwrap()[3].clone();
+        processing.add(&b.phases.as_ref().unwrap()[3]).unwrap();
+        assert_eq!(m.phases.as_ref().unwrap()[3], processing);
+        assert_eq!(m.report.phases_seconds.processing, PhaseStats::of(&processing));
+        assert_eq!(m.report.phases_seconds.processing.unwrap().calls, 100);
+        assert_eq!(m.report.phases_seconds.connect.unwrap().calls, 50);
+        assert_eq!(m.report.phases_seconds.resolve, None);
+        assert_eq!((m.report.connections_opened, m.report.new_connection_share), (50, 0.5));
+        let back = crate::report::histogram::decode_phases(m.report.phase_histograms.as_ref().unwrap()).unwrap();
+        assert_eq!(&back, m.phases.as_ref().unwrap());
         // Service time merges exactly too: its histograms add.
         let mut services = a.service.clone().unwrap();
         services.add(b.service.as_ref().unwrap()).unwrap();
@@ -427,8 +467,12 @@ pub(crate) mod tests {
         let mut old = b.clone();
         old.service = None;
         old.report.service_time_histogram = None;
+        old.phases = None;
+        old.report.phase_histograms = None;
         let m = merge(vec![a.clone(), old]).unwrap();
         assert!(m.service.is_none() && m.report.service_time_histogram.is_none());
+        assert_eq!(m.report.phases_seconds, PhaseTable::default(), "no phases rather than a part of them");
+        assert!(m.notes.iter().any(|n| n.contains("without phase histograms")), "{:?}", m.notes);
         assert!(m.notes.iter().any(|n| n.contains("approximate")), "{:?}", m.notes);
         let closed = run_of(&[1], Model::Closed);
         assert!(matches!(merge(vec![a, closed]), Err(ReportError::MixedModels)));

@@ -43,3 +43,18 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
     let bytes = BASE64.decode(text.trim()).map_err(|e| format!("not base64: {e}"))?;
     Deserializer::new().deserialize(&mut bytes.as_slice()).map_err(|e| format!("not an HdrHistogram: {e:?}"))
 }
+
+/// The phases' histograms as the report saves them: by phase name, [`encode`]d.
+pub fn encode_phases(h: &[Histogram<u64>; 5]) -> std::collections::BTreeMap<String, String> {
+    crate::call::phases::PHASE_NAMES.iter().zip(h).map(|(name, h)| (name.to_string(), encode(h))).collect()
+}
+
+/// The phases' histograms back from a report; an absent phase is an error.
+pub fn decode_phases(saved: &std::collections::BTreeMap<String, String>) -> Result<[Histogram<u64>; 5], String> {
+    let mut out: [Histogram<u64>; 5] = std::array::from_fn(|_| histogram());
+    for (name, h) in crate::call::phases::PHASE_NAMES.iter().zip(&mut out) {
+        let text = saved.get(*name).ok_or_else(|| format!("without the {name} phase"))?;
+        *h = decode(text).map_err(|why| format!("{name}: {why}"))?;
+    }
+    Ok(out)
+}

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::histogram::{self, histogram};
-use super::model::{LoadReport, Outcomes, Percentiles, Segment, Shown};
+use super::model::{LoadReport, Outcomes, Percentiles, PhaseTable, Segment, Shown, share};
 use crate::call::Outcome;
 use crate::util::units::round6;
 
@@ -26,6 +26,8 @@ pub enum ReportError {
     Json { path: String, cause: serde_json::Error },
     #[error("{path}: its \"histogram\" is {why}")]
     Histogram { path: String, why: String },
+    #[error("{path}: its \"phase_histograms\" is unreadable: {why}")]
+    Phases { path: String, why: String },
     #[error("{path}: its saved threshold is unreadable: {why}")]
     Threshold { path: String, why: String },
     #[error("{path} holds no load report")]
@@ -117,10 +119,14 @@ fn decoded(report: LoadReport, shown: &str) -> Result<Shown, ReportError> {
     let latency =
         histogram::decode(&report.histogram).map_err(|why| ReportError::Histogram { path: shown.clone(), why })?;
     let service = match &report.service_time_histogram {
-        Some(text) => Some(histogram::decode(text).map_err(|why| ReportError::Histogram { path: shown, why })?),
+        Some(text) => Some(histogram::decode(text).map_err(|why| ReportError::Histogram { path: shown.clone(), why })?),
         None => None,
     };
-    Ok(Shown { report, latency, service, notes: Vec::new() })
+    let phases = match &report.phase_histograms {
+        Some(saved) => Some(histogram::decode_phases(saved).map_err(|why| ReportError::Phases { path: shown, why })?),
+        None => None,
+    };
+    Ok(Shown { report, latency, service, phases, notes: Vec::new() })
 }
 
 /// Merges reports of runs that ran side by side into the report of one run that sent
@@ -139,6 +145,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     }
     let mut latency = histogram();
     let mut service = all.iter().all(|s| s.service.is_some()).then(histogram);
+    let mut phases = all.iter().all(|s| s.phases.is_some()).then(|| std::array::from_fn(|_| histogram()));
     let mut targets: Vec<&str> = Vec::new();
     let mut m = first.report.clone();
     m.target_rps = Some(0.0);
@@ -149,6 +156,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     m.achieved_rps = 0.0;
     m.outcomes = Outcomes::default();
     m.late_starts = 0;
+    m.connections_opened = 0;
     m.http_status.clear();
     m.violations.clear();
     m.thresholds.clear();
@@ -167,6 +175,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
             *m.outcomes.slot(o) += r.outcomes.get(o);
         }
         m.late_starts += r.late_starts;
+        m.connections_opened += r.connections_opened;
         for (k, v) in &r.http_status {
             *m.http_status.entry(k.clone()).or_default() += v;
         }
@@ -182,7 +191,13 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
         if let (Some(into), Some(from)) = (service.as_mut(), s.service.as_ref()) {
             histogram::add(into, from);
         }
+        if let (Some(into), Some(from)) = (phases.as_mut(), s.phases.as_ref()) {
+            into.iter_mut().zip(from).for_each(|(into, from)| histogram::add(into, from));
+        }
     }
+    m.new_connection_share = share(m.connections_opened, m.requests);
+    m.phases_seconds = phases.as_ref().map(PhaseTable::of).unwrap_or_default();
+    m.phase_histograms = phases.as_ref().map(histogram::encode_phases);
     m.target = targets.join(", ");
     m.target_rps = m.target_rps.map(round6);
     let (one_schedule, warnings) = check_segments(&all);
@@ -218,8 +233,11 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
             );
         }
     }
+    if phases.is_none() {
+        notes.push("a report without phase histograms was merged: the merged report has no phases".to_string());
+    }
     m.service_time_histogram = service.as_ref().map(histogram::encode);
-    Ok(Shown { report: m, latency, service, notes })
+    Ok(Shown { report: m, latency, service, phases, notes })
 }
 
 /// How the notes that are warnings begin (`report` also prints them on stderr).

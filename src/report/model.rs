@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::threshold::{Facts, Judged, Threshold};
 use crate::call::Outcome;
+use crate::call::phases::PHASE_NAMES;
 use crate::util::units::round6;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +123,54 @@ impl Percentiles {
     }
 }
 
+/// One phase of the calls over the calls where it happened (docs/json.md).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PhaseStats {
+    pub calls: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl PhaseStats {
+    /// From a histogram of microseconds; `None` when no call had the phase.
+    pub fn of(h: &Histogram<u64>) -> Option<PhaseStats> {
+        if h.is_empty() {
+            return None;
+        }
+        let q = |q: f64| secs(h.value_at_quantile(q));
+        Some(PhaseStats { calls: h.len(), p50: q(0.5), p90: q(0.9), p99: q(0.99), max: secs(h.max()) })
+    }
+}
+
+/// The five phases (`null`: no call had it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTable {
+    pub resolve: Option<PhaseStats>,
+    pub connect: Option<PhaseStats>,
+    pub tls: Option<PhaseStats>,
+    pub processing: Option<PhaseStats>,
+    pub transfer: Option<PhaseStats>,
+}
+
+impl PhaseTable {
+    /// From the histograms of the five phases, in [`PHASE_NAMES`]' order.
+    pub fn of(h: &PhaseHistograms) -> PhaseTable {
+        let [resolve, connect, tls, processing, transfer] = h.each_ref().map(PhaseStats::of);
+        PhaseTable { resolve, connect, tls, processing, transfer }
+    }
+
+    /// The phases with their names, in the order reports list them.
+    pub fn rows(&self) -> [(&'static str, Option<PhaseStats>); 5] {
+        let all = [self.resolve, self.connect, self.tls, self.processing, self.transfer];
+        std::array::from_fn(|i| (PHASE_NAMES[i], all[i]))
+    }
+}
+
+/// The histograms of the five phases (µs), in [`PHASE_NAMES`]' order.
+pub type PhaseHistograms = [Histogram<u64>; 5];
+
 /// The report, field for field as docs/json.md shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
@@ -163,6 +212,19 @@ pub struct LoadReport {
     /// Open model: how long after its due time the first request was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_send_late_seconds: Option<f64>,
+    /// Connections the calls opened (TCP handshakes completed).
+    #[serde(default)]
+    pub connections_opened: u64,
+    /// The share of calls that ran on a connection they opened, 0 to 1.
+    #[serde(default)]
+    pub new_connection_share: f64,
+    /// Where the time went: each phase over the calls where it happened.
+    #[serde(default)]
+    pub phases_seconds: PhaseTable,
+    /// The phases' histograms by phase name, as `histogram`, so merges are exact.
+    /// Reports written without them still read and merge (without phases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_histograms: Option<BTreeMap<String, String>>,
 }
 
 /// What a run knows besides its recorder.
@@ -216,5 +278,12 @@ pub struct Shown {
     pub latency: Histogram<u64>,
     /// Absent in reports written before it was saved.
     pub service: Option<Histogram<u64>>,
+    /// The phases' histograms; absent in reports written before they were saved.
+    pub phases: Option<PhaseHistograms>,
     pub notes: Vec<String>,
+}
+
+/// The share `part / of`, rounded to the microsecond's six decimals; 0 of nothing.
+pub fn share(part: u64, of: u64) -> f64 {
+    if of == 0 { 0.0 } else { round6(part as f64 / of as f64) }
 }

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use super::merge::WARNING;
-use super::model::{Model, Shown};
+use super::model::{LoadReport, Model, Shown};
 use super::threshold::Threshold;
 use crate::call::Outcome;
 use crate::util::fmt::human_secs;
@@ -92,6 +92,8 @@ pub fn render(shown: &Shown) -> String {
         let _ = writeln!(o, "  {name:<8} {l:>20}  {s:>26}");
     }
 
+    phases(o, r);
+
     if !r.http_status.is_empty() {
         let codes: Vec<String> = r.http_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
         let _ = writeln!(o, "\nHTTP status  {}", codes.join("   "));
@@ -130,6 +132,33 @@ pub fn render(shown: &Shown) -> String {
         }
     }
     out
+}
+
+/// Where the time went, phase by phase over the calls that had each, and how many
+/// connections the calls opened.
+fn phases(o: &mut String, r: &LoadReport) {
+    let rows = r.phases_seconds.rows();
+    if r.requests == 0 || rows.iter().all(|(_, p)| p.is_none()) {
+        return;
+    }
+    let _ = writeln!(o, "\n  {:<12} {:>8} {:>10} {:>10} {:>10} {:>10}", "phase", "calls", "p50", "p90", "p99", "max");
+    for (name, p) in rows {
+        match p {
+            Some(p) => {
+                let [p50, p90, p99, max] = [p.p50, p.p90, p.p99, p.max].map(human_secs);
+                let _ = writeln!(o, "  {name:<12} {:>8} {p50:>10} {p90:>10} {p99:>10} {max:>10}", p.calls);
+            }
+            None => {
+                let _ = writeln!(o, "  {name:<12} {:>8}", "–");
+            }
+        }
+    }
+    let _ = writeln!(
+        o,
+        "  connections opened {}; {} of calls on a new connection",
+        r.connections_opened,
+        share(r.connections_opened, r.requests),
+    );
 }
 
 /// One bar per percentile, its length proportional to the latency there.

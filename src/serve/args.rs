@@ -42,7 +42,9 @@ pub struct ServeArgs {
 pub enum ServeError {
     #[error("--interval must be more than 0")]
     ZeroInterval,
-    #[error("give the targets either in --config or with --url/--mock, not both")]
+    #[error(
+        "give the targets either in --config or with --url/--mock/--resolve, not both (a target's resolve goes in its table)"
+    )]
     ConfigAndFlags,
     #[error("cannot read --config {path}: {cause}")]
     ReadConfig { path: String, cause: std::io::Error },
@@ -56,6 +58,8 @@ pub enum ServeError {
     BadName { path: String, name: String },
     #[error("--config {path}, target {name:?}: invalid timeout {value:?}: {why}")]
     BadTimeout { path: String, name: String, value: String, why: String },
+    #[error("--config {path}, target {name:?}: {why}")]
+    BadResolve { path: String, name: String, why: String },
     #[error(transparent)]
     Flags(crate::call::target::ConfigError),
     #[error("--config {path}, target {name:?}: {cause}")]

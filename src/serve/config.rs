@@ -28,6 +28,8 @@ struct TargetEntry {
     /// Relative paths are relative to the config file.
     password_file: PathBuf,
     timeout: Option<String>,
+    /// `--resolve` for this target: HOST:PORT:ADDR.
+    resolve: Option<String>,
 }
 
 /// The named, checked targets of a `serve` command line, in the order they are shown.
@@ -40,7 +42,7 @@ pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeE
         let target = args.target.resolve().map_err(ServeError::Flags)?;
         return Ok(vec![(DEFAULT_TARGET.to_string(), target)]);
     };
-    if args.target.url.is_some() || args.target.mock {
+    if args.target.url.is_some() || args.target.mock || args.target.resolve.is_some() {
         return Err(ServeError::ConfigAndFlags);
     }
     let shown = path.display().to_string();
@@ -71,6 +73,13 @@ pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeE
                 value: value.clone(),
                 why,
             })?;
+        }
+        if let Some(value) = entry.resolve {
+            flags.resolve = Some(crate::call::target::Pin::parse(&value).map_err(|why| ServeError::BadResolve {
+                path: shown.clone(),
+                name: name.clone(),
+                why: why.replacen("--resolve", "resolve", 1),
+            })?);
         }
         let target =
             flags.resolve().map_err(|cause| ServeError::Target { path: shown.clone(), name: name.clone(), cause })?;

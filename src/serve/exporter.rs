@@ -45,7 +45,11 @@ impl Exporter {
             watched.push(Arc::new(Watched {
                 name: name.clone(),
                 url: target.display_url(),
-                prober: Prober::new(target)?,
+                // A fresh connection for every probe, as blackbox_exporter makes: each
+                // probe measures what a new user meets (name lookup, TCP, TLS), its
+                // phases are complete and comparable from one probe to the next, and no
+                // stale pooled connection turns a server's idle close into a failure.
+                prober: Prober::with_keepalive(target, false)?,
                 timeout: target.timeout,
                 metrics: Metrics::register(&registry, name)?,
                 seq: AtomicU64::new(0),

@@ -1,13 +1,17 @@
 //! The series of a `/probe` answer, blackbox_exporter's names where one exists
 //! (`probe_success`, `probe_duration_seconds`, `probe_http_status_code`,
-//! `probe_ssl_earliest_cert_expiry`) plus `nehr_probe_outcome`: a registry of their own,
-//! made per scrape, so nothing of one probe lingers into the next.
+//! `probe_ssl_earliest_cert_expiry`, and its phase series `probe_http_duration_seconds`,
+//! `probe_dns_lookup_time_seconds`, `probe_http_version`, `probe_http_ssl`,
+//! `probe_tls_version_info`, so dashboards made for blackbox work) plus
+//! `nehr_probe_outcome`: a registry of their own, made per scrape, so nothing of one
+//! probe lingers into the next.
 
 use std::time::Duration;
 
-use prometheus::{Gauge, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Gauge, GaugeVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-use crate::call::{Observation, Outcome};
+use crate::call::phases::PHASE_NAMES;
+use crate::call::{Observation, Outcome, Phases};
 use crate::metrics::encode;
 
 /// What a `/probe` answer reports.
@@ -18,16 +22,32 @@ pub struct ProbeResult {
     pub status: Option<u16>,
     pub expires_in: Option<i64>,
     pub cert_not_after: Option<i64>,
+    pub phases: Phases,
+    /// The answer's HTTP version as blackbox has it (1.1), 0 without an answer.
+    pub http_version: f64,
+    pub https: bool,
+    pub tls_version: Option<&'static str>,
 }
 
 impl ProbeResult {
     pub fn of(obs: &Observation) -> ProbeResult {
+        let http_version = match obs.http_version {
+            Some(hyper::Version::HTTP_10) => 1.0,
+            Some(hyper::Version::HTTP_11) => 1.1,
+            Some(hyper::Version::HTTP_09) => 0.9,
+            Some(_) => 2.0,
+            None => 0.0,
+        };
         ProbeResult {
             outcome: obs.outcome,
             duration: obs.latency(),
             status: obs.status,
             expires_in: obs.token_lifetime(),
             cert_not_after: obs.cert_not_after,
+            phases: obs.phases,
+            http_version,
+            https: obs.is_https(),
+            tls_version: obs.tls_version,
         }
     }
 }
@@ -53,6 +73,32 @@ pub fn probe_text(p: &ProbeResult) -> String {
         registry.register(Box::new(duration))?;
         registry.register(Box::new(status))?;
         registry.register(Box::new(outcome))?;
+        // blackbox_exporter's phase series: every phase, 0 when the probe had none.
+        let phases = GaugeVec::new(
+            Opts::new("probe_http_duration_seconds", "Duration of the probe's HTTP request by phase"),
+            &["phase"],
+        )?;
+        for (name, d) in PHASE_NAMES.iter().zip(p.phases.listed()) {
+            phases.with_label_values(&[*name]).set(d.map_or(0.0, |d| d.as_secs_f64()));
+        }
+        let dns = Gauge::new("probe_dns_lookup_time_seconds", "How long the name lookup took")?;
+        dns.set(p.phases.resolve.map_or(0.0, |d| d.as_secs_f64()));
+        let version = Gauge::new("probe_http_version", "HTTP version of the answer (0 when there was none)")?;
+        version.set(p.http_version);
+        let ssl = IntGauge::new("probe_http_ssl", "1 if the probe went over TLS, else 0")?;
+        ssl.set(i64::from(p.https));
+        registry.register(Box::new(phases))?;
+        registry.register(Box::new(dns))?;
+        registry.register(Box::new(version))?;
+        registry.register(Box::new(ssl))?;
+        if let Some(v) = p.tls_version {
+            let info = IntGaugeVec::new(
+                Opts::new("probe_tls_version_info", "The TLS version the probe's connection used; always 1"),
+                &["version"],
+            )?;
+            info.with_label_values(&[v]).set(1);
+            registry.register(Box::new(info))?;
+        }
         if let Some(e) = p.expires_in {
             let expires =
                 IntGauge::new("nehr_probe_token_expires_in_seconds", "expires_in of the token this probe got")?;
@@ -78,15 +124,23 @@ pub fn probe_text(p: &ProbeResult) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn probe_metrics_name_the_one_outcome() {
-        let text = probe_text(&ProbeResult {
-            outcome: Outcome::Timeout,
-            duration: Duration::from_millis(1500),
-            status: None,
+    fn result(outcome: Outcome, ms: u64, status: Option<u16>) -> ProbeResult {
+        ProbeResult {
+            outcome,
+            duration: Duration::from_millis(ms),
+            status,
             expires_in: None,
             cert_not_after: None,
-        });
+            phases: Phases::default(),
+            http_version: 0.0,
+            https: false,
+            tls_version: None,
+        }
+    }
+
+    #[test]
+    fn probe_metrics_name_the_one_outcome() {
+        let text = probe_text(&result(Outcome::Timeout, 1500, None));
         assert!(text.contains("probe_success 0\n"), "{text}");
         assert!(text.contains("probe_duration_seconds 1.5\n"), "{text}");
         assert!(text.contains("probe_http_status_code 0\n"), "{text}");
@@ -95,14 +149,51 @@ mod tests {
         assert_eq!(text.matches("} 1\n").count(), 1, "{text}");
         assert!(!text.contains("expires_in"));
         let ok = probe_text(&ProbeResult {
-            outcome: Outcome::Ok,
-            duration: Duration::from_millis(4),
-            status: Some(200),
             expires_in: Some(86399),
             cert_not_after: Some(1_798_761_600),
+            ..result(Outcome::Ok, 4, Some(200))
         });
         assert!(ok.contains("probe_success 1\n") && ok.contains("nehr_probe_token_expires_in_seconds 86399\n"));
         assert!(ok.contains("probe_ssl_earliest_cert_expiry 1798761600\n"), "{ok}");
         assert!(!text.contains("probe_ssl"), "no certificate, no series: {text}");
+    }
+
+    #[test]
+    fn phases_as_blackbox_names_them() {
+        let ms = Duration::from_millis;
+        let phases = Phases {
+            resolve: Some(ms(2)),
+            connect: Some(ms(1)),
+            tls: Some(ms(5)),
+            processing: Some(ms(40)),
+            transfer: Some(ms(3)),
+            ..Phases::default()
+        };
+        let tls = probe_text(&ProbeResult {
+            phases,
+            http_version: 1.1,
+            https: true,
+            tls_version: Some("TLS 1.3"),
+            ..result(Outcome::Ok, 51, Some(200))
+        });
+        for line in [
+            "probe_http_duration_seconds{phase=\"resolve\"} 0.002\n",
+            "probe_http_duration_seconds{phase=\"connect\"} 0.001\n",
+            "probe_http_duration_seconds{phase=\"tls\"} 0.005\n",
+            "probe_http_duration_seconds{phase=\"processing\"} 0.04\n",
+            "probe_http_duration_seconds{phase=\"transfer\"} 0.003\n",
+            "probe_dns_lookup_time_seconds 0.002\n",
+            "probe_http_version 1.1\n",
+            "probe_http_ssl 1\n",
+            "probe_tls_version_info{version=\"TLS 1.3\"} 1\n",
+        ] {
+            assert!(tls.contains(line), "{line} in {tls}");
+        }
+        // Over http, and a call that failed to connect: every phase there, at 0.
+        let failed = probe_text(&result(Outcome::ConnectError, 1, None));
+        assert_eq!(failed.matches("probe_http_duration_seconds{").count(), 5, "{failed}");
+        assert!(failed.contains("probe_http_duration_seconds{phase=\"tls\"} 0\n"), "{failed}");
+        assert!(failed.contains("probe_http_ssl 0\n") && failed.contains("probe_http_version 0\n"), "{failed}");
+        assert!(!failed.contains("probe_tls_version_info"), "{failed}");
     }
 }

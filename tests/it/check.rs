@@ -48,7 +48,17 @@ fn check_mock_json_has_the_documented_shape() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["body_bytes", "http_status", "latency_seconds", "message", "outcome", "status", "token", "violations"]
+        [
+            "body_bytes",
+            "http_status",
+            "latency_seconds",
+            "message",
+            "outcome",
+            "phases_seconds",
+            "status",
+            "token",
+            "violations"
+        ]
     );
     assert_eq!(j["status"], "OK");
     assert_eq!(j["outcome"], "ok");

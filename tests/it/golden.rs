@@ -6,9 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nehr_probe::call::Observation;
-use nehr_probe::call::Outcome;
 use nehr_probe::call::validate::Violation;
+use nehr_probe::call::{Connection, Observation, Outcome, Phases};
 use nehr_probe::load::recorder::Recorder;
 use nehr_probe::report::model::{Model, RunFacts, Shown};
 use nehr_probe::report::text::render;
@@ -32,9 +31,21 @@ fn golden(name: &str, actual: &str) {
 fn run() -> Shown {
     let mut rec = Recorder::new();
     let due = Instant::now();
+    let us = Duration::from_micros;
     let call = |outcome, status: Option<u16>, wait_us: u64, service_us: u64| {
-        let sent = due + Duration::from_micros(wait_us);
-        Observation::new(0, due, sent, sent + Duration::from_micros(service_us), status, outcome)
+        let sent = due + us(wait_us);
+        let mut obs = Observation::new(0, due, sent, sent + us(service_us), status, outcome);
+        // One call in ten opens its connection (over https); the rest reuse one.
+        let new = wait_us == 0 && service_us.is_multiple_of(10);
+        obs.connection = Some(if new { Connection::New } else { Connection::Reused });
+        obs.phases = Phases {
+            connect: new.then(|| us(120)),
+            tls: new.then(|| us(900)),
+            processing: status.map(|_| us(service_us * 9 / 10)),
+            transfer: status.map(|_| us(service_us / 20)),
+            ..Phases::default()
+        };
+        obs
     };
     for i in 0..180u64 {
         rec.record(&call(Outcome::Ok, Some(200), i % 3 * 400, 2_000 + i * 37));
@@ -61,7 +72,7 @@ fn run() -> Shown {
     };
     let rules = ["p99<300ms", "error_rate<1%", "rps>=19.5"].map(|r| Threshold::parse(r).unwrap());
     let report = rec.report(&facts, &rules);
-    Shown { report, latency: rec.latency, service: Some(rec.service), notes: vec![] }
+    Shown { report, latency: rec.latency, service: Some(rec.service), phases: Some(rec.phases), notes: vec![] }
 }
 
 #[test]

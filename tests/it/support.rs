@@ -296,6 +296,7 @@ pub fn target(url: &str, timeout: Duration) -> Target {
         validator: Arc::new(Validator::builtin()),
         ca_cert: None,
         insecure: false,
+        pinned: None,
     }
 }
 

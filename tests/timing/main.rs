@@ -220,3 +220,100 @@ fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(text).unwrap()
 }
+
+/// A server that takes `head_delay` to answer, sends the head and half the body, then
+/// the rest after `body_delay`, on its own threads (one per connection), then closes.
+fn staged_server(head_delay: Duration, body_delay: Duration) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = spec_answer().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let _ = stream.set_nodelay(true);
+                let (mut seen, mut chunk) = (Vec::new(), [0u8; 4096]);
+                // The request: a head and a short JSON body; read until the body's end.
+                while !seen.ends_with(b"}") {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                std::thread::sleep(head_delay);
+                let (first, rest) = body.split_at(body.len() / 2);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(format!("{head}{first}").as_bytes());
+                std::thread::sleep(body_delay);
+                let _ = stream.write_all(rest.as_bytes());
+            });
+        }
+    });
+    format!("http://{addr}{TOKEN_PATH}")
+}
+
+/// The `processing` and `transfer` seconds of a `/probe` answer.
+fn probe_phases(text: &str) -> (f64, f64) {
+    let phase = |name: &str| {
+        let prefix = format!("probe_http_duration_seconds{{phase=\"{name}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+    };
+    (phase("processing"), phase("transfer"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phases_match_a_servers_delays_in_check_and_probe() {
+    let _alone = ALONE.lock().await;
+    let (head, body) = (Duration::from_millis(60), Duration::from_millis(90));
+    let url = staged_server(head, body);
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, support::PASSWORD).unwrap();
+    let argv = ["nehr-probe", "serve", "--url", &url, "--username", support::USERNAME, "--listen", "127.0.0.1:0"];
+    let argv: Vec<&str> =
+        argv.into_iter().chain(["--interval", "1h", "--password-file", password.to_str().unwrap()]).collect();
+    let nehr_probe::cli::Command::Serve(args) = <nehr_probe::cli::Cli as clap::Parser>::parse_from(argv).command else {
+        unreachable!()
+    };
+    let exporter = nehr_probe::serve::Exporter::start(&args, std::sync::Arc::new(|_: &str| {})).await.unwrap();
+    let probe = format!("http://{}/probe", exporter.addr());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    // Each phase should show its delay within 5 ms: never less (the server slept that
+    // long), more only by the machine's noise, so the best of three attempts is judged.
+    let close = |got: f64, want: Duration| (0.0..0.005).contains(&(got - want.as_secs_f64() + 0.0005));
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let check = {
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || support::check(&url, &["--format", "json"])).await.unwrap()
+        };
+        assert_eq!(check.code, Some(0), "{check:?}");
+        let json: serde_json::Value = serde_json::from_str(&check.stdout).unwrap();
+        let phases = &json["phases_seconds"];
+        let (processing, transfer) = (phases["processing"].as_f64().unwrap(), phases["transfer"].as_f64().unwrap());
+        assert_eq!(phases["resolve"], serde_json::Value::Null, "{json}");
+        assert_eq!(phases["tls"], serde_json::Value::Null, "{json}");
+        assert!(phases["connect"].as_f64().is_some_and(|c| c < 0.05), "{json}");
+
+        let text = client.get(&probe).send().await.unwrap().text().await.unwrap();
+        assert!(text.contains("probe_success 1\n"), "{text}");
+        let (probe_processing, probe_transfer) = probe_phases(&text);
+        if close(processing, head)
+            && close(transfer, body)
+            && close(probe_processing, head)
+            && close(probe_transfer, body)
+        {
+            exporter.stop().await;
+            return;
+        }
+        attempts.push(format!(
+            "check: processing {processing}, transfer {transfer}; /probe: {probe_processing}, {probe_transfer}"
+        ));
+    }
+    panic!("phases not within 5 ms of the delays ({head:?} to the head, {body:?} to the rest): {attempts:#?}");
+}
