@@ -110,7 +110,8 @@ impl Connector {
         let tls = if url.scheme() == "https" {
             let name = ServerName::try_from(host.clone())
                 .map_err(|e| ConfigError::Client(format!("{host} is not a valid TLS server name: {e}")))?;
-            Some((tls::connector(ca_cert, insecure)?, name))
+            // Keep-alive off stands for distinct users' clients: none resumes a session.
+            Some((tls::connector(ca_cert, insecure, options.keepalive)?, name))
         } else {
             None
         };

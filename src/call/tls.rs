@@ -38,8 +38,10 @@ pub fn version_name(v: rustls::ProtocolVersion) -> &'static str {
 }
 
 /// The connector for https targets: system roots plus `ca_cert`, or no checks at all
-/// with `insecure`.
-pub fn connector(ca_cert: Option<&[u8]>, insecure: bool) -> Result<tokio_rustls::TlsConnector, TlsError> {
+/// with `insecure`. With `resume` false no TLS session is resumed: every handshake is a
+/// full one, as a distinct user's client makes it (one that shared our session cache
+/// would spare the server its most expensive work).
+pub fn connector(ca_cert: Option<&[u8]>, insecure: bool, resume: bool) -> Result<tokio_rustls::TlsConnector, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -59,6 +61,9 @@ pub fn connector(ca_cert: Option<&[u8]>, insecure: bool) -> Result<tokio_rustls:
         builder.with_root_certificates(roots).with_no_client_auth()
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if !resume {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 

@@ -223,3 +223,39 @@ fn a_token_lifetime_below_the_minimum_is_a_warning() {
     assert!(short.stdout.contains("(shorter than --min-token-lifetime 172800 s)"), "{short:?}");
     assert_eq!(run(&["check", "--mock", "--min-token-lifetime", "1h"], &[]).code, Some(0));
 }
+
+/// `check` against the mock at `url`, with the example account it accepts, as JSON.
+async fn check_mock_at(url: String) -> Value {
+    use nehr_probe::call::target::{EXAMPLE_PASSWORD, EXAMPLE_USERNAME};
+    let r = tokio::task::spawn_blocking(move || {
+        let args = ["check", "--url", &url, "--username", EXAMPLE_USERNAME, "--format", "json"];
+        run(&args, &[("NEHR_PROBE_PASSWORD", EXAMPLE_PASSWORD)])
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    json_of(&r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_literal_url_works_and_a_host_name_has_a_resolve_phase() {
+    use nehr_probe::mock::{MockArgs, MockServer};
+    let v6 = MockArgs { listen: "[::1]:0".parse().unwrap(), ..MockArgs::default() };
+    match MockServer::start(&v6).await {
+        Ok(server) => {
+            let url = server.url();
+            assert!(url.starts_with("http://[::1]:"), "{url}");
+            let j = check_mock_at(url).await;
+            assert_eq!(j["outcome"], "ok", "{j}");
+            assert_eq!(j["phases_seconds"]["resolve"], Value::Null, "an address is not looked up: {j}");
+            assert!(j["phases_seconds"]["connect"].as_f64().is_some(), "{j}");
+        }
+        // Some containers have no IPv6 loopback; that is the machine, not the code.
+        Err(e) => eprintln!("skipped the IPv6 half: cannot listen on [::1]: {e:#}"),
+    }
+    let server = MockServer::start(&MockArgs::default()).await.unwrap();
+    let by_name = format!("http://localhost:{}/nehrapi/login/getToken", server.addr().port());
+    let j = check_mock_at(by_name).await;
+    assert_eq!(j["outcome"], "ok", "{j}");
+    assert!(j["phases_seconds"]["resolve"].as_f64().is_some(), "a host name is looked up: {j}");
+}
