@@ -41,16 +41,19 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     })
 }
 
-/// With `--mock`, starts the embedded mock on a loopback port and aims `target` at it.
-/// The server lives as long as the returned value.
+/// With `--mock`, starts the embedded mock on a loopback port and aims `target` at it;
+/// the mock accepts the accounts of `users` (a credentials file), else the spec's
+/// example account. The server lives as long as the returned value.
 pub async fn start_embedded_mock(
     target: &mut call::target::Target,
     args: &call::target::TargetArgs,
+    users: Option<&std::path::Path>,
 ) -> anyhow::Result<Option<mock::MockServer>> {
     if !args.mock {
         return Ok(None);
     }
-    let server = mock::MockServer::start(&mock::MockArgs::default()).await?;
+    let users = users.map(std::path::Path::to_path_buf);
+    let server = mock::MockServer::start(&mock::MockArgs { users, ..mock::MockArgs::default() }).await?;
     target.aim_at(server.addr());
     Ok(Some(server))
 }

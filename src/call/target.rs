@@ -63,7 +63,8 @@ pub struct TargetArgs {
     pub resolve: Option<Pin>,
 
     /// Start the embedded mock on a loopback port and probe it with the spec's example
-    /// account: the zero-setup way to see the tool work
+    /// account (or, for load, the --credentials accounts, which the mock then accepts):
+    /// the zero-setup way to see the tool work
     #[arg(long, help_heading = "Target")]
     pub mock: bool,
 }
@@ -176,8 +177,13 @@ impl TargetArgs {
         });
         let ca_cert = self.ca_cert.as_deref().map(read_ca_cert).transpose()?;
         let (url, credentials) = if self.mock {
+            // The mock is started with the same accounts (`start_embedded_mock`).
             let url = Url::parse(&format!("http://127.0.0.1:0{TOKEN_PATH}")).expect("static URL");
-            (url, vec![example_credential()])
+            let credentials = match credentials_file {
+                Some(path) => read_credentials(path)?,
+                None => vec![example_credential()],
+            };
+            (url, credentials)
         } else {
             let url = parse_url(self.url.as_deref().ok_or(ConfigError::MissingUrl)?)?;
             let credentials = match credentials_file {

@@ -34,7 +34,7 @@ impl Exporter {
         let mut targets = resolve_targets(args)?;
         let mut mock = None;
         if let [(_, target)] = targets.as_mut_slice() {
-            mock = crate::start_embedded_mock(target, &args.target).await?;
+            mock = crate::start_embedded_mock(target, &args.target, None).await?;
         }
         let registry = Registry::new();
         register_build_info(&registry)?;

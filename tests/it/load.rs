@@ -185,6 +185,21 @@ async fn accounts_are_used_round_robin() {
     assert_eq!(shown.report.outcomes.unauthorized, 10);
 }
 
+/// `--mock --credentials`: the embedded mock accepts the file's accounts, so rotation
+/// works with zero setup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_mock_accepts_the_credentials_files_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = dir.path().join("accounts");
+    std::fs::write(&accounts, "# two users\nMOH-1:one\nMOH-2:two:with-colon\n").unwrap();
+    let args = parse_load(&["--mock", "--credentials", accounts.to_str().unwrap(), "-c", "2", "-n", "20"]);
+    let shown = execute(&args, CancellationToken::new()).await.unwrap().shown;
+    assert_eq!((shown.report.requests, shown.report.outcomes.ok), (20, 20), "{:?}", shown.report.outcomes);
+    std::fs::write(&accounts, "bad line\n").unwrap();
+    let e = execute(&args, CancellationToken::new()).await.unwrap_err().to_string();
+    assert!(e.contains("line 1: expected username:password"), "{e}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warmup_traffic_is_sent_but_not_recorded() {
     let dir = tempfile::tempdir().unwrap();
