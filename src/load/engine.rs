@@ -6,9 +6,11 @@
 //! workers take permits, so at most `--concurrency` calls are in flight, and a due
 //! request waits for a free worker with its wait counted in its latency (latency from
 //! the due time; service time from the send). A request still waiting `--timeout` after
-//! it fell due, or still unsent when the sending window closes, is *dropped*: counted,
-//! never sent (docs/measurement.md). So no call starts after the window, and the run
-//! ends at most one timeout after it whatever the server does. Closed model (no rate):
+//! it fell due, or still waiting for a slot when the sending window closes, is
+//! *dropped*: counted, never sent (docs/measurement.md). A worker busy when the window
+//! closes starts nothing after its call (one idle then may still take a request released
+//! in the window), so the run ends about one timeout after the window whatever the
+//! server does. Closed model (no rate):
 //! the workers call back to back. Observations go to one owner
 //! ([`super::recorder::collect`]).
 //!
@@ -64,9 +66,11 @@ struct Shared {
     /// Lane-local numbers handed out so far (one per call or drop, plus one per worker
     /// at the end).
     next: AtomicU64,
-    /// No call with a lane-local number at or above this; the pacer lowers it to 0 when
-    /// the sending window closes.
+    /// No call with a lane-local number at or above this; the pacer lowers it to the
+    /// number released when the sending window closes.
     end: AtomicU64,
+    /// Open model: the window has closed; a worker whose call ends now stops.
+    closed: AtomicBool,
     /// Calls started, all lanes together (the progress display's in-flight count).
     started: Arc<AtomicU64>,
     /// Open model: requests given up after waiting [`give_up_after`], all lanes together.
@@ -114,6 +118,7 @@ pub async fn run_phase(
                 lane,
                 lanes,
                 next: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
                 end: AtomicU64::new(if open { u64::MAX } else { plan.requests.unwrap_or(u64::MAX) }),
                 started: Arc::clone(&started),
                 dropped: Arc::clone(&dropped),
@@ -152,7 +157,9 @@ pub async fn run_phase(
                         lanes: lane.lanes,
                         permits,
                         end: &lane.end,
+                        closed: &lane.closed,
                         workers,
+                        timeout: lane.give_up,
                         stop: &stop,
                     };
                     pacer.run().await
@@ -286,6 +293,10 @@ async fn worker(shared: &Shared, prober: &Prober, tx: mpsc::Sender<Observation>)
         shared.started.fetch_add(1, Ordering::Relaxed);
         let obs = prober.call(seq, due).await;
         if tx.send(obs).await.is_err() {
+            return;
+        }
+        // Busy when the window closed: no new call (what waits for a slot is dropped).
+        if shared.closed.load(Ordering::Acquire) {
             return;
         }
     }

@@ -1,6 +1,6 @@
 //! The open model's clock: releases one permit per due request at `t0 + schedule(i)`,
 //! in order, until the schedule, the window or the request count ends; then, when the
-//! sending window closes, stops the workers: no call starts after it.
+//! sending window closes, stops the workers: a worker busy then starts no call after it.
 //!
 //! Precision and cost pull against each other here. Tokio's timer rounds every wait up
 //! to the next millisecond, which would put up to a millisecond of our own lateness into
@@ -20,6 +20,10 @@ use crate::util::clock::Clock;
 
 /// The longest single wait, so a stop is seen soon even at a slow rate.
 const MAX_NAP: Duration = Duration::from_millis(20);
+/// How long after its end the window stays open for requests released in it: a worker
+/// whose thread ran a little late still sends them (the client's own delay is not a
+/// drop, and its lateness counts in their latency). Never more than `--timeout`.
+pub const CLOSE_GRACE: Duration = Duration::from_millis(100);
 /// The most permits released at once (a run far behind its schedule catches up in
 /// steps, so the workers start in due order).
 const BATCH: u64 = 4096;
@@ -53,10 +57,15 @@ pub struct Pacer<'a> {
     pub lane: u64,
     pub lanes: u64,
     pub permits: &'a Semaphore,
-    /// Where the workers stop: lowered from `u64::MAX` to 0 when the window closes.
+    /// Where the workers stop: lowered from `u64::MAX` to the number released when the
+    /// window closes.
     pub end: &'a AtomicU64,
+    /// Set when the window closes: a worker whose call ends after it starts no other.
+    pub closed: &'a AtomicBool,
     pub workers: usize,
     pub stop: &'a AtomicBool,
+    /// `--timeout`, which bounds the grace after the window.
+    pub timeout: Duration,
 }
 
 impl Pacer<'_> {
@@ -80,8 +89,9 @@ impl Pacer<'_> {
     }
 
     /// Releases the requests as they fall due; returns how many it released. When the
-    /// window closes it stops the workers (they stop at any number) and wakes them all:
-    /// what was released and not yet sent is never sent.
+    /// window closes it stops the workers and wakes them all: a worker that was idle
+    /// may still take one request released in the window (its thread had not run yet),
+    /// a busy one starts nothing more, so what waits for a slot then is never sent.
     pub async fn run(self) -> u64 {
         let mut clock = Clock::new();
         let mut released = 0u64;
@@ -100,12 +110,13 @@ impl Pacer<'_> {
             self.permits.add_permits(n as usize);
         }
         // The last requests released keep their chance of a worker until the window ends.
-        if let Some(close) = self.closes() {
+        if let Some(close) = self.closes().map(|c| c + CLOSE_GRACE.min(self.timeout)) {
             while !self.stop.load(Ordering::Relaxed) && self.t0.elapsed() < close {
                 clock.sleep_until((self.t0 + close).min(Instant::now() + MAX_NAP)).await;
             }
         }
-        self.end.store(0, Ordering::Release);
+        self.closed.store(true, Ordering::Release);
+        self.end.store(released, Ordering::Release);
         self.permits.add_permits(self.workers);
         released
     }
@@ -129,6 +140,7 @@ mod tests {
     async fn releases_each_request_once_then_the_workers() {
         let schedule = Schedule::constant(2000.0);
         let (permits, end, stop) = (Semaphore::new(0), AtomicU64::new(u64::MAX), AtomicBool::new(false));
+        let closed = AtomicBool::new(false);
         let pacer = Pacer {
             schedule: &schedule,
             t0: Instant::now(),
@@ -140,9 +152,12 @@ mod tests {
             end: &end,
             workers: 3,
             stop: &stop,
+            closed: &closed,
+            timeout: Duration::from_secs(1),
         };
         assert_eq!(pacer.run().await, 100);
-        assert_eq!(end.load(Ordering::Acquire), 0);
+        assert_eq!(end.load(Ordering::Acquire), 100);
+        assert!(closed.load(Ordering::Acquire));
         assert_eq!(permits.available_permits(), 103);
     }
 
@@ -167,6 +182,8 @@ mod tests {
                 end: &end,
                 workers: 1,
                 stop: &stop,
+                closed: &AtomicBool::new(false),
+                timeout: Duration::from_secs(1),
             };
             released.push(pacer.run().await);
         }
