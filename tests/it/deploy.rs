@@ -247,7 +247,10 @@ fn the_image_builds_from_the_binary_and_checks_the_mock_inside() {
     assert_eq!(config, "65532:65532 [/usr/local/bin/nehr-probe]");
 
     // The image's own binary, libraries and user, started as the image starts it.
-    let chroot = tool("chroot", "coreutils").unwrap_or_else(|| PathBuf::from("/usr/sbin/chroot"));
+    // coreutils' chroot lives in sbin, which a root PATH may lack.
+    let chroot =
+        ["/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot"].map(PathBuf::from).into_iter().find(|p| p.is_file());
+    let chroot = chroot.expect("chroot (coreutils) is installed");
     let out = Command::new(chroot)
         .arg("--userspec=65532:65532")
         .arg(&mounted)
