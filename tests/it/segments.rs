@@ -11,7 +11,9 @@ use nehr_probe::mock::{MockArgs, MockServer};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{assert_one_clear_error, json_of, parse_load, report_stdin, run, start_in, within};
+use crate::support::{
+    assert_one_clear_error, example_account, json_of, parse_load, report_stdin, run, start_in, within,
+};
 
 /// `--stages` is striped the same way, and `--credentials` rows go by the global
 /// sequence number: with three rows of which only the first is valid, segment 0 of 3
@@ -46,6 +48,39 @@ async fn stages_and_credentials_are_striped_by_global_sequence_number() {
     assert_eq!(whole.outcomes.ok, 30);
     let planned: f64 = parts.iter().map(|r| r.target_rps.unwrap()).sum();
     assert!(within(planned, whole.target_rps.unwrap(), 0.01), "{planned} vs {:?}", whole.target_rps);
+}
+
+/// `--requests` and `--warmup` are the whole run's: `-n 10` over three segments is the
+/// global requests 0 to 9, four for segment 0 and three for the others, after a warmup
+/// each segment shares the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_and_warmup_split_by_global_number() {
+    let server = MockServer::start(&MockArgs::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, accounts) = (server.url(), example_account(dir.path()));
+    let start = start_in(Duration::from_millis(500));
+    let runs = (0..3).map(|i| {
+        let seg = format!("{i}/3");
+        let args = parse_load(&[
+            "--url",
+            &url,
+            "--credentials",
+            accounts.to_str().unwrap(),
+            "--rps",
+            "200",
+            "-n",
+            "10",
+            "--warmup",
+            "100ms",
+            "--segment",
+            &seg,
+            "--start-at",
+            &start,
+        ]);
+        async move { execute(&args, CancellationToken::new()).await.expect("segment runs").shown.report }
+    });
+    let counts: Vec<u64> = futures_join(runs).await.iter().map(|r| r.requests).collect();
+    assert_eq!(counts, [4, 3, 3]);
 }
 
 /// Runs the futures together on this runtime.
