@@ -113,6 +113,23 @@ impl Metrics {
         })
     }
 
+    /// Takes the target's series out of `registry` (its target left the config).
+    pub fn unregister(&self, registry: &Registry) {
+        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+            Box::new(self.requests.clone()),
+            Box::new(self.duration.clone()),
+            Box::new(self.success.clone()),
+            Box::new(self.last_success.clone()),
+            Box::new(self.http_status.clone()),
+            Box::new(self.expires_in.clone()),
+            Box::new(self.violations.clone()),
+            Box::new(self.cert_expiry.clone()),
+        ];
+        for c in collectors {
+            let _ = registry.unregister(c);
+        }
+    }
+
     /// Counts one call and sets the last-probe gauges.
     pub fn observe(&self, obs: &Observation) {
         self.requests.with_label_values(&[obs.outcome.as_str()]).inc();

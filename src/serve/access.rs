@@ -22,7 +22,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use super::Log;
-use super::web_config::{Loaded, WebConfigError, load};
+use super::web_config::WebConfigError;
+use super::web_load::{Loaded, load};
 
 /// How often the files are looked at for a change, at most.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -45,7 +46,10 @@ pub struct Access {
 type Stamp = Option<(u64, SystemTime)>;
 
 fn stamps(files: &[PathBuf]) -> Vec<Stamp> {
-    files.iter().map(|f| std::fs::metadata(f).ok().map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)))).collect()
+    files
+        .iter()
+        .map(|f| std::fs::metadata(f).ok().map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH))))
+        .collect()
 }
 
 impl Access {

@@ -35,6 +35,25 @@ pub struct ServeArgs {
     /// the password options
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Least time between two logins of a target, whoever asks: /probe requests inside
+    /// it get the last result and its age; concurrent ones share one login
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub probe_min_interval: Duration,
+
+    /// Web configuration file in the Prometheus exporters' format (exporter-toolkit):
+    /// TLS (tls_server_config), basic auth (basic_auth_users), response headers
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+
+    /// Connections served at once; more wait until one closes
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536), value_name = "N")]
+    pub max_connections: u32,
+
+    /// Time a client has to send a request's headers (and with TLS, to finish the
+    /// handshake); also how long an idle connection is kept
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub header_timeout: Duration,
 }
 
 /// A bad `serve` command line or config file; each says what to fix, on one line.
@@ -42,6 +61,10 @@ pub struct ServeArgs {
 pub enum ServeError {
     #[error("--interval must be more than 0")]
     ZeroInterval,
+    #[error("--header-timeout must be more than 0")]
+    ZeroHeaderTimeout,
+    #[error(transparent)]
+    WebConfig(#[from] super::web_config::WebConfigError),
     #[error(
         "give the targets either in --config or with --url/--mock/--resolve, not both (a target's resolve goes in its table)"
     )]

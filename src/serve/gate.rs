@@ -89,8 +89,7 @@ impl<T: Send + Sync + 'static> Gate<T> {
             }
         };
         // Err: the login was dropped unfinished (the gate stopped).
-        let done = slot.wait_for(Option::is_some).await.ok()?.clone();
-        done
+        slot.wait_for(Option::is_some).await.ok()?.clone()
     }
 
     async fn run(self: Arc<Self>, login: impl Future<Output = T>, tx: watch::Sender<Option<Arc<Done<T>>>>) {
@@ -127,7 +126,10 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    fn counting(calls: &Arc<AtomicU64>, takes: Duration) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = u64> + Send>> {
+    fn counting(
+        calls: &Arc<AtomicU64>,
+        takes: Duration,
+    ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = u64> + Send>> {
         let calls = Arc::clone(calls);
         move || {
             Box::pin(async move {
@@ -195,7 +197,8 @@ mod tests {
     async fn a_caller_that_gives_up_does_not_cancel_the_login() {
         let gate = Gate::new(Duration::from_secs(1), CancellationToken::new());
         let calls = Arc::new(AtomicU64::new(0));
-        let impatient = tokio::time::timeout(Duration::from_millis(10), gate.get(counting(&calls, Duration::from_millis(200))));
+        let impatient =
+            tokio::time::timeout(Duration::from_millis(10), gate.get(counting(&calls, Duration::from_millis(200))));
         assert!(impatient.await.is_err());
         // The login went on without the caller; the next caller gets its result.
         let later = gate.get(counting(&calls, Duration::from_millis(200))).await.unwrap();

@@ -3,7 +3,6 @@
 //! timeout), `/healthz`, and a 404 that points to the landing page.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
@@ -32,7 +31,9 @@ pub async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found: see / for /metrics, /probe and /healthz\n").into_response()
 }
 
-/// `/probe[?target=NAME]`: one fresh probe, blackbox_exporter style.
+/// `/probe[?target=NAME]`: a probe blackbox_exporter style, under the target's gate:
+/// fresh, shared with the login in flight, or the last result within
+/// `--probe-min-interval` (with its age).
 pub async fn probe(
     State(app): State<Arc<App>>,
     Query(query): Query<Vec<(String, String)>>,
@@ -43,14 +44,18 @@ pub async fn probe(
         Err(message) => return (StatusCode::BAD_REQUEST, message + "\n").into_response(),
     };
     let budget = scrape_budget(&headers, w.timeout);
-    let seq = w.seq.fetch_add(1, Ordering::Relaxed);
-    let obs = tokio::select! {
-        _ = app.stop.cancelled() => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
-        }
-        obs = w.prober.call_within(seq, Instant::now(), budget) => obs,
+    let start = Instant::now();
+    let shutting_down = || (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    let got = tokio::select! {
+        _ = app.stop.cancelled() => return shutting_down(),
+        got = tokio::time::timeout(budget, w.probe()) => got,
     };
-    let probed = ProbeResult::of(&obs);
+    let probed = match got {
+        Ok(Some(done)) => ProbeResult::of(&done.value, done.age()),
+        Ok(None) => return shutting_down(),
+        // The login goes on, for the next request; this scrape has to answer now.
+        Err(_) => ProbeResult::timed_out(start.elapsed()),
+    };
     metrics_response(probe_text(&probed))
 }
 

@@ -41,7 +41,13 @@ pub struct Limits {
 const PLAIN_ON_TLS: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nThis port speaks HTTPS only: use an https:// URL.\n";
 
 /// Serves `router` on `listener` until `stop`, then lets answers in flight finish.
-pub async fn serve(listener: TcpListener, router: Router, access: Arc<Access>, limits: Limits, stop: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    access: Arc<Access>,
+    limits: Limits,
+    stop: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();

@@ -27,10 +27,13 @@ pub struct ProbeResult {
     pub http_version: f64,
     pub https: bool,
     pub tls_version: Option<&'static str>,
+    /// How long ago the login finished: about 0 for one made or shared by this request,
+    /// up to `--probe-min-interval` for the last result served again.
+    pub age: Duration,
 }
 
 impl ProbeResult {
-    pub fn of(obs: &Observation) -> ProbeResult {
+    pub fn of(obs: &Observation, age: Duration) -> ProbeResult {
         let http_version = match obs.http_version {
             Some(hyper::Version::HTTP_10) => 1.0,
             Some(hyper::Version::HTTP_11) => 1.1,
@@ -48,6 +51,23 @@ impl ProbeResult {
             http_version,
             https: obs.is_https(),
             tls_version: obs.tls_version,
+            age,
+        }
+    }
+
+    /// The scrape's budget ran out before a result came: a `timeout` of this request.
+    pub fn timed_out(waited: Duration) -> ProbeResult {
+        ProbeResult {
+            outcome: Outcome::Timeout,
+            duration: waited,
+            status: None,
+            expires_in: None,
+            cert_not_after: None,
+            phases: Phases::default(),
+            http_version: 0.0,
+            https: false,
+            tls_version: None,
+            age: Duration::ZERO,
         }
     }
 }
@@ -99,6 +119,12 @@ pub fn probe_text(p: &ProbeResult) -> String {
             info.with_label_values(&[v]).set(1);
             registry.register(Box::new(info))?;
         }
+        let age = Gauge::new(
+            "nehr_probe_probe_age_seconds",
+            "How long ago the login reported here finished (the last result is served again within --probe-min-interval)",
+        )?;
+        age.set(crate::util::units::round6(p.age.as_secs_f64()));
+        registry.register(Box::new(age))?;
         if let Some(e) = p.expires_in {
             let expires =
                 IntGauge::new("nehr_probe_token_expires_in_seconds", "expires_in of the token this probe got")?;
@@ -135,6 +161,7 @@ mod tests {
             http_version: 0.0,
             https: false,
             tls_version: None,
+            age: Duration::from_millis(250),
         }
     }
 
@@ -142,6 +169,7 @@ mod tests {
     fn probe_metrics_name_the_one_outcome() {
         let text = probe_text(&result(Outcome::Timeout, 1500, None));
         assert!(text.contains("probe_success 0\n"), "{text}");
+        assert!(text.contains("nehr_probe_probe_age_seconds 0.25\n"), "{text}");
         assert!(text.contains("probe_duration_seconds 1.5\n"), "{text}");
         assert!(text.contains("probe_http_status_code 0\n"), "{text}");
         assert!(text.contains("nehr_probe_outcome{outcome=\"timeout\"} 1\n"), "{text}");

@@ -1,15 +1,20 @@
 //! What the exporter knows of each target while it runs: the [`Watched`] target (its
-//! prober, metrics and recent history) and the [`App`] state the HTTP handlers share.
-//! A target's metrics are fed only through [`Watched::record`], so the probe loop, the
-//! metrics and the landing page agree.
+//! prober, gate, metrics and recent history) and the [`App`] state the HTTP handlers
+//! share. Every login goes through [`Watched::probe`], and so through the target's
+//! [`Gate`]; its result is fed to the metrics only through [`Watched::record`], so the
+//! probe loop, `/probe`, the metrics and the landing page agree.
 
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
+use axum::extract::FromRef;
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
+use super::access::Access;
+use super::args::Log;
+use super::gate::{Done, Gate};
 use crate::call::{Observation, Outcome, Prober};
 use crate::metrics::Metrics;
 
@@ -37,15 +42,37 @@ pub struct Watched {
     pub url: String,
     pub prober: Prober,
     pub timeout: Duration,
+    /// Kept across a `--config` reload, like the history and the gate: the counters go on.
     pub metrics: Metrics,
-    /// Call numbers, shared by the loop and `/probe` (they pick the account).
+    /// Call numbers (they pick the account).
     pub seq: AtomicU64,
-    pub history: Mutex<History>,
+    pub history: Arc<Mutex<History>>,
+    /// The one way to a login of this target.
+    pub gate: Arc<Gate<Observation>>,
+    pub log: Log,
 }
 
 impl Watched {
-    /// Feeds one scheduled probe to the metrics and the history; returns the log line
-    /// when the outcome differs from the last one.
+    /// A result of a login no older than the `/probe` policy allows, through the gate:
+    /// a new login only when none is in flight and the last started at least
+    /// `--probe-min-interval` ago. Each login is recorded once, whoever asked for it.
+    /// `None` once the exporter stops.
+    pub async fn probe(self: &Arc<Self>) -> Option<Arc<Done<Observation>>> {
+        let w = Arc::clone(self);
+        self.gate
+            .get(move || async move {
+                let seq = w.seq.fetch_add(1, Ordering::Relaxed);
+                let obs = w.prober.call(seq, Instant::now()).await;
+                if let Some(line) = w.record(&obs) {
+                    (w.log)(&line);
+                }
+                obs
+            })
+            .await
+    }
+
+    /// Feeds one login to the metrics and the history; returns the log line when the
+    /// outcome differs from the last one.
     pub fn record(&self, obs: &Observation) -> Option<String> {
         self.metrics.observe(obs);
         let seen = Seen { outcome: obs.outcome, reason: obs.reason(), at: SystemTime::now(), latency: obs.latency() };
@@ -65,13 +92,33 @@ impl Watched {
     }
 }
 
-/// What the HTTP handlers share.
+/// What the HTTP handlers share: one snapshot of the targets in force.
 pub struct App {
     pub targets: Vec<Arc<Watched>>,
     pub registry: Registry,
     pub interval: Duration,
     pub started: SystemTime,
     pub stop: CancellationToken,
+}
+
+/// The router's state: the [`App`] in force, replaced whole when `--config` is read
+/// again (each request sees one snapshot), and the web config's guard.
+#[derive(Clone)]
+pub struct Live {
+    pub app: Arc<RwLock<Arc<App>>>,
+    pub access: Arc<Access>,
+}
+
+impl Live {
+    pub fn app(&self) -> Arc<App> {
+        Arc::clone(&self.app.read().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl FromRef<Live> for Arc<App> {
+    fn from_ref(live: &Live) -> Arc<App> {
+        live.app()
+    }
 }
 
 #[cfg(test)]
@@ -91,7 +138,9 @@ pub(crate) mod tests {
             timeout: target.timeout,
             metrics: Metrics::register(&Registry::new(), name).unwrap(),
             seq: AtomicU64::new(0),
-            history: Mutex::new(History::default()),
+            history: Arc::default(),
+            gate: Gate::new(Duration::from_secs(1), CancellationToken::new()),
+            log: Arc::new(|_: &str| {}),
         })
     }
 

@@ -6,22 +6,16 @@
 //! Owns the file's grammar, its checks, and turning it into a rustls server config.
 //! Every error names the line and says what to fix; unknown keys are refused, and so is
 //! any known key whose setting would not be enforced here. It must never put a password,
-//! a hash or a private key in an error, and it does no networking: serving, reloading
-//! and checking requests against it live in `access.rs`.
+//! a hash or a private key in an error, and it reads no file: `web_load.rs` reads the
+//! file and what it names, `access.rs` checks requests against it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use axum::http::{HeaderName, HeaderValue};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-
-/// The most a web config file may hold; a real one is a few hundred bytes.
-const MAX_FILE: u64 = 1 << 20;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 /// The highest bcrypt cost accepted: each cost step doubles the time of one check
 /// (cost 10 is about 70 ms), and a check that takes seconds is a denial of service.
@@ -123,59 +117,16 @@ pub struct WebConfigError {
 }
 
 impl WebConfigError {
-    fn new(path: &Path, problem: Problem) -> WebConfigError {
+    pub fn new(path: &Path, problem: Problem) -> WebConfigError {
         WebConfigError { path: path.display().to_string(), line: problem.line, message: problem.message }
     }
-}
-
-/// A web config read from disk, with its TLS config built.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub config: WebConfig,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// The files it was made from (itself, certificates, keys): a change to any of them
-    /// is a reason to load it again.
-    pub files: Vec<PathBuf>,
-}
-
-/// Reads and checks the file at `path` and everything it names.
-pub fn load(path: &Path) -> Result<Loaded, WebConfigError> {
-    let fail = |p: Problem| WebConfigError::new(path, p);
-    let text = read_limited(path).map_err(|e| fail(Problem { line: None, message: format!("cannot read it: {e}") }))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let config = parse(&text, base).map_err(fail)?;
-    let mut files = vec![path.to_path_buf()];
-    let tls = match &config.tls {
-        None => None,
-        Some(t) => {
-            for pem in [Some(&t.cert), Some(&t.key), t.client_ca.as_ref()].into_iter().flatten() {
-                if let Pem::File { path, .. } = pem {
-                    files.push(path.clone());
-                }
-            }
-            Some(Arc::new(server_config(t).map_err(fail)?))
-        }
-    };
-    Ok(Loaded { config, tls, files })
-}
-
-fn read_limited(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(MAX_FILE + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(std::io::Error::other("larger than 1 MiB; is it the right file?"));
-    }
-    String::from_utf8(bytes).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 /// Parses and checks the text of a web config without touching any file; relative
 /// paths are resolved against `base`.
 pub fn parse(text: &str, base: &Path) -> Result<WebConfig, Problem> {
-    let raw: Option<RawFile> = serde_yaml_ng::from_str(text).map_err(|e| Problem {
-        line: e.location().map(|l| l.line()),
-        message: yaml_message(&e),
-    })?;
+    let raw: Option<RawFile> = serde_yaml_ng::from_str(text)
+        .map_err(|e| Problem { line: e.location().map(|l| l.line()), message: yaml_message(&e) })?;
     let raw = raw.unwrap_or_default();
     let at = |key: &str| line_of(text, key);
     let mut config = WebConfig::default();
@@ -239,20 +190,17 @@ fn yaml_message(e: &serde_yaml_ng::Error) -> String {
 
 /// The first line that sets `key`, for errors found after parsing.
 fn line_of(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|line| {
-        let l = line.trim_start().trim_start_matches("- ").trim_start_matches(['"', '\'']);
-        l.strip_prefix(key)
-            .map(|rest| rest.trim_start_matches(['"', '\'']).trim_start())
-            .is_some_and(|rest| rest.starts_with(':'))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|line| {
+            let l = line.trim_start().trim_start_matches("- ").trim_start_matches(['"', '\'']);
+            l.strip_prefix(key)
+                .map(|rest| rest.trim_start_matches(['"', '\'']).trim_start())
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .map(|i| i + 1)
 }
 
-fn tls_settings(
-    raw: RawTls,
-    base: &Path,
-    at: &dyn Fn(&str) -> Option<usize>,
-) -> Result<Option<TlsSettings>, Problem> {
+fn tls_settings(raw: RawTls, base: &Path, at: &dyn Fn(&str) -> Option<usize>) -> Result<Option<TlsSettings>, Problem> {
     let problem = |key: &str, message: String| Problem { line: at(key), message };
     let refused = [
         ("cipher_suites", &raw.cipher_suites, "rustls offers only modern AEAD suites"),
@@ -288,8 +236,15 @@ fn tls_settings(
     let client_ca = pem(raw.client_ca_file, raw.client_ca, "client_ca_file", "client_ca")?;
     let (cert, key) = match (cert, key) {
         (Some(c), Some(k)) => (c, k),
-        (Some(_), None) => return Err(problem("cert_file", "cert_file is set but key_file is missing: add the certificate's private key".into())),
-        (None, Some(_)) => return Err(problem("key_file", "key_file is set but cert_file is missing: add the certificate".into())),
+        (Some(_), None) => {
+            return Err(problem(
+                "cert_file",
+                "cert_file is set but key_file is missing: add the certificate's private key".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(problem("key_file", "key_file is set but cert_file is missing: add the certificate".into()));
+        }
         (None, None) => {
             // exporter-toolkit's rule: no certificate, no TLS. Anything else set here would
             // be silently unused, so it is an error instead.
@@ -328,7 +283,10 @@ fn tls_settings(
     let min_version = min_version.unwrap_or(TlsVersion::Tls12);
     let max_version = max_version.unwrap_or(TlsVersion::Tls13);
     if max_version < TlsVersion::Tls12 {
-        return Err(problem("max_version", "max_version must be TLS12 or TLS13: TLS 1.0 and 1.1 are never offered".into()));
+        return Err(problem(
+            "max_version",
+            "max_version must be TLS12 or TLS13: TLS 1.0 and 1.1 are never offered".into(),
+        ));
     }
     if max_version < min_version {
         return Err(problem("max_version", "max_version is below min_version".into()));
@@ -382,77 +340,6 @@ fn lowercase(canonical: &str) -> &'static str {
         "X-Content-Type-Options" => "x-content-type-options",
         "X-XSS-Protection" => "x-xss-protection",
         _ => "strict-transport-security",
-    }
-}
-
-/// The rustls server config for `t`: reads the certificate, key and client CA.
-pub fn server_config(t: &TlsSettings) -> Result<rustls::ServerConfig, Problem> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let certs = read_pem(&t.cert, "cert_file", |bytes| {
-        let certs = CertificateDer::pem_slice_iter(bytes).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-        if certs.is_empty() { Err("holds no PEM certificate".to_string()) } else { Ok(certs) }
-    })?;
-    let key = read_pem(&t.key, "key_file", |bytes| {
-        PrivateKeyDer::from_pem_slice(bytes).map_err(|_| "holds no PEM private key".to_string())
-    })?;
-    let mut versions = Vec::new();
-    if t.min_version <= TlsVersion::Tls12 {
-        versions.push(&rustls::version::TLS12);
-    }
-    if t.max_version >= TlsVersion::Tls13 {
-        versions.push(&rustls::version::TLS13);
-    }
-    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&versions)
-        .map_err(|e| Problem { line: None, message: format!("TLS versions: {e}") })?;
-    let builder = match (&t.client_ca, t.client_auth) {
-        (Some(ca), ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert) => {
-            let cas = read_pem(ca, "client_ca_file", |bytes| {
-                let certs =
-                    CertificateDer::pem_slice_iter(bytes).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-                if certs.is_empty() { Err("holds no PEM certificate".to_string()) } else { Ok(certs) }
-            })?;
-            let mut roots = rustls::RootCertStore::empty();
-            for ca_cert in cas {
-                roots.add(ca_cert).map_err(|e| pem_problem(ca, "client_ca_file", &format!("is not a usable CA: {e}")))?;
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let verifier = if t.client_auth == ClientAuth::VerifyClientCertIfGiven {
-                verifier.allow_unauthenticated()
-            } else {
-                verifier
-            };
-            let verifier =
-                verifier.build().map_err(|e| pem_problem(ca, "client_ca_file", &format!("is not a usable CA: {e}")))?;
-            builder.with_client_cert_verifier(verifier)
-        }
-        _ => builder.with_no_client_auth(),
-    };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| pem_problem(&t.key, "key_file", &format!("does not go with the certificate: {e}")))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.ignore_client_order = t.prefer_server_order;
-    Ok(config)
-}
-
-fn read_pem<T>(pem: &Pem, key: &str, parse: impl Fn(&[u8]) -> Result<T, String>) -> Result<T, Problem> {
-    let bytes = match pem {
-        Pem::Inline { text, .. } => text.clone().into_bytes(),
-        Pem::File { path, .. } => crate::units::read_input_file(path)
-            .map_err(|e| pem_problem(pem, key, &format!("cannot be read: {e}")))?
-            .into_bytes(),
-    };
-    parse(&bytes).map_err(|why| pem_problem(pem, key, &why))
-}
-
-fn pem_problem(pem: &Pem, key: &str, why: &str) -> Problem {
-    match pem {
-        Pem::File { path, line } => Problem { line: *line, message: format!("{key} {}: {why}", path.display()) },
-        Pem::Inline { line, .. } => {
-            let key = key.trim_end_matches("_file");
-            Problem { line: *line, message: format!("the inline {key} {why}") }
-        }
     }
 }
 
@@ -549,7 +436,10 @@ fn tls_version(key: &str, value: &str) -> Result<TlsVersion, String> {
 }
 
 /// Checks the users: plain names, once each, every value a bcrypt hash of a sane cost.
-fn users(list: Vec<(String, String)>, at: &dyn Fn(&str) -> Option<usize>) -> Result<BTreeMap<String, BcryptHash>, Problem> {
+fn users(
+    list: Vec<(String, String)>,
+    at: &dyn Fn(&str) -> Option<usize>,
+) -> Result<BTreeMap<String, BcryptHash>, Problem> {
     let how = "make one with: htpasswd -nBC 10 \"\" | tr -d ':\\n'";
     let mut users = BTreeMap::new();
     for (name, hash) in list {
@@ -621,7 +511,11 @@ mod tests {
             ("tls_server_config:\n  cert_file: a\n", 2, "key_file is missing"),
             ("tls_server_config:\n  key_file: a\n", 2, "cert_file is missing"),
             ("tls_server_config:\n  client_ca_file: ca\n", 2, "TLS is off without a certificate"),
-            ("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n", 4, "RequireAndVerifyClientCert"),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n",
+                4,
+                "RequireAndVerifyClientCert",
+            ),
             (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n",
                 4,
@@ -632,7 +526,11 @@ mod tests {
                 4,
                 "without checking it",
             ),
-            ("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Maybe\n", 4, "unknown client_auth_type"),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Maybe\n",
+                4,
+                "unknown client_auth_type",
+            ),
             ("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS14\n", 4, "use TLS12 or TLS13"),
             ("tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS11\n", 4, "max_version must be"),
             (
@@ -640,7 +538,11 @@ mod tests {
                 5,
                 "below min_version",
             ),
-            ("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n", 4, "remove the list"),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n",
+                4,
+                "remove the list",
+            ),
             ("tls_server_config:\n  cert_file: a\n  cert: b\n  key_file: c\n", 3, "not both"),
             ("basic_auth_users:\n  alice: hunter2\n", 2, "not a bcrypt hash"),
             ("basic_auth_users:\n  alice: [1]\n", 2, "expected a string"),
@@ -673,7 +575,8 @@ mod tests {
         for text in [
             "basic_auth_users:\n  alice: hunter2-is-the-password\n".to_string(),
             format!("basic_auth_users:\n  alice: {}\n", ALICE.replace("$10$", "$31$")),
-            "tls_server_config:\n  cert_file: a\n  key: \"-----BEGIN PRIVATE KEY-----secretkey\"\n  min_version: 1\n".to_string(),
+            "tls_server_config:\n  cert_file: a\n  key: \"-----BEGIN PRIVATE KEY-----secretkey\"\n  min_version: 1\n"
+                .to_string(),
             "tls_server_config: \"-----BEGIN PRIVATE KEY-----secretkey\"\n".to_string(),
             "basic_auth_users: \"hunter2\"\n".to_string(),
             "basic_auth_users:\n  alice:\n    x: hunter2\n".to_string(),
@@ -689,22 +592,8 @@ mod tests {
     fn notes_say_what_is_weaker_than_it_looks() {
         let c = parse(&format!("basic_auth_users:\n  alice: {ALICE}\n"), Path::new(".")).unwrap();
         assert!(c.notes[0].contains("readable"), "{:?}", c.notes);
-        let c = parse("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n", Path::new(".")).unwrap();
+        let c =
+            parse("tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n", Path::new(".")).unwrap();
         assert!(c.notes[0].contains("TLS 1.2 or 1.3"), "{:?}", c.notes);
-    }
-
-    #[test]
-    fn missing_or_bad_files_are_named_with_their_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("web.yml");
-        std::fs::write(&path, "tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n").unwrap();
-        let e = load(&path).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("--web-config {}, line 2: cert_file ", path.display())), "{e}");
-        assert!(e.contains("nope.crt: cannot be read"), "{e}");
-        std::fs::write(dir.path().join("nope.crt"), "not pem").unwrap();
-        let e = load(&path).unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("holds no PEM certificate"), "{e}");
-        let e = load(&dir.path().join("absent.yml")).unwrap_err().to_string();
-        assert!(e.contains("absent.yml: cannot read it"), "{e}");
     }
 }

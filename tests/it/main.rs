@@ -7,6 +7,7 @@ mod cli;
 mod deploy;
 mod docs;
 mod golden;
+mod guard;
 mod layout;
 mod load;
 mod mock;

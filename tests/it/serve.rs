@@ -25,7 +25,7 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A tool on PATH (or in /usr/bin), or `None` with a note; a failure under CI. `package`
 /// is the Debian package it comes in (`.ci/run` installs them all).
-fn tool(name: &str, package: &str) -> Option<PathBuf> {
+pub(crate) fn tool(name: &str, package: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let found =
         std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]).map(|d| d.join(name)).find(|p| p.is_file());
@@ -36,12 +36,12 @@ fn tool(name: &str, package: &str) -> Option<PathBuf> {
     found
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A child process killed on drop; its output goes to a log file shown when it fails.
-struct Daemon {
+pub(crate) struct Daemon {
     name: &'static str,
     child: Child,
     log: PathBuf,
@@ -92,7 +92,12 @@ impl Drop for Daemon {
 }
 
 /// A Prometheus server on a free loopback port, scraping what `config` says.
-async fn start_prometheus(bin: &Path, dir: &Path, config: &str, client: &reqwest::Client) -> (Daemon, String) {
+pub(crate) async fn start_prometheus(
+    bin: &Path,
+    dir: &Path,
+    config: &str,
+    client: &reqwest::Client,
+) -> (Daemon, String) {
     let port = free_port();
     let config_file = dir.join("prometheus.yml");
     std::fs::write(&config_file, config).unwrap();
@@ -109,7 +114,7 @@ async fn start_prometheus(bin: &Path, dir: &Path, config: &str, client: &reqwest
 }
 
 /// Runs an instant query; invalid PromQL fails the test with Prometheus' message.
-async fn query(client: &reqwest::Client, base: &str, expr: &str) -> Vec<Value> {
+pub(crate) async fn query(client: &reqwest::Client, base: &str, expr: &str) -> Vec<Value> {
     let url = reqwest::Url::parse_with_params(&format!("{base}/api/v1/query"), [("query", expr)]).unwrap();
     let body = client.get(url).send().await.unwrap().bytes().await.unwrap();
     let v: Value = serde_json::from_slice(&body).unwrap();
@@ -118,12 +123,12 @@ async fn query(client: &reqwest::Client, base: &str, expr: &str) -> Vec<Value> {
 }
 
 /// The first sample value of a query result.
-fn value(result: &[Value]) -> Option<f64> {
+pub(crate) fn value(result: &[Value]) -> Option<f64> {
     result.first()?["value"][1].as_str()?.parse().ok()
 }
 
 /// Queries until `done` holds, at most `limit`.
-async fn eventually(
+pub(crate) async fn eventually(
     client: &reqwest::Client,
     base: &str,
     expr: &str,
@@ -141,7 +146,7 @@ async fn eventually(
     }
 }
 
-async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+pub(crate) async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
     let r = client.get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
     (r.status().as_u16(), r.text().await.unwrap())
 }
@@ -180,22 +185,22 @@ fn assert_no_secret(what: &str, text: &str) {
 }
 
 /// The mock with the test account, so the password is distinctive.
-async fn mock(dir: &Path, args: MockArgs) -> MockServer {
+pub(crate) async fn mock(dir: &Path, args: MockArgs) -> MockServer {
     let users = dir.join("users");
     std::fs::write(&users, format!("{USERNAME}:{PASSWORD}\n")).unwrap();
     MockServer::start(&MockArgs { users: Some(users), ..args }).await.unwrap()
 }
 
 /// The real `serve` binary, its stderr collected line by line.
-struct ServeProcess {
+pub(crate) struct ServeProcess {
     child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    addr: SocketAddr,
+    pub(crate) lines: Arc<Mutex<Vec<String>>>,
+    pub(crate) addr: SocketAddr,
 }
 
 impl ServeProcess {
     /// `serve ARGS --listen 127.0.0.1:0`.
-    fn start(args: &[&str]) -> ServeProcess {
+    pub(crate) fn start(args: &[&str]) -> ServeProcess {
         let mut argv = vec!["serve"];
         argv.extend_from_slice(args);
         argv.extend_from_slice(&["--listen", "127.0.0.1:0"]);
@@ -213,7 +218,8 @@ impl ServeProcess {
         let sink = Arc::clone(&lines);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split_once("serving http://").map(|(_, r)| r.to_string()) {
+                let served = line.split_once("serving http://").or_else(|| line.split_once("serving https://"));
+                if let Some(rest) = served.map(|(_, r)| r.to_string()) {
                     let _ = tx.send(rest.split('/').next().unwrap_or_default().to_string());
                 }
                 sink.lock().unwrap().push(line);
@@ -226,12 +232,18 @@ impl ServeProcess {
         ServeProcess { child, lines, addr: addr.parse().unwrap() }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Sends a signal (`HUP`, `TERM`) to the process.
+    pub(crate) fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args([&format!("-{name}"), &pid]).status().unwrap().success());
+    }
+
     /// SIGTERM, then the exit code and everything it logged.
-    fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+    pub(crate) fn terminate(mut self) -> (Option<i32>, Vec<String>) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let start = Instant::now();
@@ -542,7 +554,7 @@ fn the_dashboard_is_importable_with_a_datasource_and_a_target_variable() {
     }
 }
 
-fn serve_args(argv: &[&str]) -> nehr_probe::serve::ServeArgs {
+pub(crate) fn serve_args(argv: &[&str]) -> nehr_probe::serve::ServeArgs {
     let cli: Cli = clap::Parser::try_parse_from(["nehr-probe", "serve"].iter().chain(argv)).unwrap();
     match cli.command {
         Sub::Serve(args) => args,
@@ -666,13 +678,22 @@ async fn the_systemd_unit_verifies_and_its_command_line_serves() {
     .unwrap();
     let binary = env!("CARGO_BIN_EXE_nehr-probe");
     let unit = std::fs::read_to_string(format!("{REPO}/deploy/nehr-probe.service")).unwrap();
-    for (key, want) in [("KillSignal", "SIGTERM"), ("RestartPreventExitStatus", "2"), ("Restart", "on-failure")] {
+    for (key, want) in [
+        ("KillSignal", "SIGTERM"),
+        ("RestartPreventExitStatus", "2"),
+        ("Restart", "on-failure"),
+        ("ExecReload", "/bin/kill -HUP $MAINPID"),
+    ] {
         let found = unit.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('='));
         assert_eq!(found, Some(want), "{key}");
     }
+    // The web config as shipped: all comments, so plain http without users.
+    let web_config = dir.path().join("web-config.yml");
+    std::fs::copy(format!("{REPO}/deploy/web-config.yml"), &web_config).unwrap();
     let unit = unit
         .replace("/usr/local/bin/nehr-probe", binary)
         .replace("/etc/nehr-probe/targets.toml", config.to_str().unwrap())
+        .replace("/etc/nehr-probe/web-config.yml", web_config.to_str().unwrap())
         .replace("127.0.0.1:9464", "127.0.0.1:0");
     let unit_file = dir.path().join("nehr-probe.service");
     std::fs::write(&unit_file, &unit).unwrap();
