@@ -43,6 +43,7 @@ pub struct Metrics {
     cert_expiry: GaugeVec,
     /// One child per phase, in [`PHASE_NAMES`]' order: no label lookup per call.
     phases: [Histogram; 5],
+    phase_vec: HistogramVec,
 }
 
 impl Metrics {
@@ -110,12 +111,13 @@ impl Metrics {
             violations,
             cert_expiry,
             phases,
+            phase_vec,
         })
     }
 
     /// Takes the target's series out of `registry` (its target left the config).
     pub fn unregister(&self, registry: &Registry) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
             Box::new(self.requests.clone()),
             Box::new(self.duration.clone()),
             Box::new(self.success.clone()),
@@ -124,6 +126,7 @@ impl Metrics {
             Box::new(self.expires_in.clone()),
             Box::new(self.violations.clone()),
             Box::new(self.cert_expiry.clone()),
+            Box::new(self.phase_vec.clone()),
         ];
         for c in collectors {
             let _ = registry.unregister(c);
@@ -188,6 +191,31 @@ mod tests {
     fn obs(outcome: Outcome, status: Option<u16>) -> Observation {
         let t = Instant::now();
         Observation::new(0, t, t, t + Duration::from_millis(42), status, outcome)
+    }
+
+    #[test]
+    fn unregister_takes_every_series_of_the_target_and_only_those() {
+        let reg = Registry::new();
+        let (gone, stays) = (Metrics::register(&reg, "gone").unwrap(), Metrics::register(&reg, "stays").unwrap());
+        let mut ok = obs(Outcome::Ok, Some(200));
+        ok.cert_not_after = Some(1_798_761_600);
+        for m in [&gone, &stays] {
+            m.observe(&ok);
+            m.observe(&obs(Outcome::InvalidBody, Some(200)));
+        }
+        let of = |t: &str, name: &str| -> Vec<String> {
+            t.lines().filter(|l| l.contains(&format!("target=\"{name}\""))).map(String::from).collect()
+        };
+        let before = encode(&reg);
+        assert!(!of(&before, "gone").is_empty());
+        gone.unregister(&reg);
+        let after = encode(&reg);
+        assert_eq!(of(&after, "gone"), Vec::<String>::new(), "{after}");
+        assert_eq!(of(&after, "stays"), of(&before, "stays"));
+        // Registered again, it starts from zero.
+        let back = Metrics::register(&reg, "gone").unwrap();
+        back.observe(&ok);
+        assert!(encode(&reg).contains("nehr_probe_requests_total{outcome=\"ok\",target=\"gone\"} 1"));
     }
 
     #[test]
