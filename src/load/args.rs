@@ -88,6 +88,11 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE", help_heading = "Report")]
     pub out: Option<PathBuf>,
 
+    /// Also write the report as one self-contained HTML page with charts (latency and
+    /// outcomes over time, the percentile spectrum) to this file
+    #[arg(long, value_name = "FILE", help_heading = "Report")]
+    pub html: Option<PathBuf>,
+
     /// Write an HdrHistogram interval log of latency here: format V2, one interval per
     /// second, microseconds (HdrHistogram's log tools read it)
     #[arg(long, value_name = "FILE", help_heading = "Report")]

@@ -129,7 +129,9 @@ pub async fn run_phase(
         .collect();
 
     let (tx, rx) = mpsc::channel::<Observation>(4096);
-    let owner = tokio::spawn(collect(rx, t0, sinks));
+    // How long the run is meant to last, for the timeline's interval.
+    let planned = plan.window.or_else(|| plan.schedule.as_ref().zip(plan.requests).and_then(|(s, n)| s.offset(n)));
+    let owner = tokio::spawn(collect(rx, t0, planned, sinks));
 
     // Each thread runs its share of the workers (and, open model, its lane's pacer) on
     // its own single-threaded runtime with its own prober: a call, its connection's task

@@ -13,6 +13,7 @@ pub mod pace;
 pub mod recorder;
 pub mod schedule;
 pub mod segment;
+pub mod timeline;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -47,7 +48,7 @@ pub struct Finished {
 /// (exit 2).
 pub async fn run(args: &LoadArgs, signals: &Shutdown) -> anyhow::Result<u8> {
     let finished = execute(args, signals.token()).await?;
-    crate::report::emit(&finished.shown, args.format, args.out.as_deref())?;
+    crate::report::emit(&finished.shown, args.format, args.out.as_deref(), args.html.as_deref())?;
     finished.hlog?;
     Ok(match signals.signal() {
         Some(signal) if finished.interrupted => signal.exit_code(),
@@ -160,14 +161,6 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
         segment: segmented,
         started_at,
     };
-    let report = phase.recorder.report(&run, &args.thresholds);
-    let recorder = phase.recorder;
-    let shown = Shown {
-        report,
-        latency: recorder.latency,
-        service: Some(recorder.service),
-        phases: Some(recorder.phases),
-        notes,
-    };
+    let shown = phase.recorder.into_shown(&run, &args.thresholds, notes);
     Ok(Finished { shown, hlog, interrupted: phase.interrupted })
 }

@@ -19,10 +19,13 @@ use prometheus::IntCounter;
 use tokio::sync::mpsc;
 
 use super::live::{Hlog, Progress};
+use super::timeline::{OpenSeconds, Second, Timeline, TimelineBuilder};
 use crate::call::{Connection, Observation, Outcome};
 use crate::metrics::Metrics;
 use crate::report::histogram::{self, histogram, micros};
-use crate::report::model::{LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, PhaseTable, RunFacts, share};
+use crate::report::model::{
+    LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, PhaseTable, RunFacts, Shown, share,
+};
 use crate::report::threshold::Threshold;
 use crate::util::units::round6;
 
@@ -43,6 +46,10 @@ pub struct Recorder {
     /// Each phase, over the calls where it happened, µs.
     pub phases: PhaseHistograms,
     connections_opened: u64,
+    /// From the due time, of `ok` calls only, µs: fast failures do not pull it down.
+    pub ok_latency: Histogram<u64>,
+    /// What happened when; filled by [`collect`] when the run ends.
+    pub timeline: Option<Timeline>,
     outcomes: [u64; 9],
     /// Indexed by status code (HTTP allows 100 to 999).
     statuses: Box<[u64]>,
@@ -63,6 +70,8 @@ impl Default for Recorder {
             service: histogram(),
             phases: std::array::from_fn(|_| histogram()),
             connections_opened: 0,
+            ok_latency: histogram(),
+            timeline: None,
             outcomes: [0; 9],
             statuses: vec![0; 1000].into_boxed_slice(),
             violations: BTreeMap::new(),
@@ -91,6 +100,9 @@ impl Recorder {
             }
         }
         self.connections_opened += u64::from(obs.connection == Some(Connection::New));
+        if obs.outcome == Outcome::Ok {
+            self.ok_latency.saturating_record(latency);
+        }
         self.outcomes[obs.outcome.index()] += 1;
         if let Some(count) = obs.status.and_then(|s| self.statuses.get_mut(usize::from(s))) {
             *count += 1;
@@ -165,6 +177,19 @@ impl Recorder {
         &self.violations
     }
 
+    /// The report of a finished run with its histograms, ready to show.
+    pub fn into_shown(self, run: &RunFacts, thresholds: &[Threshold], notes: Vec<String>) -> Shown {
+        let report = self.report(run, thresholds);
+        Shown {
+            report,
+            latency: self.latency,
+            service: Some(self.service),
+            phases: Some(self.phases),
+            ok_latency: Some(self.ok_latency),
+            notes,
+        }
+    }
+
     /// The report of a finished run, thresholds judged.
     pub fn report(&self, run: &RunFacts, thresholds: &[Threshold]) -> LoadReport {
         let rec = self;
@@ -173,6 +198,7 @@ impl Recorder {
         for o in Outcome::ALL {
             *outcomes.slot(o) = rec.outcome(o);
         }
+        let timeline = rec.timeline.as_ref();
         let mut report = LoadReport {
             target: run.target.clone(),
             model: run.model,
@@ -184,11 +210,14 @@ impl Recorder {
             achieved_rps: if duration > 0.0 { round6(rec.requests() as f64 / duration) } else { 0.0 },
             outcomes,
             latency_seconds: Percentiles::of(&rec.latency),
+            ok_latency_seconds: Some(Percentiles::of(&rec.ok_latency)),
             service_time_seconds: Percentiles::of(&rec.service),
             late_starts: rec.late_starts(),
             http_status: rec.http_status().map(|(s, n)| (s.to_string(), n)).collect(),
             violations: rec.violations().clone(),
             thresholds: Vec::new(),
+            timeline_interval_seconds: timeline.map(|t| t.interval),
+            timeline: timeline.map_or_else(Vec::new, Timeline::entries),
             histogram: histogram::encode(&rec.latency),
             service_time_histogram: Some(histogram::encode(&rec.service)),
             segment: run.segment,
@@ -201,8 +230,9 @@ impl Recorder {
             new_connection_share: share(rec.connections_opened, rec.requests()),
             phases_seconds: PhaseTable::of(&rec.phases),
             phase_histograms: Some(histogram::encode_phases(&rec.phases)),
+            ok_histogram: Some(histogram::encode(&rec.ok_latency)),
         };
-        report.judge(thresholds, &rec.latency);
+        report.judge(thresholds, &rec.latency, Some(&rec.ok_latency));
         report
     }
 }
@@ -226,23 +256,32 @@ pub struct Sinks {
 /// costs the worker a few atomic operations and no thread wakeup.
 const DRAIN_EVERY: Duration = Duration::from_millis(10);
 
-/// Receives observations until every sender is gone, recording each; closes an interval
-/// every second from `t0`. Returns the recorder and the sinks (to finish them).
-pub async fn collect(mut rx: mpsc::Receiver<Observation>, t0: Instant, mut sinks: Sinks) -> (Recorder, Sinks) {
+/// Receives observations until every sender is gone, recording each; closes a second
+/// of the `--hlog` and of the timeline at a time, by the instant calls ended (see
+/// [`super::timeline`]). `planned` is how long the run is meant to last, which sets
+/// the timeline's interval. Returns the recorder, its timeline filled, and the sinks.
+pub async fn collect(
+    mut rx: mpsc::Receiver<Observation>,
+    t0: Instant,
+    planned: Option<Duration>,
+    mut sinks: Sinks,
+) -> (Recorder, Sinks) {
+    let started_at = SystemTime::now() - t0.elapsed();
     if let Some(hlog) = &mut sinks.hlog {
-        hlog.begin(SystemTime::now() - t0.elapsed());
+        hlog.begin(started_at);
     }
     let mut rec = Recorder::new();
-    let mut interval = histogram();
+    let mut seconds = OpenSeconds::new();
+    let mut timeline = TimelineBuilder::new(started_at, planned);
     let mut drains = tokio::time::interval(DRAIN_EVERY);
     drains.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut k: u32 = 0;
     loop {
         drains.tick().await;
         let closed = loop {
             match rx.try_recv() {
                 Ok(obs) => {
-                    interval.saturating_record(rec.record(&obs));
+                    let latency = rec.record(&obs);
+                    seconds.record(obs.done.saturating_duration_since(t0), obs.outcome, latency);
                     if let Some(m) = &sinks.metrics {
                         m.observe(&obs);
                     }
@@ -258,34 +297,33 @@ pub async fn collect(mut rx: mpsc::Receiver<Observation>, t0: Instant, mut sinks
             }
         }
         // A second that is over closes even on the last drain, so no interval is longer.
-        if t0.elapsed() >= Duration::from_secs(u64::from(k) + 1) {
-            let start = Duration::from_secs(u64::from(k));
-            close_interval(&mut sinks, &rec, &interval, start, Duration::from_secs(1));
-            interval.reset();
-            k += 1;
-        }
+        seconds.close_due(t0.elapsed(), |second, len| {
+            timeline.add(second);
+            close_second(&mut sinks, &rec, second, len);
+        });
         if closed {
             break;
         }
     }
-    let start = Duration::from_secs(u64::from(k));
-    let rest = t0.elapsed().saturating_sub(start);
-    if !interval.is_empty() || k == 0 {
-        // The last, partial interval goes to the log only: the display is about to clear.
+    // The last seconds go to the log and the timeline only: the display is about to clear.
+    seconds.close_all(t0.elapsed(), |second, len| {
+        timeline.add(second);
         if let Some(hlog) = &mut sinks.hlog {
-            hlog.write(&interval, start, rest.max(Duration::from_millis(1)));
+            hlog.write(&second.latency, Duration::from_secs(second.index), len);
         }
-    }
+    });
+    rec.timeline = Some(timeline.finish());
     (rec, sinks)
 }
 
-fn close_interval(sinks: &mut Sinks, rec: &Recorder, interval: &Histogram<u64>, start: Duration, len: Duration) {
+fn close_second(sinks: &mut Sinks, rec: &Recorder, second: &Second, len: Duration) {
     if let Some(hlog) = &mut sinks.hlog {
-        hlog.write(interval, start, len);
+        hlog.write(&second.latency, Duration::from_secs(second.index), len);
     }
     if let Some(p) = &mut sinks.progress {
         let started = sinks.started.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
-        p.update(rec.requests(), rec.outcome(Outcome::Ok), interval, started.saturating_sub(rec.requests()));
+        let in_flight = started.saturating_sub(rec.requests());
+        p.update(rec.requests(), rec.outcome(Outcome::Ok), &second.latency, in_flight);
     }
 }
 
@@ -293,9 +331,10 @@ fn close_interval(sinks: &mut Sinks, rec: &Recorder, interval: &Histogram<u64>, 
 pub(crate) mod tests {
     use super::*;
     use crate::call::validate::Violation;
+    use crate::load::timeline::{OpenSeconds, TimelineBuilder};
     use crate::report::histogram::decode;
     use crate::report::merge::{ReportError, merge};
-    use crate::report::model::{PhaseStats, Shown};
+    use crate::report::model::PhaseStats;
 
     pub(crate) fn obs(outcome: Outcome, status: Option<u16>, wait_ms: u64, service_ms: u64) -> Observation {
         let due = Instant::now();
@@ -348,7 +387,7 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn the_owner_records_what_workers_send() {
         let (tx, rx) = mpsc::channel(8);
-        let owner = tokio::spawn(collect(rx, Instant::now(), Sinks::default()));
+        let owner = tokio::spawn(collect(rx, Instant::now(), None, Sinks::default()));
         for _ in 0..100 {
             tx.send(obs(Outcome::Ok, Some(200), 0, 2)).await.unwrap();
         }
@@ -362,14 +401,20 @@ pub(crate) mod tests {
 
     fn run_of(latencies_ms: &[u64], model: Model) -> Shown {
         let mut rec = Recorder::new();
+        let mut seconds = OpenSeconds::new();
         for (i, &ms) in latencies_ms.iter().enumerate() {
-            let mut o = obs(if ms > 900 { Outcome::ServerError } else { Outcome::Ok }, Some(200), 0, ms);
+            let outcome = if ms > 900 { Outcome::ServerError } else { Outcome::Ok };
+            let mut o = obs(outcome, Some(200), 0, ms);
             // Every other call opens its connection; all are answered.
             o.connection = Some(if i % 2 == 0 { Connection::New } else { Connection::Reused });
             o.phases.connect = (i % 2 == 0).then(|| Duration::from_micros(150));
             o.phases.processing = Some(Duration::from_millis(ms));
-            rec.record(&o);
+            let latency = rec.record(&o);
+            seconds.record(Duration::from_millis(i as u64 * 100), outcome, latency);
         }
+        let mut timeline = TimelineBuilder::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000), None);
+        seconds.close_all(Duration::from_secs(10), |second, _| timeline.add(second));
+        rec.timeline = Some(timeline.finish());
         let run = RunFacts {
             target: "http://127.0.0.1:1/nehrapi/login/getToken".into(),
             model,
@@ -377,10 +422,9 @@ pub(crate) mod tests {
             concurrency: 5,
             duration: Duration::from_secs(10),
             segment: None,
-            started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_777_636_800),
+            started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         };
-        let report = rec.report(&run, &[Threshold::parse("p99<500ms").unwrap()]);
-        Shown { report, latency: rec.latency, service: Some(rec.service), phases: Some(rec.phases), notes: vec![] }
+        rec.into_shown(&run, &[Threshold::parse("p99<500ms").unwrap()], vec![])
     }
 
     #[test]
@@ -401,11 +445,14 @@ pub(crate) mod tests {
                 "achieved_rps",
                 "outcomes",
                 "latency_seconds",
+                "ok_latency_seconds",
                 "service_time_seconds",
                 "late_starts",
                 "http_status",
                 "violations",
                 "thresholds",
+                "timeline_interval_seconds",
+                "timeline",
                 "histogram",
                 "service_time_histogram",
                 "started_at",
@@ -413,7 +460,8 @@ pub(crate) mod tests {
                 "connections_opened",
                 "new_connection_share",
                 "phases_seconds",
-                "phase_histograms"
+                "phase_histograms",
+                "ok_histogram"
             ]
         );
         assert_eq!(v["outcomes"].as_object().unwrap().len(), 9);
@@ -421,6 +469,12 @@ pub(crate) mod tests {
         assert_eq!(v["achieved_rps"], 0.3);
         assert_eq!(v["http_status"]["200"], 3);
         assert_eq!(v["thresholds"][0]["expr"], "p99<500ms");
+        assert_eq!(v["started_at"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(v["timeline"].as_array().unwrap().len(), 10);
+        assert_eq!(v["timeline"][0]["requests"], 3);
+        assert_eq!(v["timeline"][0]["outcomes"].as_object().unwrap().len(), 9);
+        assert_eq!(v["timeline"][0]["latency_seconds"]["max"], 0.030015);
+        assert_eq!(v["timeline"][1]["requests"], 0);
         assert!(v["histogram"].as_str().unwrap().starts_with("HISTF"));
         let back: LoadReport = serde_json::from_value(v).unwrap();
         assert_eq!(back, s.report);
@@ -476,6 +530,38 @@ pub(crate) mod tests {
         assert!(m.notes.iter().any(|n| n.contains("approximate")), "{:?}", m.notes);
         let closed = run_of(&[1], Model::Closed);
         assert!(matches!(merge(vec![a, closed]), Err(ReportError::MixedModels)));
+    }
+
+    #[test]
+    fn merge_adds_ok_latency_and_lines_timelines_up_by_absolute_time() {
+        let a = run_of(&[10; 30], Model::Open);
+        let mut b = run_of(&[20, 1000, 20, 1000, 20], Model::Open);
+        // b started 2 s after a.
+        b.report.started_at = Some("2023-11-14T22:13:22.000Z".into());
+        let m = merge(vec![a.clone(), b.clone()]).unwrap();
+        let mut oks = a.ok_latency.clone().unwrap();
+        oks.add(b.ok_latency.as_ref().unwrap()).unwrap();
+        assert_eq!(m.ok_latency.as_ref(), Some(&oks));
+        assert_eq!(m.report.ok_latency_seconds, Some(Percentiles::of(&oks)));
+        let r = &m.report;
+        assert_eq!(r.started_at.as_deref(), Some("2023-11-14T22:13:20.000Z"));
+        assert_eq!(r.timeline_interval_seconds, Some(1));
+        let requests: Vec<u64> = r.timeline.iter().map(|e| e.requests).collect();
+        assert_eq!(requests, [10, 10, 10 + 5, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(r.timeline[2].outcomes.server_error, 2);
+        assert_eq!(r.timeline[2].latency_seconds.max, 1.000_447);
+        assert!(m.notes.iter().any(|n| n.contains("request-weighted")), "{:?}", m.notes);
+        // A report without a timeline: the merge has none, and says so.
+        let mut old = b.clone();
+        (old.report.timeline_interval_seconds, old.report.timeline) = (None, vec![]);
+        let m = merge(vec![a.clone(), old]).unwrap();
+        assert!(m.report.timeline.is_empty() && m.report.timeline_interval_seconds.is_none());
+        assert!(m.notes.iter().any(|n| n.contains("without a timeline")), "{:?}", m.notes);
+        // Runs years apart are not lined up into a timeline of millions of entries.
+        let mut far = b;
+        far.report.started_at = Some("1990-01-01T00:00:00Z".into());
+        let m = merge(vec![a, far]).unwrap();
+        assert!(m.report.timeline.is_empty());
     }
 
     #[test]

@@ -11,10 +11,12 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::histogram::{self, histogram};
-use super::model::{LoadReport, Outcomes, Percentiles, PhaseTable, Segment, Shown, share};
+use super::model::{
+    LoadReport, Outcomes, Percentiles, PhaseTable, Segment, Shown, TimelineEntry, share, timeline_interval,
+};
 use crate::call::Outcome;
 use crate::util::units::round6;
 
@@ -118,15 +120,25 @@ fn decoded(report: LoadReport, shown: &str) -> Result<Shown, ReportError> {
     let shown = shown.to_string();
     let latency =
         histogram::decode(&report.histogram).map_err(|why| ReportError::Histogram { path: shown.clone(), why })?;
-    let service = match &report.service_time_histogram {
-        Some(text) => Some(histogram::decode(text).map_err(|why| ReportError::Histogram { path: shown.clone(), why })?),
-        None => None,
+    let decode = |text: &Option<String>| match text {
+        Some(text) => {
+            histogram::decode(text).map(Some).map_err(|why| ReportError::Histogram { path: shown.clone(), why })
+        }
+        None => Ok(None),
     };
+    let service = decode(&report.service_time_histogram)?;
+    let mut ok_latency = decode(&report.ok_histogram)?;
+    let mut report = report;
+    if ok_latency.is_none() && report.outcomes.ok == report.requests {
+        // Older reports: when every call was ok, the ok latency is the latency.
+        ok_latency = Some(latency.clone());
+        report.ok_latency_seconds = Some(report.latency_seconds);
+    }
     let phases = match &report.phase_histograms {
         Some(saved) => Some(histogram::decode_phases(saved).map_err(|why| ReportError::Phases { path: shown, why })?),
         None => None,
     };
-    Ok(Shown { report, latency, service, phases, notes: Vec::new() })
+    Ok(Shown { report, latency, service, phases, ok_latency, notes: Vec::new() })
 }
 
 /// Merges reports of runs that ran side by side into the report of one run that sent
@@ -146,6 +158,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     let mut latency = histogram();
     let mut service = all.iter().all(|s| s.service.is_some()).then(histogram);
     let mut phases = all.iter().all(|s| s.phases.is_some()).then(|| std::array::from_fn(|_| histogram()));
+    let mut ok_latency = all.iter().all(|s| s.ok_latency.is_some()).then(histogram);
     let mut targets: Vec<&str> = Vec::new();
     let mut m = first.report.clone();
     m.target_rps = Some(0.0);
@@ -194,6 +207,9 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
         if let (Some(into), Some(from)) = (phases.as_mut(), s.phases.as_ref()) {
             into.iter_mut().zip(from).for_each(|(into, from)| histogram::add(into, from));
         }
+        if let (Some(into), Some(from)) = (ok_latency.as_mut(), s.ok_latency.as_ref()) {
+            histogram::add(into, from);
+        }
     }
     m.new_connection_share = share(m.connections_opened, m.requests);
     m.phases_seconds = phases.as_ref().map(PhaseTable::of).unwrap_or_default();
@@ -237,7 +253,111 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
         notes.push("a report without phase histograms was merged: the merged report has no phases".to_string());
     }
     m.service_time_histogram = service.as_ref().map(histogram::encode);
-    Ok(Shown { report: m, latency, service, phases, notes })
+    m.ok_latency_seconds = ok_latency.as_ref().map(Percentiles::of);
+    m.ok_histogram = ok_latency.as_ref().map(histogram::encode);
+    if ok_latency.is_none() {
+        notes.push("a report without ok latency was merged: the merged report has none".to_string());
+    }
+    match merge_timelines(&all) {
+        Ok(merged) => {
+            // `started_at` is the earliest already: the merged timeline counts from it.
+            m.timeline_interval_seconds = Some(merged.interval);
+            m.timeline = merged.entries;
+            if merged.approximate {
+                notes.push(
+                    "timelines lined up by absolute time: counts and max add exactly; p50, p90 and p99 of \
+                     an interval several entries share are their request-weighted means (approximate)"
+                        .to_string(),
+                );
+            }
+        }
+        Err(why) => {
+            m.timeline_interval_seconds = None;
+            m.timeline = Vec::new();
+            notes.push(format!("no merged timeline: {why}"));
+        }
+    }
+    Ok(Shown { report: m, latency, service, phases, ok_latency, notes })
+}
+
+/// The reports' timelines on one time axis.
+struct MergedTimeline {
+    interval: u64,
+    entries: Vec<TimelineEntry>,
+    /// Some interval holds more than one entry with calls.
+    approximate: bool,
+}
+
+/// The most entries a merged timeline may have (runs far apart in time).
+const MAX_MERGED_ENTRIES: u64 = 100_000;
+
+/// Lines the reports' timelines up by absolute time: the merged one starts at the
+/// earliest `started_at`, its interval is the longest of theirs (or coarser, so that a
+/// long span stays within [`TIMELINE_MAX_ENTRIES`](super::model::TIMELINE_MAX_ENTRIES)),
+/// and each entry goes to the merged interval that holds its midpoint.
+fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
+    let mut parts = Vec::with_capacity(all.len());
+    for s in all {
+        let r = &s.report;
+        let (Some(at), Some(interval)) = (&r.started_at, r.timeline_interval_seconds) else {
+            return Err("a report without a timeline was merged".into());
+        };
+        let at = humantime::parse_rfc3339(at).map_err(|_| format!("started_at {at:?} is not an RFC 3339 time"))?;
+        parts.push((at, interval.max(1), &r.timeline));
+    }
+    let start = parts.iter().map(|p| p.0).min().ok_or("no reports")?;
+    let shift = |at: SystemTime| at.duration_since(start).unwrap_or_default().as_secs_f64();
+    let end = parts
+        .iter()
+        .map(|(at, interval, entries)| shift(*at) + entries.last().map_or(0.0, |e| e.offset_seconds + *interval as f64))
+        .fold(0.0, f64::max);
+    let longest = parts.iter().map(|p| p.1).max().unwrap_or(1);
+    let interval = longest.max(timeline_interval(Some(Duration::from_secs_f64(end.min(1e12)))));
+    let count = (end / interval as f64).ceil() as u64;
+    if count > MAX_MERGED_ENTRIES {
+        return Err(format!("the runs span {} s, too far apart to line up", end.round()));
+    }
+    /// One merged interval: its counts, its max, and the request-weighted sums of p50,
+    /// p90 and p99.
+    #[derive(Default, Clone, Copy)]
+    struct Sum {
+        entry: TimelineEntry,
+        weighted: [f64; 3],
+        parts: u32,
+    }
+    let mut sums = vec![Sum::default(); count as usize];
+    for (at, part_interval, entries) in parts {
+        for e in entries {
+            let mid = shift(at) + e.offset_seconds + part_interval as f64 / 2.0;
+            let i = ((mid / interval as f64).floor() as usize).min(sums.len().saturating_sub(1));
+            let Some(sum) = sums.get_mut(i) else { continue };
+            sum.entry.requests += e.requests;
+            for o in Outcome::ALL {
+                sum.entry.outcomes.add(o, e.outcomes.get(o));
+            }
+            let l = &e.latency_seconds;
+            for (w, v) in sum.weighted.iter_mut().zip([l.p50, l.p90, l.p99]) {
+                *w += v * e.requests as f64;
+            }
+            sum.entry.latency_seconds.max = sum.entry.latency_seconds.max.max(l.max);
+            sum.parts += u32::from(e.requests > 0);
+        }
+    }
+    let approximate = sums.iter().any(|s| s.parts > 1);
+    let entries = sums
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut e = s.entry;
+            e.offset_seconds = (i as u64 * interval) as f64;
+            if e.requests > 0 {
+                let [p50, p90, p99] = s.weighted.map(|w| round6(w / e.requests as f64));
+                (e.latency_seconds.p50, e.latency_seconds.p90, e.latency_seconds.p99) = (p50, p90, p99);
+            }
+            e
+        })
+        .collect();
+    Ok(MergedTimeline { interval, entries, approximate })
 }
 
 /// How the notes that are warnings begin (`report` also prints them on stderr).

@@ -2,10 +2,12 @@
 //! processes or machines run side by side) into one, and judges thresholds on it.
 //!
 //! [`model`] owns the report's shape, [`histogram`] its histograms, [`merge`] reading and
-//! merging, [`text`] the human rendering, [`threshold`] the pass/fail rules. This module
+//! merging, [`text`] the terminal rendering, [`html`] the `--html` page, [`threshold`]
+//! the pass/fail rules. This module
 //! knows nothing of how a run is measured: the load engine builds reports, this reads them.
 
 pub mod histogram;
+pub mod html;
 pub mod merge;
 pub mod model;
 pub mod text;
@@ -43,6 +45,11 @@ pub struct ReportArgs {
     /// Also write the JSON report to this file
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Also write the report as one self-contained HTML page with charts (latency and
+    /// outcomes over time, the percentile spectrum) to this file
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,14 +84,15 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
         eprintln!("nehr-probe report: {warning}");
     }
     shown.notes.extend(skipped);
-    shown.report.judge(&rules, &shown.latency);
-    emit(&shown, args.format, args.out.as_deref())?;
+    shown.report.judge(&rules, &shown.latency, shown.ok_latency.as_ref());
+    emit(&shown, args.format, args.out.as_deref(), args.html.as_deref())?;
     Ok(shown.report.exit_code())
 }
 
-/// Prints the report as asked, then writes `out`: a file that cannot be written never
-/// costs the user the report (the error comes after it). stdout may be a closed pipe.
-pub fn emit(shown: &Shown, format: Format, out: Option<&Path>) -> anyhow::Result<()> {
+/// Prints the report as asked, then writes `out` (JSON) and `html`: a file that cannot be
+/// written never costs the user the report (the error comes after it). stdout may be a
+/// closed pipe.
+pub fn emit(shown: &Shown, format: Format, out: Option<&Path>, html: Option<&Path>) -> anyhow::Result<()> {
     let json = shown.report.json();
     let printed = match format {
         Format::Json => print_stdout(&json),
@@ -92,6 +100,9 @@ pub fn emit(shown: &Shown, format: Format, out: Option<&Path>) -> anyhow::Result
     };
     if let Some(path) = out {
         std::fs::write(path, &json).with_context(|| format!("cannot write --out {}", path.display()))?;
+    }
+    if let Some(path) = html {
+        std::fs::write(path, html::render(shown)).with_context(|| format!("cannot write --html {}", path.display()))?;
     }
     printed
 }

@@ -56,6 +56,10 @@ pub struct Outcomes {
 }
 
 impl Outcomes {
+    pub fn add(&mut self, o: Outcome, n: u64) {
+        *self.slot(o) += n;
+    }
+
     pub fn get(&self, o: Outcome) -> u64 {
         let mut copy = *self;
         *copy.slot(o)
@@ -133,6 +137,28 @@ pub struct PhaseStats {
     pub max: f64,
 }
 
+/// The most entries the timeline of a planned run has (an hour at 1 s).
+pub const TIMELINE_MAX_ENTRIES: u64 = 3600;
+/// Timeline intervals, in seconds, for runs of every length.
+const TIMELINE_STEPS: [u64; 14] = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
+
+/// The timeline interval (seconds) for a run that lasts `span`: the shortest step that
+/// keeps the timeline within [`TIMELINE_MAX_ENTRIES`].
+pub fn timeline_interval(span: Option<Duration>) -> u64 {
+    let secs = span.map_or(0, |d| d.as_secs_f64().ceil() as u64);
+    let fits = |step: &u64| secs.div_ceil(*step) <= TIMELINE_MAX_ENTRIES;
+    TIMELINE_STEPS.into_iter().find(fits).unwrap_or(TIMELINE_STEPS[TIMELINE_STEPS.len() - 1])
+}
+
+/// Latency of one timeline interval, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntervalLatency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
 impl PhaseStats {
     /// From a histogram of microseconds; `None` when no call had the phase.
     pub fn of(h: &Histogram<u64>) -> Option<PhaseStats> {
@@ -171,6 +197,17 @@ impl PhaseTable {
 /// The histograms of the five phases (µs), in [`PHASE_NAMES`]' order.
 pub type PhaseHistograms = [Histogram<u64>; 5];
 
+/// One interval of the timeline: the calls that *ended* in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// Its start, in seconds after `started_at`.
+    pub offset_seconds: f64,
+    pub requests: u64,
+    pub outcomes: Outcomes,
+    /// All calls' latency (all zero without calls).
+    pub latency_seconds: IntervalLatency,
+}
+
 /// The report, field for field as docs/json.md shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
@@ -191,11 +228,21 @@ pub struct LoadReport {
     pub achieved_rps: f64,
     pub outcomes: Outcomes,
     pub latency_seconds: Percentiles,
+    /// Latency of `ok` calls only, so that fast failures do not flatter it. Absent in
+    /// reports written before it (and in merges with such a report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok_latency_seconds: Option<Percentiles>,
     pub service_time_seconds: Percentiles,
     pub late_starts: u64,
     pub http_status: BTreeMap<String, u64>,
     pub violations: BTreeMap<String, u64>,
     pub thresholds: Vec<Judged>,
+    /// Seconds per timeline entry: 1, coarser for long runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline_interval_seconds: Option<u64>,
+    /// What happened when: one entry per interval from `started_at`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelineEntry>,
     /// Base64 of the compressed V2 HdrHistogram of latency, µs.
     pub histogram: String,
     /// The same of service time, so that merged service-time percentiles are exact too.
@@ -205,8 +252,8 @@ pub struct LoadReport {
     /// `load --segment`: which share of the global schedule this run sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<Segment>,
-    /// When the measured schedule started (its t0), RFC 3339 UTC; absent in reports
-    /// written before it was saved.
+    /// When the measured schedule started (its t0), RFC 3339 UTC; the timeline counts
+    /// from it. Absent in reports written before it was saved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
     /// Open model: how long after its due time the first request was sent.
@@ -225,6 +272,9 @@ pub struct LoadReport {
     /// Reports written without them still read and merge (without phases).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase_histograms: Option<BTreeMap<String, String>>,
+    /// The same of `ok` calls' latency, so that merged ok latency is exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok_histogram: Option<String>,
 }
 
 /// What a run knows besides its recorder.
@@ -241,10 +291,12 @@ pub struct RunFacts {
 }
 
 impl LoadReport {
-    /// Judges `thresholds` against this report and its latency histogram (µs).
-    pub fn judge(&mut self, thresholds: &[Threshold], latency: &Histogram<u64>) {
+    /// Judges `thresholds` against this report and its latency histograms (µs): of all
+    /// calls, and of `ok` calls where the report has it.
+    pub fn judge(&mut self, thresholds: &[Threshold], latency: &Histogram<u64>, ok_latency: Option<&Histogram<u64>>) {
         let facts = Facts {
             latency,
+            ok_latency,
             requests: self.requests,
             ok: self.outcomes.ok,
             dropped: self.dropped,
@@ -267,7 +319,8 @@ impl LoadReport {
     }
 }
 
-fn secs(us: u64) -> f64 {
+/// Microseconds as seconds, to the microsecond.
+pub fn secs(us: u64) -> f64 {
     round6(us as f64 / 1e6)
 }
 
@@ -280,6 +333,8 @@ pub struct Shown {
     pub service: Option<Histogram<u64>>,
     /// The phases' histograms; absent in reports written before they were saved.
     pub phases: Option<PhaseHistograms>,
+    /// Of `ok` calls; absent in reports written before it was saved.
+    pub ok_latency: Option<Histogram<u64>>,
     pub notes: Vec<String>,
 }
 

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use super::merge::WARNING;
-use super::model::{LoadReport, Model, Shown};
+use super::model::{LoadReport, Model, Shown, TimelineEntry};
 use super::threshold::Threshold;
 use crate::call::Outcome;
 use crate::util::fmt::human_secs;
@@ -86,10 +86,13 @@ pub fn render(shown: &Shown) -> String {
         Model::Open => ("latency (from due)", "service time (from send)"),
         Model::Closed => ("latency", "service time"),
     };
-    let _ = writeln!(o, "\n  {:<8} {lat:>20}  {svc:>26}", "");
-    for ((name, l), (_, s)) in r.latency_seconds.rows().into_iter().zip(r.service_time_seconds.rows()) {
+    let _ = writeln!(o, "\n  {:<8} {lat:>20}  {:>14}  {svc:>26}", "", "ok calls only");
+    let ok_rows = r.ok_latency_seconds.filter(|_| r.outcomes.ok > 0).map(|p| p.rows());
+    for (i, ((name, l), (_, s))) in r.latency_seconds.rows().into_iter().zip(r.service_time_seconds.rows()).enumerate()
+    {
         let (l, s) = if r.requests == 0 { ("–".into(), "–".into()) } else { (human_secs(l), human_secs(s)) };
-        let _ = writeln!(o, "  {name:<8} {l:>20}  {s:>26}");
+        let ok = ok_rows.map_or("–".into(), |rows| human_secs(rows[i].1));
+        let _ = writeln!(o, "  {name:<8} {l:>20}  {ok:>14}  {s:>26}");
     }
 
     phases(o, r);
@@ -113,6 +116,10 @@ pub fn render(shown: &Shown) -> String {
             let path = if path.is_empty() { "(the whole body)" } else { path.as_str() };
             let _ = writeln!(o, "  {path:<32} {n:>10}");
         }
+    }
+
+    if r.requests > 0 && !r.timeline.is_empty() {
+        timeline(o, r);
     }
 
     if r.requests > 0 {
@@ -189,6 +196,61 @@ fn bar(fraction: f64) -> String {
     format!("{s:<BAR_WIDTH$}")
 }
 
+/// The widest the timeline's rows get, in characters: entries beyond it share a column.
+const TIMELINE_WIDTH: usize = 60;
+
+/// One row per outcome that occurred (calls per second, one scale for all rows, blank
+/// where there were none) and one of the worst p99 per column, so that an outage
+/// mid-run shows at a glance.
+fn timeline(o: &mut String, r: &LoadReport) {
+    let interval = r.timeline_interval_seconds.unwrap_or(1).max(1);
+    let per_column = r.timeline.len().div_ceil(TIMELINE_WIDTH).max(1);
+    let columns: Vec<&[TimelineEntry]> = r.timeline.chunks(per_column).collect();
+    let seconds = |c: &[TimelineEntry]| (c.len() as u64 * interval) as f64;
+    let rate =
+        |c: &[TimelineEntry], f: &dyn Fn(&TimelineEntry) -> u64| c.iter().map(f).sum::<u64>() as f64 / seconds(c);
+    let peak = columns.iter().map(|c| rate(c, &|e| e.requests)).fold(0.0, f64::max);
+    let span = r.timeline.len() as u64 * interval;
+    let _ = writeln!(
+        o,
+        "\ntimeline ({} a column, calls by the second they ended; {} to {})",
+        human_span((per_column as u64 * interval) as f64),
+        human_span(0.0),
+        human_span(span as f64),
+    );
+    for outcome in Outcome::ALL {
+        if r.outcomes.get(outcome) == 0 {
+            continue;
+        }
+        let rates: Vec<f64> = columns.iter().map(|c| rate(c, &|e| e.outcomes.get(outcome))).collect();
+        let top = rates.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(o, "  {:<16} {}  {}/s at most", outcome.as_str(), sparkline(&rates, peak), trim3(top));
+    }
+    let p99: Vec<f64> = columns.iter().map(|c| c.iter().map(|e| e.latency_seconds.p99).fold(0.0, f64::max)).collect();
+    let top = p99.iter().copied().fold(0.0, f64::max);
+    let _ = writeln!(o, "  {:<16} {}  {} at most", "p99 (all calls)", sparkline(&p99, top), human_secs(top));
+}
+
+/// One character per value, ▁ to █ in proportion to `top`; blank for zero.
+fn sparkline(values: &[f64], top: f64) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    values
+        .iter()
+        .map(|&v| if v <= 0.0 || top <= 0.0 { ' ' } else { LEVELS[((v / top * 8.0).ceil() as usize).clamp(1, 8) - 1] })
+        .collect()
+}
+
+/// A span of whole seconds as people read it: `30 s`, `5 min`, `2 h`.
+fn human_span(secs: f64) -> String {
+    if secs < 120.0 {
+        format!("{} s", trim3(secs))
+    } else if secs < 7200.0 {
+        format!("{} min", trim3(secs / 60.0))
+    } else {
+        format!("{} h", trim3(secs / 3600.0))
+    }
+}
+
 fn share(n: u64, of: u64) -> String {
     if of == 0 { "–".into() } else { format!("{:.2} %", n as f64 * 100.0 / of as f64) }
 }
@@ -204,6 +266,16 @@ mod tests {
         assert_eq!(bar(0.0).trim_end(), "▏");
         assert_eq!(bar(1.0 / 320.0).trim_end(), "▏");
         assert_eq!(bar(0.5).chars().count(), BAR_WIDTH);
+    }
+
+    #[test]
+    fn sparklines_scale_and_leave_zero_blank() {
+        assert_eq!(sparkline(&[0.0, 1.0, 4.0, 8.0], 8.0), " ▁▄█");
+        assert_eq!(sparkline(&[0.01, 8.0], 8.0), "▁█");
+        assert_eq!(sparkline(&[3.0], 0.0), " ");
+        assert_eq!(human_span(30.0), "30 s");
+        assert_eq!(human_span(300.0), "5 min");
+        assert_eq!(human_span(3.0 * 3600.0), "3 h");
     }
 
     #[test]

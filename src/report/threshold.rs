@@ -10,9 +10,10 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 /// What every grammar error ends with.
-pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, error_rate<=1%, rps>=49; \
-     METRIC is p50, p90, p95, p99, p99.9, max or mean (latency, in us, ms or s), \
-     error_rate or dropped (in % or as a fraction) or rps; OP is <, <=, > or >=";
+pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, ok_p99<300ms, error_rate<=1%, rps>=49; \
+     METRIC is p50, p90, p95, p99, p99.9, max or mean (latency of all calls, in us, ms or s; \
+     with ok_ in front, of ok calls only), error_rate or dropped (in % or as a fraction) \
+     or rps; OP is <, <=, > or >=";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid threshold {expr:?}: {why}; {GRAMMAR}")]
@@ -82,6 +83,8 @@ impl Op {
 pub struct Threshold {
     pub expr: String,
     pub metric: Metric,
+    /// A latency metric of `ok` calls only (`ok_p99`), which fast failures cannot flatter.
+    pub ok_only: bool,
     pub op: Op,
     pub value: f64,
 }
@@ -96,6 +99,8 @@ impl fmt::Display for Threshold {
 pub struct Facts<'a> {
     /// Latency in microseconds.
     pub latency: &'a Histogram<u64>,
+    /// Latency of `ok` calls in microseconds; `None` in reports written before it.
+    pub ok_latency: Option<&'a Histogram<u64>>,
     pub requests: u64,
     pub ok: u64,
     /// Due requests never sent.
@@ -132,7 +137,14 @@ impl Threshold {
         if name.is_empty() {
             return Err(err("no metric before the operator"));
         }
-        let metric = Metric::parse(name).ok_or_else(|| err(&format!("unknown metric {name:?}")))?;
+        let (ok_only, bare) = match name.strip_prefix("ok_") {
+            Some(bare) => (true, bare),
+            None => (false, name),
+        };
+        let metric = Metric::parse(bare).ok_or_else(|| err(&format!("unknown metric {name:?}")))?;
+        if ok_only && !metric.is_latency() {
+            return Err(err(&format!("ok_ goes with a latency metric only, not {bare}")));
+        }
         let value = value.trim();
         let split = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
         let (number, unit) = value.split_at(split);
@@ -153,12 +165,13 @@ impl Threshold {
             (Metric::Rps, "") => n,
             (_, unit) => return Err(err(&format!("unit {unit:?} does not fit {name}"))),
         };
-        Ok(Threshold { expr, metric, op, value })
+        Ok(Threshold { expr, metric, ok_only, op, value })
     }
 
-    /// The measured value, in the metric's base unit; `None` without requests.
+    /// The measured value, in the metric's base unit; `None` without requests (or,
+    /// for `ok_` rules, without ok calls).
     pub fn actual(&self, facts: &Facts) -> Option<f64> {
-        let h = facts.latency;
+        let h = if self.ok_only { facts.ok_latency? } else { facts.latency };
         let secs = |us: u64| us as f64 / 1e6;
         let due = facts.requests + facts.dropped;
         match self.metric {
@@ -183,6 +196,7 @@ impl Threshold {
     /// The measured value as people read this metric: `123.4 ms`, `0.67 %`, `49.98/s`.
     pub fn show(&self, actual: Option<f64>) -> String {
         match (self.metric, actual) {
+            (_, None) if self.ok_only => "no ok calls".to_string(),
             (_, None) => "no requests".to_string(),
             (Metric::ErrorRate | Metric::Dropped, Some(a)) => format!("{:.2} %", a * 100.0),
             (Metric::Rps, Some(a)) => format!("{a:.2}/s"),
@@ -203,7 +217,13 @@ mod tests {
     fn grammar() {
         assert_eq!(
             t("p99<300ms"),
-            Threshold { expr: "p99<300ms".into(), metric: Metric::Percentile(99.0), op: Op::Lt, value: 0.3 }
+            Threshold {
+                expr: "p99<300ms".into(),
+                metric: Metric::Percentile(99.0),
+                ok_only: false,
+                op: Op::Lt,
+                value: 0.3
+            }
         );
         assert_eq!(t(" p99.9 <= 1.5s ").metric, Metric::Percentile(99.9));
         assert_eq!(t("p99.9<=1.5s").value, 1.5);
@@ -217,6 +237,9 @@ mod tests {
         assert_eq!(t("error_rate<0.05").value, 0.05);
         assert_eq!(t("rps>=49.5").value, 49.5);
         assert_eq!(t("p90 < 250ms").expr, "p90 < 250ms");
+        let ok = t("ok_p99.9<2s");
+        assert_eq!((ok.metric, ok.ok_only, ok.value), (Metric::Percentile(99.9), true, 2.0));
+        assert!(t("ok_max<1s").ok_only && t("ok_p99_9<1s").ok_only && !t("max<1s").ok_only);
     }
 
     #[test]
@@ -233,6 +256,9 @@ mod tests {
             ("error_rate<5", "at most 1"),
             ("rps>10ms", "does not fit"),
             ("p99<1.2.3s", "not a number"),
+            ("ok_error_rate<1%", "latency metric only"),
+            ("ok_rps>1", "latency metric only"),
+            ("ok_<1s", "unknown metric"),
         ] {
             let e = Threshold::parse(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
@@ -251,7 +277,9 @@ mod tests {
     #[test]
     fn evaluation() {
         let h = histogram(&(1..=100).collect::<Vec<_>>());
-        let facts = Facts { latency: &h, requests: 100, ok: 97, dropped: 0, achieved_rps: 50.0 };
+        let fast = histogram(&[1, 1, 1]);
+        let facts =
+            Facts { latency: &h, ok_latency: Some(&fast), requests: 100, ok: 97, dropped: 0, achieved_rps: 50.0 };
         let judge = |s: &str| t(s).judge(&facts);
         // Percentiles are reported as the highest value equivalent to them (3 digits).
         assert!(judge("p50<51ms").passed && !judge("p50<50ms").passed);
@@ -264,12 +292,19 @@ mod tests {
         assert!(judge("rps>=49.9").passed && !judge("rps>50").passed);
         assert_eq!(t("error_rate<2%").show(Some(0.03)), "3.00 %");
         assert_eq!(t("rps>1").show(Some(49.98)), "49.98/s");
+        // ok_ rules judge the ok calls' latency only.
+        assert!(judge("ok_p99<2ms").passed && !judge("p99<2ms").passed);
+        assert_eq!(judge("ok_max<1s").actual, Some(0.001));
+        let old = Facts { ok_latency: None, ..facts };
+        let v = t("ok_p99<1s").judge(&old);
+        assert!(!v.passed && v.actual.is_none());
+        assert_eq!(t("ok_p99<1s").show(None), "no ok calls");
     }
 
     #[test]
     fn nothing_measured_fails_except_rate() {
         let h = histogram(&[]);
-        let facts = Facts { latency: &h, requests: 0, ok: 0, dropped: 0, achieved_rps: 0.0 };
+        let facts = Facts { latency: &h, ok_latency: Some(&h), requests: 0, ok: 0, dropped: 0, achieved_rps: 0.0 };
         let v = t("p99<1s").judge(&facts);
         assert!(!v.passed && v.actual.is_none());
         assert!(!t("error_rate<1%").judge(&facts).passed);
@@ -285,13 +320,13 @@ mod tests {
         assert!(Threshold::parse("dropped<5").unwrap_err().to_string().contains("at most 1"));
         assert!(Threshold::parse("dropped<5ms").unwrap_err().to_string().contains("does not fit"));
         let h = histogram(&[10; 60]);
-        let facts = Facts { latency: &h, requests: 60, ok: 50, dropped: 40, achieved_rps: 6.0 };
+        let facts = Facts { latency: &h, ok_latency: None, requests: 60, ok: 50, dropped: 40, achieved_rps: 6.0 };
         assert_eq!(t("error_rate<1%").judge(&facts).actual, Some(0.5));
         assert_eq!(t("dropped<1%").judge(&facts).actual, Some(0.4));
         assert!(!t("dropped<1%").judge(&facts).passed && t("dropped<=40%").judge(&facts).passed);
         // Everything dropped: nothing was sent, yet both rates are known.
         let none = histogram(&[]);
-        let all = Facts { latency: &none, requests: 0, ok: 0, dropped: 7, achieved_rps: 0.0 };
+        let all = Facts { latency: &none, ok_latency: None, requests: 0, ok: 0, dropped: 7, achieved_rps: 0.0 };
         assert_eq!(t("error_rate<1%").judge(&all).actual, Some(1.0));
         assert_eq!(t("dropped<1%").judge(&all).actual, Some(1.0));
         assert_eq!(t("p99<1s").judge(&all).actual, None);

@@ -4,11 +4,12 @@
 //! intended change.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use nehr_probe::call::validate::Violation;
 use nehr_probe::call::{Connection, Observation, Outcome, Phases};
 use nehr_probe::load::recorder::Recorder;
+use nehr_probe::load::timeline::{OpenSeconds, TimelineBuilder};
 use nehr_probe::report::model::{Model, RunFacts, Shown};
 use nehr_probe::report::text::render;
 use nehr_probe::report::threshold::Threshold;
@@ -27,9 +28,16 @@ fn golden(name: &str, actual: &str) {
     }
 }
 
-/// An open-model run of 200 calls: mostly ok, some slow, a few failures of each kind.
+/// An open-model run of 200 calls over 10 s: mostly ok, some slow, a few failures of
+/// each kind, the server errors together in seconds 4 and 5.
 fn run() -> Shown {
     let mut rec = Recorder::new();
+    let mut seconds = OpenSeconds::new();
+    let mut at = 0u64;
+    let mut record = |rec: &mut Recorder, obs: Observation, ended_ms: u64| {
+        let latency = rec.record(&obs);
+        seconds.record(Duration::from_millis(ended_ms), obs.outcome, latency);
+    };
     let due = Instant::now();
     let us = Duration::from_micros;
     let call = |outcome, status: Option<u16>, wait_us: u64, service_us: u64| {
@@ -48,19 +56,23 @@ fn run() -> Shown {
         obs
     };
     for i in 0..180u64 {
-        rec.record(&call(Outcome::Ok, Some(200), i % 3 * 400, 2_000 + i * 37));
+        at += if (80..100).contains(&i) { 0 } else { 62 };
+        record(&mut rec, call(Outcome::Ok, Some(200), i % 3 * 400, 2_000 + i * 37), at);
     }
     for i in 0..8u64 {
-        rec.record(&call(Outcome::ServerError, Some(503), 0, 900 + i * 10));
+        record(&mut rec, call(Outcome::ServerError, Some(503), 0, 900 + i * 10), 4_000 + i * 200);
     }
-    for _ in 0..5 {
+    for i in 0..5 {
         let mut bad = call(Outcome::InvalidBody, Some(200), 0, 3_100);
         bad.violations = vec![Violation { path: "/result/expires_in".into(), message: "must be > 0".into() }];
-        rec.record(&bad);
+        record(&mut rec, bad, 1_000 + i * 1_500);
     }
-    for _ in 0..7 {
-        rec.record(&call(Outcome::Timeout, None, 0, 2_000_000));
+    for i in 0..7 {
+        record(&mut rec, call(Outcome::Timeout, None, 0, 2_000_000), 2_000 + i * 1_000);
     }
+    let mut timeline = TimelineBuilder::new(UNIX_EPOCH + Duration::from_secs(1_780_000_000), None);
+    seconds.close_all(Duration::from_secs(10), |second, _| timeline.add(second));
+    rec.timeline = Some(timeline.finish());
     let facts = RunFacts {
         target: "http://127.0.0.1:8080/nehrapi/login/getToken".into(),
         model: Model::Open,
@@ -71,8 +83,7 @@ fn run() -> Shown {
         started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_777_636_800),
     };
     let rules = ["p99<300ms", "error_rate<1%", "rps>=19.5"].map(|r| Threshold::parse(r).unwrap());
-    let report = rec.report(&facts, &rules);
-    Shown { report, latency: rec.latency, service: Some(rec.service), phases: Some(rec.phases), notes: vec![] }
+    rec.into_shown(&facts, &rules, vec![])
 }
 
 #[test]

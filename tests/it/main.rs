@@ -2,12 +2,14 @@
 //! in-process or spawns the real binary against servers on 127.0.0.1 only.
 
 mod answers;
+mod browser;
 mod check;
 mod cli;
 mod deploy;
 mod docs;
 mod golden;
 mod guard;
+mod html;
 mod layout;
 mod load;
 mod mock;
@@ -17,4 +19,5 @@ mod secrets;
 mod segments;
 mod serve;
 mod support;
+mod timeline;
 mod tls;

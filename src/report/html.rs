@@ -1,0 +1,571 @@
+//! `--html FILE`: the report as one self-contained page for people who decide go or
+//! no-go from pictures. Owns the page's layout, its charts and its tables.
+//!
+//! Charts are drawn by plotters' SVG backend and inlined; the page is built with maud,
+//! so every text from the report (the target, violation paths, threshold rules) is
+//! escaped by construction. It must never reference anything outside the file (no
+//! script, font, style sheet or image is fetched): it works offline, by mail, in an
+//! archive. It reads only the report and its histograms, so `report --html` draws a
+//! saved or merged run exactly as `load --html` drew it.
+
+use std::ops::Range;
+
+use hdrhistogram::Histogram;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::prelude::*;
+
+use super::model::{LoadReport, Model, Percentiles, Shown, TimelineEntry};
+use super::threshold::Threshold;
+use crate::call::Outcome;
+use crate::util::fmt::human_secs;
+use crate::util::units::trim3;
+
+/// Chart size in SVG pixels (the page scales them to its width).
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 300;
+/// The most points a time chart draws: more entries share a point, so an hour-long
+/// run's page stays small (a chart is under 1000 pixels wide anyway).
+const MAX_POINTS: usize = 720;
+/// The spectrum's right end: p99.999, as 1 / (1 - q).
+const SPECTRUM_END: f64 = 1e5;
+
+/// Each outcome's colour in every chart and table (green is ok; failures are warm,
+/// failures below HTTP dark).
+fn colour(o: Outcome) -> RGBColor {
+    match o {
+        Outcome::Ok => RGBColor(46, 160, 67),
+        Outcome::InvalidBody => RGBColor(137, 87, 229),
+        Outcome::Unauthorized => RGBColor(219, 109, 40),
+        Outcome::RateLimited => RGBColor(212, 167, 44),
+        Outcome::ServerError => RGBColor(207, 34, 46),
+        Outcome::HttpError => RGBColor(191, 57, 137),
+        Outcome::Timeout => RGBColor(130, 7, 30),
+        Outcome::ConnectError => RGBColor(87, 96, 106),
+        Outcome::TransportError => RGBColor(9, 105, 218),
+    }
+}
+
+fn css_colour(o: Outcome) -> String {
+    let RGBColor(r, g, b) = colour(o);
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+const STYLE: &str = "
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2328;margin:0 auto;
+max-width:1000px;padding:16px 20px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:26px 0 6px;border-bottom:1px solid #d0d7de}
+.sub{color:#59636e;margin:0 0 12px;overflow-wrap:anywhere}
+.verdict{display:inline-block;padding:3px 10px;border-radius:6px;font-weight:600;color:#fff}
+.pass{background:#1a7f37}.fail{background:#cf222e}.none{background:#59636e}
+.tiles{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0}
+.tile{border:1px solid #d0d7de;border-radius:6px;padding:6px 12px;min-width:120px}
+.tile b{display:block;font-size:20px}.tile span{color:#59636e;font-size:13px}
+table{border-collapse:collapse;margin:6px 0}td,th{padding:3px 12px 3px 0;text-align:left;vertical-align:top}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tr+tr td{border-top:1px solid #eaeef2}
+.sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
+figure{margin:8px 0}figcaption{color:#59636e;font-size:13px}svg{max-width:100%;height:auto}
+.note{color:#59636e;font-size:13px}
+@media print{body{max-width:none;padding:0;font-size:12px}figure,table{break-inside:avoid}}
+";
+
+/// The whole page.
+pub fn render(shown: &Shown) -> String {
+    let r = &shown.report;
+    let verdict = match (r.thresholds.is_empty(), r.passed()) {
+        (true, _) => ("none", "no thresholds"),
+        (false, true) => ("pass", "PASS"),
+        (false, false) => ("fail", "FAIL"),
+    };
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "nehr-probe load report: " (r.target) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "nehr-probe load report" }
+                p.sub { (r.target) }
+                span class={ "verdict " (verdict.0) } { (verdict.1) }
+                (tiles(r))
+                @for note in &shown.notes {
+                    p.note { "Note: " (note) }
+                }
+                h2 { "Latency over time" }
+                (figure(latency_chart(r), "p50, p90, p99 and max of all calls per interval, by the interval in which \
+                    they ended; logarithmic scale."))
+                h2 { "Requests per second by outcome" }
+                (figure(rate_chart(r), "Calls per second, stacked by outcome, by the interval in which they ended."))
+                h2 { "Latency percentile spectrum" }
+                (figure(spectrum_chart(shown), "Latency at each percentile out to p99.999 (HdrHistogram's axis): \
+                    all calls, ok calls only, and service time (from the send); logarithmic scales."))
+                h2 { "Run" }
+                (facts(r))
+                h2 { "Outcomes" }
+                (outcomes(r))
+                h2 { "Latency" }
+                (percentiles(r))
+                @if !r.thresholds.is_empty() {
+                    h2 { "Thresholds" }
+                    (thresholds(r))
+                }
+                h2 { "HTTP status" }
+                (statuses(r))
+                @if !r.violations.is_empty() {
+                    h2 { "Schema violations" }
+                    (violations(r))
+                }
+                p.note { "Written by nehr-probe " (env!("CARGO_PKG_VERSION")) "." }
+            }
+        }
+    };
+    page.into_string()
+}
+
+fn figure(svg: String, caption: &str) -> Markup {
+    html! { figure { (PreEscaped(svg)) figcaption { (caption) } } }
+}
+
+fn share(n: u64, of: u64) -> String {
+    if of == 0 { "–".into() } else { format!("{:.2} %", n as f64 * 100.0 / of as f64) }
+}
+
+fn tiles(r: &LoadReport) -> Markup {
+    let p99 = |p: Option<&Percentiles>| p.filter(|_| r.requests > 0).map_or("–".into(), |p| human_secs(p.p99));
+    let ok_p99 = p99(r.ok_latency_seconds.as_ref().filter(|_| r.outcomes.ok > 0));
+    html! {
+        div.tiles {
+            div.tile { b { (r.requests) } span { "requests" } }
+            div.tile { b { (share(r.outcomes.ok, r.requests)) } span { "ok" } }
+            div.tile { b { (format!("{:.2}/s", r.achieved_rps)) } span { "achieved rate" } }
+            div.tile { b { (p99(Some(&r.latency_seconds))) } span { "p99, all calls" } }
+            div.tile { b { (ok_p99) } span { "p99, ok calls" } }
+        }
+    }
+}
+
+fn facts(r: &LoadReport) -> Markup {
+    let model = match (r.model, r.target_rps) {
+        (Model::Open, Some(rps)) => format!("open: {} rps planned, at most {} in flight", trim3(rps), r.concurrency),
+        (Model::Open, None) => format!("open: at most {} in flight", r.concurrency),
+        (Model::Closed, _) => format!("closed: {} workers back to back", r.concurrency),
+    };
+    html! {
+        table {
+            tr { th { "Target" } td { (r.target) } }
+            tr { th { "Model" } td { (model) } }
+            @if let Some(at) = &r.started_at { tr { th { "Started" } td { (at) } } }
+            tr { th { "Duration" } td { (format!("{:.2} s", r.duration_seconds)) } }
+            tr { th { "Requests" } td { (r.requests) " at " (format!("{:.2}/s", r.achieved_rps)) } }
+            tr { th { "Late starts" } td { (r.late_starts) " (started more than 1 ms after due)" } }
+            @if let Some(i) = r.timeline_interval_seconds { tr { th { "Timeline" } td { (i) " s per interval" } } }
+        }
+    }
+}
+
+fn outcomes(r: &LoadReport) -> Markup {
+    html! {
+        table {
+            tr { th { "Outcome" } th.n { "Calls" } th.n { "Share" } }
+            @for o in Outcome::ALL {
+                @let n = r.outcomes.get(o);
+                tr {
+                    td { span.sw style={ "background:" (css_colour(o)) } {} (o.as_str()) }
+                    td.n { (n) }
+                    td.n { (share(n, r.requests)) }
+                }
+            }
+        }
+    }
+}
+
+fn percentiles(r: &LoadReport) -> Markup {
+    let cell = |p: Option<&Percentiles>, i: usize, calls: u64| match p {
+        Some(p) if calls > 0 => human_secs(p.rows()[i].1),
+        _ => "–".to_string(),
+    };
+    let from = if r.model == Model::Open { " (from due)" } else { "" };
+    html! {
+        table {
+            tr { th {} th.n { "All calls" (from) } th.n { "Ok calls" (from) } th.n { "Service time (from send)" } }
+            @for (i, (name, _)) in r.latency_seconds.rows().into_iter().enumerate() {
+                tr {
+                    td { (name) }
+                    td.n { (cell(Some(&r.latency_seconds), i, r.requests)) }
+                    td.n { (cell(r.ok_latency_seconds.as_ref(), i, r.outcomes.ok)) }
+                    td.n { (cell(Some(&r.service_time_seconds), i, r.requests)) }
+                }
+            }
+        }
+    }
+}
+
+fn thresholds(r: &LoadReport) -> Markup {
+    html! {
+        table {
+            tr { th { "Rule" } th { "Verdict" } th.n { "Actual" } }
+            @for v in &r.thresholds {
+                @let actual = match Threshold::parse(&v.expr) {
+                    Ok(t) => t.show(v.actual),
+                    Err(_) => v.actual.map_or("–".into(), |a| a.to_string()),
+                };
+                tr {
+                    td { code { (v.expr) } }
+                    td { span class={ "verdict " (if v.passed { "pass" } else { "fail" }) } {
+                        (if v.passed { "pass" } else { "FAIL" }) } }
+                    td.n { (actual) }
+                }
+            }
+        }
+    }
+}
+
+fn statuses(r: &LoadReport) -> Markup {
+    let answered: u64 = r.http_status.values().sum();
+    html! {
+        table {
+            tr { th { "Status" } th.n { "Answers" } }
+            @for (code, n) in &r.http_status { tr { td { (code) } td.n { (n) } } }
+            tr { td { "no HTTP answer" } td.n { (r.requests.saturating_sub(answered)) } }
+        }
+    }
+}
+
+fn violations(r: &LoadReport) -> Markup {
+    let mut rows: Vec<(&String, &u64)> = r.violations.iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    html! {
+        table {
+            tr { th { "JSON Pointer" } th.n { "Answers" } }
+            @for (path, n) in rows {
+                tr { td { code { (if path.is_empty() { "(the whole body)" } else { path.as_str() }) } } td.n { (n) } }
+            }
+        }
+    }
+}
+
+/// A point of a time chart: entries sharing it add their counts; their p50, p90 and
+/// p99 are request-weighted, their max the largest.
+#[derive(Debug, Clone, Copy, Default)]
+struct Point {
+    start: f64,
+    seconds: f64,
+    entry: TimelineEntry,
+}
+
+fn points(r: &LoadReport) -> Vec<Point> {
+    let interval = r.timeline_interval_seconds.unwrap_or(1).max(1) as f64;
+    let per_point = r.timeline.len().div_ceil(MAX_POINTS).max(1);
+    r.timeline
+        .chunks(per_point)
+        .map(|chunk| {
+            let mut p =
+                Point { start: chunk[0].offset_seconds, seconds: interval * chunk.len() as f64, ..Point::default() };
+            let (mut w50, mut w90, mut w99) = (0.0, 0.0, 0.0);
+            for e in chunk {
+                p.entry.requests += e.requests;
+                for o in Outcome::ALL {
+                    p.entry.outcomes.add(o, e.outcomes.get(o));
+                }
+                let n = e.requests as f64;
+                w50 += e.latency_seconds.p50 * n;
+                w90 += e.latency_seconds.p90 * n;
+                w99 += e.latency_seconds.p99 * n;
+                p.entry.latency_seconds.max = p.entry.latency_seconds.max.max(e.latency_seconds.max);
+            }
+            if p.entry.requests > 0 {
+                let n = p.entry.requests as f64;
+                let l = &mut p.entry.latency_seconds;
+                (l.p50, l.p90, l.p99) = (w50 / n, w90 / n, w99 / n);
+            }
+            p
+        })
+        .collect()
+}
+
+/// The time axis: seconds from the start, to the end of the last interval.
+fn time_axis(points: &[Point]) -> Range<f64> {
+    let end = points.last().map_or(1.0, |p| p.start + p.seconds);
+    0.0..end.max(1.0)
+}
+
+fn seconds_label(x: &f64) -> String {
+    if *x >= 120.0 { format!("{} min", trim3(x / 60.0)) } else { format!("{} s", trim3(*x)) }
+}
+
+fn latency_label(y: &f64) -> String {
+    human_secs(*y)
+}
+
+/// Draws into an SVG string; a drawing error (none is expected) leaves a note instead.
+fn svg(draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> Result<(), String>) -> String {
+    let mut out = String::new();
+    let result = {
+        let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
+        let drawn = root.fill(&WHITE).map_err(|e| e.to_string()).and_then(|()| draw(&root));
+        drawn.and_then(|()| root.present().map_err(|e| e.to_string()))
+    };
+    match result {
+        Ok(()) => out,
+        Err(e) => html! { p.note { "chart not drawn: " (e) } }.into_string(),
+    }
+}
+
+/// A log axis over `values` (seconds), a little beyond them.
+fn log_range(values: impl Iterator<Item = f64>) -> Range<f64> {
+    let (lo, hi) = values.filter(|v| *v > 0.0).fold((f64::MAX, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if hi <= 0.0 { 1e-4..1.0 } else { (lo / 1.5).max(1e-6)..(hi * 1.5) }
+}
+
+/// A line of the latency chart: its name, colour and value.
+type Series = (&'static str, RGBColor, fn(&TimelineEntry) -> f64);
+
+/// A line of the spectrum: its name, colour and points.
+type Line = (&'static str, RGBColor, Vec<(f64, f64)>);
+
+fn latency_chart(r: &LoadReport) -> String {
+    let points = points(r);
+    let series: [Series; 4] = [
+        ("p50", RGBColor(9, 105, 218), |e| e.latency_seconds.p50),
+        ("p90", RGBColor(26, 127, 55), |e| e.latency_seconds.p90),
+        ("p99", RGBColor(219, 109, 40), |e| e.latency_seconds.p99),
+        ("max", RGBColor(207, 34, 46), |e| e.latency_seconds.max),
+    ];
+    let y = log_range(points.iter().flat_map(|p| series.map(|s| (s.2)(&p.entry))));
+    svg(|root| {
+        let mut chart = axes(root, time_axis(&points), y.log_scale(), &seconds_label, &latency_label)?;
+        for (name, c, value) in series {
+            // A line per run of intervals with calls: no line across an interval without any.
+            let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+            for p in &points {
+                if p.entry.requests == 0 {
+                    runs.push(Vec::new());
+                } else {
+                    runs.last_mut().expect("one run").push((p.start + p.seconds / 2.0, value(&p.entry)));
+                }
+            }
+            let style = c.stroke_width(if name == "max" { 1 } else { 2 });
+            let mut first = true;
+            for run in runs.into_iter().filter(|r| !r.is_empty()) {
+                let drawn = chart.draw_series(LineSeries::new(run, style)).map_err(|e| e.to_string())?;
+                if std::mem::take(&mut first) {
+                    drawn.label(name).legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2)));
+                }
+            }
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
+    })
+}
+
+/// A chart's axes, grid and labels on `root`, the same for every chart of the page.
+fn axes<'a, 'b, X, Y>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    x: impl AsRangedCoord<CoordDescType = X, Value = f64>,
+    y: impl AsRangedCoord<CoordDescType = Y, Value = f64>,
+    x_label: &dyn Fn(&f64) -> String,
+    y_label: &dyn Fn(&f64) -> String,
+) -> Result<ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>, String>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .margin_right(36)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_label_formatter(x_label)
+        .y_label_formatter(y_label)
+        .light_line_style(RGBColor(240, 240, 240))
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
+fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(("sans-serif", 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(208, 215, 222))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+fn rate_chart(r: &LoadReport) -> String {
+    let points = points(r);
+    let occurred: Vec<Outcome> = Outcome::ALL.into_iter().filter(|o| r.outcomes.get(*o) > 0).collect();
+    let rate = |p: &Point, upto: usize| -> f64 {
+        occurred[..=upto].iter().map(|o| p.entry.outcomes.get(*o)).sum::<u64>() as f64 / p.seconds
+    };
+    let top = points.iter().map(|p| p.entry.requests as f64 / p.seconds).fold(0.0, f64::max);
+    svg(|root| {
+        let mut chart =
+            axes(root, time_axis(&points), 0.0..(top * 1.1).max(1.0), &seconds_label, &|y| format!("{}/s", trim3(*y)))?;
+        // The highest layer first: each lower one paints over it, leaving its own band.
+        for (i, o) in occurred.iter().enumerate().rev() {
+            let steps = points.iter().flat_map(|p| [(p.start, rate(p, i)), (p.start + p.seconds, rate(p, i))]);
+            let c = colour(*o);
+            chart
+                .draw_series(AreaSeries::new(steps, 0.0, c.mix(0.85)).border_style(c))
+                .map_err(|e| e.to_string())?
+                .label(o.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
+    })
+}
+
+/// `(1 / (1 - q), latency in seconds)` along the histogram, to p99.999.
+fn spectrum(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = h
+        .iter_quantiles(4)
+        .map(|v| {
+            let q = v.quantile_iterated_to();
+            let x = if q >= 1.0 { SPECTRUM_END } else { (1.0 / (1.0 - q)).min(SPECTRUM_END) };
+            (x, h.highest_equivalent(v.value_iterated_to()) as f64 / 1e6)
+        })
+        .collect();
+    out.dedup_by(|a, b| a.0 == b.0 && a.1 <= b.1);
+    out
+}
+
+fn percentile_label(x: &f64) -> String {
+    match x.round() as u64 {
+        1 => "0%".into(),
+        10 => "90%".into(),
+        100 => "99%".into(),
+        1000 => "99.9%".into(),
+        10_000 => "99.99%".into(),
+        100_000 => "99.999%".into(),
+        _ => String::new(),
+    }
+}
+
+fn spectrum_chart(shown: &Shown) -> String {
+    let mut lines: Vec<Line> = Vec::new();
+    let all = if shown.report.model == Model::Open { "all calls, latency from due" } else { "all calls" };
+    lines.push((all, RGBColor(9, 105, 218), spectrum(&shown.latency)));
+    if let Some(ok) = shown.ok_latency.as_ref().filter(|h| !h.is_empty()) {
+        lines.push(("ok calls only", colour(Outcome::Ok), spectrum(ok)));
+    }
+    if let Some(service) = &shown.service {
+        lines.push(("service time, from send", RGBColor(130, 80, 223), spectrum(service)));
+    }
+    lines.retain(|l| !l.2.is_empty());
+    let y = log_range(lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)));
+    svg(|root| {
+        let x = (1.0..SPECTRUM_END).log_scale();
+        let mut chart = axes(root, x, y.log_scale(), &percentile_label, &latency_label)?;
+        for (name, c, points) in lines {
+            chart
+                .draw_series(LineSeries::new(points, c.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], c.stroke_width(2)));
+        }
+        // The lines rise to the right: the lower right corner is free.
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::load::recorder::Recorder;
+    use crate::load::recorder::tests::obs;
+    use crate::load::timeline::{Slice, Timeline};
+    use crate::report::model::RunFacts;
+
+    /// An hour at 200 rps with an outage from minute 20 to 25 and slow minutes after it.
+    fn an_hour() -> Shown {
+        let mut rec = Recorder::new();
+        let mut slices = Vec::with_capacity(3600);
+        for s in 0..3600u64 {
+            let mut slice = Slice::default();
+            let down = (1200..1500).contains(&s);
+            let (outcome, ms) = if down { (Outcome::ConnectError, 0) } else { (Outcome::Ok, 5 + s % 7 + s / 400) };
+            slice.outcomes[outcome.index()] = 200;
+            slice.outcomes[Outcome::ServerError.index()] = s % 3;
+            (slice.p50_us, slice.p90_us, slice.p99_us, slice.max_us) =
+                (ms * 1000, ms * 1300, ms * 2000 + 100, ms * 3000 + 200);
+            for i in 0..20 {
+                rec.record(&obs(outcome, (!down).then_some(200), i % 3, ms + i));
+            }
+            slices.push(slice);
+        }
+        rec.timeline = Some(Timeline { started_at: SystemTime::UNIX_EPOCH, interval: 1, slices, coarsened: false });
+        let run = RunFacts {
+            target: "http://127.0.0.1:8080/nehrapi/login/getToken?<b>".into(),
+            model: Model::Open,
+            target_rps: Some(200.0),
+            concurrency: 50,
+            duration: Duration::from_secs(3600),
+            segment: None,
+            started_at: SystemTime::UNIX_EPOCH,
+        };
+        let rules = ["p99<300ms", "ok_p99<50ms", "error_rate<1%"].map(|t| Threshold::parse(t).unwrap());
+        rec.into_shown(&run, &rules, vec![])
+    }
+
+    #[test]
+    fn an_hour_long_run_makes_a_page_under_a_mebibyte_with_nothing_outside_it() {
+        let page = render(&an_hour());
+        eprintln!("a one-hour report's page: {} bytes", page.len());
+        assert!(page.len() < 1 << 20, "{} bytes", page.len());
+        assert_eq!(page.matches("<svg").count(), 3);
+        for outside in ["<script", "src=", "href=", "url(", "@import", "<link", "<iframe"] {
+            assert!(!page.contains(outside), "{outside}");
+        }
+        // The only addresses are the target and the SVG namespace (a name, never fetched).
+        let addresses = page.matches("http://").count();
+        let namespaces = page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
+        let targets = page.matches("http://127.0.0.1:8080/").count();
+        assert_eq!(addresses, namespaces + targets, "an address that is neither the target nor the SVG namespace");
+        // The target is text, escaped by construction.
+        assert!(page.contains("getToken?&lt;b&gt;") && !page.contains("?<b>"));
+        for o in ["connect_error", "server_error", "ok"] {
+            assert!(page.contains(o), "{o}");
+        }
+        assert!(page.contains("ok_p99&lt;50ms"));
+    }
+
+    #[test]
+    fn time_charts_draw_a_point_per_interval_up_to_a_bound() {
+        let shown = an_hour();
+        let points = points(&shown.report);
+        assert_eq!(points.len(), 720);
+        let total: u64 = shown.report.timeline.iter().map(|e| e.requests).sum();
+        assert_eq!(points.iter().map(|p| p.entry.requests).sum::<u64>(), total);
+        assert_eq!(points[0].seconds, 5.0);
+        let outage = &points[1250 / 5];
+        assert_eq!(outage.entry.outcomes.get(Outcome::ConnectError), 1000);
+        assert_eq!(outage.entry.outcomes.get(Outcome::Ok), 0);
+    }
+
+    #[test]
+    fn the_spectrum_runs_on_hdrhistograms_axis_to_p99_999() {
+        let shown = an_hour();
+        let line = spectrum(&shown.latency);
+        assert_eq!(line[0].0, 1.0);
+        assert_eq!(line.last().unwrap().0, SPECTRUM_END);
+        assert!(line.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
+        assert_eq!(percentile_label(&1000.0), "99.9%");
+        assert_eq!(percentile_label(&3.0), "");
+    }
+}
