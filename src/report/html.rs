@@ -47,7 +47,8 @@ fn colour(o: Outcome) -> RGBColor {
     }
 }
 
-fn css_colour(o: Outcome) -> String {
+/// An outcome's colour as CSS (`#2ea043`), the same everywhere a person sees outcomes.
+pub fn css_colour(o: Outcome) -> String {
     let RGBColor(r, g, b) = colour(o);
     format!("#{r:02x}{g:02x}{b:02x}")
 }

@@ -21,6 +21,7 @@ pub mod listener;
 pub mod page;
 pub mod probe_metrics;
 pub mod state;
+pub mod strip;
 pub mod web_config;
 pub mod web_load;
 

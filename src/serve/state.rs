@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::access::Access;
 use super::args::Log;
 use super::gate::{Done, Gate};
+use super::strip::{Cell, Strip};
 use crate::call::{Observation, Outcome, Prober};
 use crate::metrics::Metrics;
 
@@ -34,6 +35,8 @@ pub struct History {
     pub probes: u64,
     /// When the target's certificate expires (Unix seconds), from the last https answer.
     pub cert_not_after: Option<i64>,
+    /// The last probes, for the landing page's strip.
+    pub strip: Strip,
 }
 
 /// One target being watched.
@@ -84,6 +87,7 @@ impl Watched {
             Some(prev) => Some(format!("target {}: {} -> {}: {}", self.name, prev.outcome, seen.outcome, seen.reason)),
             None => Some(format!("target {}: {}: {}", self.name, seen.outcome, seen.reason)),
         };
+        h.strip.push(Cell { at: seen.at, outcome: seen.outcome, latency: seen.latency });
         if seen.outcome != Outcome::Ok {
             h.last_failure = Some(seen.clone());
         }

@@ -10,6 +10,7 @@ mod docs;
 mod golden;
 mod guard;
 mod html;
+mod landing;
 mod layout;
 mod load;
 mod mock;
