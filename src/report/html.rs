@@ -110,6 +110,10 @@ pub fn render(shown: &Shown) -> String {
                 (outcomes(r))
                 h2 { "Latency" }
                 (percentiles(r))
+                @if r.phases_seconds.rows().iter().any(|(_, p)| p.is_some()) {
+                    h2 { "Where the time went" }
+                    (phases(r))
+                }
                 @if !r.thresholds.is_empty() {
                     h2 { "Thresholds" }
                     (thresholds(r))
@@ -163,6 +167,11 @@ fn facts(r: &LoadReport) -> Markup {
             tr { th { "Duration" } td { (format!("{:.2} s", r.duration_seconds)) } }
             tr { th { "Requests" } td { (r.requests) " at " (format!("{:.2}/s", r.achieved_rps)) } }
             tr { th { "Late starts" } td { (r.late_starts) " (started more than 1 ms after due)" } }
+            @if r.model == Model::Open {
+                tr { th { "Dropped" } td { (r.dropped) " (fell due, never sent)" } }
+            }
+            tr { th { "Connections opened" } td { (r.connections_opened) " ("
+                (format!("{:.1} %", r.new_connection_share * 100.0)) " of the calls opened theirs)" } }
             @if let Some(i) = r.timeline_interval_seconds { tr { th { "Timeline" } td { (i) " s per interval" } } }
         }
     }
@@ -199,6 +208,26 @@ fn percentiles(r: &LoadReport) -> Markup {
                     td.n { (cell(Some(&r.latency_seconds), i, r.requests)) }
                     td.n { (cell(r.ok_latency_seconds.as_ref(), i, r.outcomes.ok)) }
                     td.n { (cell(Some(&r.service_time_seconds), i, r.requests)) }
+                }
+            }
+        }
+    }
+}
+
+fn phases(r: &LoadReport) -> Markup {
+    html! {
+        table {
+            tr { th { "Phase" } th.n { "Calls" } th.n { "p50" } th.n { "p90" } th.n { "p99" } th.n { "max" } }
+            @for (name, stats) in r.phases_seconds.rows() {
+                tr {
+                    td { (name) }
+                    @match stats {
+                        Some(p) => {
+                            td.n { (p.calls) }
+                            @for v in [p.p50, p.p90, p.p99, p.max] { td.n { (human_secs(v)) } }
+                        }
+                        None => { td.n { "0" } @for _ in 0..4 { td.n { "–" } } }
+                    }
                 }
             }
         }
