@@ -292,6 +292,7 @@ pub async fn collect(
         };
         if let Some(dropped) = &sinks.dropped {
             let new = rec.set_dropped(dropped.load(Ordering::SeqCst));
+            seconds.drop_at(t0.elapsed(), new);
             if let Some(total) = &sinks.dropped_total {
                 total.inc_by(new);
             }

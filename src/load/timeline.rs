@@ -30,11 +30,13 @@ pub const GRACE: Duration = Duration::from_millis(100);
 /// The most entries any timeline has: past it the interval doubles.
 const HARD_MAX: usize = 4096;
 
-/// One interval of the timeline, closed: counts by outcome (in [`Outcome::ALL`]'s order)
-/// and latency percentiles in µs (all zero without calls).
+/// One interval of the timeline, closed: counts by outcome (in [`Outcome::ALL`]'s order),
+/// requests dropped in it, and latency percentiles in µs (all zero without calls).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Slice {
     pub outcomes: [u64; 9],
+    /// Due requests given up in it (never sent: no latency).
+    pub dropped: u64,
     pub p50_us: u64,
     pub p90_us: u64,
     pub p99_us: u64,
@@ -46,12 +48,13 @@ impl Slice {
         self.outcomes.iter().sum()
     }
 
-    fn summarize(outcomes: [u64; 9], h: &Histogram<u64>) -> Slice {
+    fn summarize(outcomes: [u64; 9], dropped: u64, h: &Histogram<u64>) -> Slice {
         if h.is_empty() {
-            return Slice { outcomes, ..Slice::default() };
+            return Slice { outcomes, dropped, ..Slice::default() };
         }
         Slice {
             outcomes,
+            dropped,
             p50_us: h.value_at_quantile(0.5),
             p90_us: h.value_at_quantile(0.9),
             p99_us: h.value_at_quantile(0.99),
@@ -73,6 +76,7 @@ impl Slice {
         };
         Slice {
             outcomes,
+            dropped: a.dropped + b.dropped,
             p50_us: mean(a.p50_us, b.p50_us),
             p90_us: mean(a.p90_us, b.p90_us),
             p99_us: mean(a.p99_us, b.p99_us),
@@ -106,6 +110,7 @@ impl Timeline {
             TimelineEntry {
                 offset_seconds: (i as u64 * self.interval) as f64,
                 requests: slice.requests(),
+                dropped: slice.dropped,
                 outcomes,
                 latency_seconds: IntervalLatency {
                     p50: secs(slice.p50_us),
@@ -126,6 +131,7 @@ pub struct TimelineBuilder {
     /// The interval being filled: its index, counts and latency (µs).
     slot: u64,
     outcomes: [u64; 9],
+    dropped: u64,
     latency: Histogram<u64>,
 }
 
@@ -140,6 +146,7 @@ impl TimelineBuilder {
             },
             slot: 0,
             outcomes: [0; 9],
+            dropped: 0,
             latency: histogram(),
         }
     }
@@ -154,13 +161,15 @@ impl TimelineBuilder {
         for (o, n) in self.outcomes.iter_mut().zip(second.outcomes) {
             *o += n;
         }
+        self.dropped += second.dropped;
         histogram::add(&mut self.latency, &second.latency);
     }
 
     fn close_slot(&mut self) {
-        let slice = Slice::summarize(self.outcomes, &self.latency);
+        let slice = Slice::summarize(self.outcomes, self.dropped, &self.latency);
         self.timeline.slices.push(slice);
         self.outcomes = [0; 9];
+        self.dropped = 0;
         self.latency.reset();
         if self.timeline.slices.len() >= HARD_MAX {
             let joined = self.timeline.slices.chunks(2).map(|p| p.iter().skip(1).fold(p[0], |a, b| Slice::join(&a, b)));
@@ -188,6 +197,8 @@ pub struct Second {
     pub latency: Histogram<u64>,
     /// Its calls by outcome, in [`Outcome::ALL`]'s order.
     pub outcomes: [u64; 9],
+    /// Due requests given up in it.
+    pub dropped: u64,
 }
 
 /// The seconds still open to calls, oldest first: usually one, two around a boundary.
@@ -216,10 +227,22 @@ impl OpenSeconds {
         second.outcomes[outcome.index()] += 1;
     }
 
+    /// Counts `n` requests given up `at` after t0 (when the recorder learnt of them).
+    pub fn drop_at(&mut self, at: Duration, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let k = at.as_secs().max(self.first);
+        while self.first + (self.open.len() as u64) <= k {
+            self.open_next();
+        }
+        self.open[(k - self.first) as usize].dropped += n;
+    }
+
     fn open_next(&mut self) {
         let index = self.first + self.open.len() as u64;
         let latency = self.spare.pop().unwrap_or_else(histogram);
-        self.open.push_back(Second { index, latency, outcomes: [0; 9] });
+        self.open.push_back(Second { index, latency, outcomes: [0; 9], dropped: 0 });
     }
 
     /// Closes, oldest first, every second that ended at least [`GRACE`] before `now`
@@ -231,13 +254,13 @@ impl OpenSeconds {
     }
 
     /// The run ended at `end` (from t0): closes every second up to it, the last one
-    /// partial. An empty partial second at the end is dropped, unless it is the only one.
+    /// partial. An empty partial second at the end is left out, unless it is the only one.
     pub fn close_all(&mut self, end: Duration, mut sink: impl FnMut(&Second, Duration)) {
         let whole = end.as_secs();
         while self.first < whole || !self.open.is_empty() {
             let start = Duration::from_secs(self.first);
             let len = if self.first < whole { Duration::from_secs(1) } else { end.saturating_sub(start) };
-            let empty = self.open.front().is_none_or(|s| s.latency.is_empty());
+            let empty = self.open.front().is_none_or(|s| s.latency.is_empty() && s.dropped == 0);
             if self.first >= whole && empty && self.first > 0 {
                 self.open.pop_front();
                 self.first += 1;
@@ -309,12 +332,32 @@ mod tests {
     }
 
     fn second(index: u64, outcome: Outcome, latencies_us: &[u64]) -> Second {
-        let mut s = Second { index, latency: histogram(), outcomes: [0; 9] };
+        let mut s = Second { index, latency: histogram(), outcomes: [0; 9], dropped: 0 };
         for &l in latencies_us {
             s.latency.record(l).unwrap();
             s.outcomes[outcome.index()] += 1;
         }
         s
+    }
+
+    #[test]
+    fn dropped_requests_count_in_the_second_they_were_given_up() {
+        let mut open = OpenSeconds::new();
+        open.record(Duration::from_millis(300), Outcome::Timeout, 10);
+        open.drop_at(Duration::from_millis(2400), 40);
+        open.drop_at(Duration::from_millis(2600), 2);
+        let mut b = TimelineBuilder::new(SystemTime::UNIX_EPOCH, None);
+        let mut got = Vec::new();
+        open.close_all(Duration::from_millis(2700), |s, _| {
+            got.push((s.index, s.dropped));
+            b.add(s);
+        });
+        // A partial last second with only dropped requests is kept.
+        assert_eq!(got, [(0, 0), (1, 0), (2, 42)]);
+        let t = b.finish();
+        assert_eq!(t.slices.iter().map(|s| s.dropped).collect::<Vec<_>>(), [0, 0, 42]);
+        assert_eq!(t.entries()[2].dropped, 42);
+        assert_eq!(Slice::join(&t.slices[1], &t.slices[2]).dropped, 42);
     }
 
     #[test]

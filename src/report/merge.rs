@@ -332,6 +332,7 @@ fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
             let i = ((mid / interval as f64).floor() as usize).min(sums.len().saturating_sub(1));
             let Some(sum) = sums.get_mut(i) else { continue };
             sum.entry.requests += e.requests;
+            sum.entry.dropped += e.dropped;
             for o in Outcome::ALL {
                 sum.entry.outcomes.add(o, e.outcomes.get(o));
             }

@@ -203,6 +203,10 @@ pub struct TimelineEntry {
     /// Its start, in seconds after `started_at`.
     pub offset_seconds: f64,
     pub requests: u64,
+    /// Due requests given up in it (never sent; in no outcome). Absent (0) in reports
+    /// written before it was counted.
+    #[serde(default)]
+    pub dropped: u64,
     pub outcomes: Outcomes,
     /// All calls' latency (all zero without calls).
     pub latency_seconds: IntervalLatency,

@@ -226,6 +226,12 @@ fn timeline(o: &mut String, r: &LoadReport) {
         let top = rates.iter().copied().fold(0.0, f64::max);
         let _ = writeln!(o, "  {:<16} {}  {}/s at most", outcome.as_str(), sparkline(&rates, peak), trim3(top));
     }
+    if r.dropped > 0 {
+        // On a scale of its own: under overload far more are dropped than sent.
+        let rates: Vec<f64> = columns.iter().map(|c| rate(c, &|e| e.dropped)).collect();
+        let top = rates.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(o, "  {:<16} {}  {}/s at most", "dropped", sparkline(&rates, top), trim3(top));
+    }
     let p99: Vec<f64> = columns.iter().map(|c| c.iter().map(|e| e.latency_seconds.p99).fold(0.0, f64::max)).collect();
     let top = p99.iter().copied().fold(0.0, f64::max);
     let _ = writeln!(o, "  {:<16} {}  {} at most", "p99 (all calls)", sparkline(&p99, top), human_secs(top));

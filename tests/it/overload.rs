@@ -55,6 +55,8 @@ async fn a_server_that_never_answers_cannot_stretch_the_run() {
     // Dropped requests have no latency: the histogram holds the sent calls only.
     assert_eq!(shown.latency.len(), r.requests);
     assert!(live > 0.0 && live <= r.dropped as f64, "live metrics counted {live} of {} dropped", r.dropped);
+    // The timeline says when they were given up, every one of them.
+    assert_eq!(r.timeline.iter().map(|e| e.dropped).sum::<u64>(), r.dropped, "{:?}", r.timeline);
     let [dropped, errors] = [&r.thresholds[0], &r.thresholds[1]];
     assert!(!dropped.passed, "{dropped:?}");
     assert!(dropped.actual.unwrap() > 0.95, "{dropped:?}");
@@ -64,6 +66,7 @@ async fn a_server_that_never_answers_cannot_stretch_the_run() {
     let line = text.lines().find(|l| l.contains("dropped")).unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains(&format!("dropped {} of 3000 due", r.dropped)), "{line}");
     assert!(line.contains("the -c 10 cap was full"), "{line}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with("dropped ") && l.contains("/s at most")), "{text}");
 }
 
 /// A rate the cap holds easily drops nothing, and says nothing about dropping.
