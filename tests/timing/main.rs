@@ -275,7 +275,8 @@ async fn phases_match_a_servers_delays_in_check_and_probe() {
     std::fs::write(&password, support::PASSWORD).unwrap();
     let argv = ["nehr-probe", "serve", "--url", &url, "--username", support::USERNAME, "--listen", "127.0.0.1:0"];
     let argv: Vec<&str> =
-        argv.into_iter().chain(["--interval", "1h", "--password-file", password.to_str().unwrap()]).collect();
+        // No --probe-min-interval: each attempt's /probe is a fresh login, not the last one again.
+        argv.into_iter().chain(["--interval", "1h", "--probe-min-interval", "0", "--password-file", password.to_str().unwrap()]).collect();
     let nehr_probe::cli::Command::Serve(args) = <nehr_probe::cli::Cli as clap::Parser>::parse_from(argv).command else {
         unreachable!()
     };
