@@ -96,7 +96,7 @@ impl Hlog {
 const RECENT: usize = 5;
 
 /// The live view: elapsed and remaining, requests, current rate, share ok, p99 of the
-/// last seconds, in flight.
+/// last seconds, in flight, and requests dropped once there are any.
 pub struct Progress {
     bar: ProgressBar,
     recent: VecDeque<Histogram<u64>>,
@@ -137,7 +137,7 @@ impl Progress {
 
     /// One second more: `done` calls recorded so far, `ok` of them ok, `interval` the
     /// latencies of the second just closed.
-    pub fn update(&mut self, done: u64, ok: u64, interval: &Histogram<u64>, in_flight: u64) {
+    pub fn update(&mut self, done: u64, ok: u64, interval: &Histogram<u64>, in_flight: u64, dropped: u64) {
         if self.warmup {
             return;
         }
@@ -165,8 +165,10 @@ impl Progress {
         };
         let ok = if done == 0 { 0.0 } else { ok as f64 * 100.0 / done as f64 };
         let p99 = if last.is_empty() { "–".into() } else { human_secs(last.value_at_quantile(0.99) as f64 / 1e6) };
+        // Requests given up so far show as soon as there is one: the cap is too small.
+        let dropped = if dropped > 0 { format!(", {dropped} dropped") } else { String::new() };
         self.bar.set_message(format!(
-            "{remaining}{done} requests, {} /s, {ok:.1} % ok, p99 {p99} (last {} s), {in_flight} in flight",
+            "{remaining}{done} requests, {} /s, {ok:.1} % ok, p99 {p99} (last {} s), {in_flight} in flight{dropped}",
             interval.len(),
             self.recent.len(),
         ));
@@ -213,4 +215,27 @@ pub async fn serve_metrics(
         let _ = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
     });
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_line_names_dropped_requests_once_there_are_any() {
+        let bar = ProgressBar::hidden();
+        let mut p = Progress {
+            bar,
+            recent: VecDeque::new(),
+            window: Some(Duration::from_secs(8)),
+            requests: None,
+            warmup: false,
+        };
+        let mut second = histogram();
+        second.record(20_000).unwrap();
+        p.update(1, 1, &second, 0, 0);
+        assert!(!p.bar.message().contains("dropped"), "{}", p.bar.message());
+        p.update(60, 0, &second, 100, 39_500);
+        assert!(p.bar.message().ends_with("100 in flight, 39500 dropped"), "{}", p.bar.message());
+    }
 }

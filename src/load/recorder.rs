@@ -324,7 +324,7 @@ fn close_second(sinks: &mut Sinks, rec: &Recorder, second: &Second, len: Duratio
     if let Some(p) = &mut sinks.progress {
         let started = sinks.started.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
         let in_flight = started.saturating_sub(rec.requests());
-        p.update(rec.requests(), rec.outcome(Outcome::Ok), &second.latency, in_flight);
+        p.update(rec.requests(), rec.outcome(Outcome::Ok), &second.latency, in_flight, rec.dropped());
     }
 }
 
