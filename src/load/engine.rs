@@ -1,27 +1,30 @@
-//! The one worker loop every load model shares, and the threads it runs on.
+//! The one loop every load model shares, and the threads it runs on.
 //!
-//! Open model (`--rps`, `--stages`): a pacer ([`super::pace`]) per worker thread
-//! releases that thread's share of the requests (its lane), request *i* at
-//! `t0 + schedule(i)` (an absolute schedule that never drifts) as a permit; the lane's
-//! workers take permits, so at most `--concurrency` calls are in flight, and a due
-//! request waits for a free worker with its wait counted in its latency (latency from
+//! Open model (`--rps`, `--stages`): each worker thread is a lane that owns its share
+//! of the schedule; its [`super::pace::Pacer`] says which of the lane's requests are due
+//! (request *i* at `t0 + schedule(i)`, an absolute schedule that never drifts), and the
+//! lane starts them while fewer than its share of `--concurrency` calls are in flight; a
+//! due request waits for a free slot with its wait counted in its latency (latency from
 //! the due time; service time from the send). A request still waiting `--timeout` after
 //! it fell due, or still waiting for a slot when the sending window closes, is
-//! *dropped*: counted, never sent (docs/measurement.md). A worker busy when the window
-//! closes starts nothing after its call (one idle then may still take a request released
-//! in the window), so the run ends about one timeout after the window whatever the
-//! server does. Closed model (no rate):
-//! the workers call back to back. Observations go to one owner
-//! ([`super::recorder::collect`]).
+//! *dropped*: counted, never sent (docs/measurement.md). No call starts after the window
+//! (and its short grace), so the run ends about one timeout after the window whatever
+//! the server does. Closed model (no rate): each slot calls back to back. Observations
+//! go to one owner ([`super::recorder::collect`]).
+//!
+//! Wakeups are the cost that matters at high rates (each is a context switch): a lane
+//! is one task, so one wake serves both the answers that are ready and the requests
+//! that have fallen due, and its timer is only set for requests no answer releases.
 //!
 //! It must not drop a due request silently and must stop at the shutdown token.
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, mpsc};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::args::Plan;
@@ -30,6 +33,7 @@ use super::recorder::{Recorder, Sinks, collect};
 use super::schedule::{Schedule, lane_seq};
 use super::segment::{global, stripe};
 use crate::call::{Observation, Prober};
+use crate::util::clock::Clock;
 
 /// What one phase (warmup or measurement) measured.
 pub struct PhaseResult {
@@ -50,7 +54,7 @@ fn give_up_after(plan: &Plan) -> Duration {
     plan.timeout
 }
 
-/// What the workers of one lane share: the schedule and the hand-out counters.
+/// What the calls of one lane share: the schedule and the hand-out counters.
 ///
 /// Open model: each worker thread is a lane that owns every `lanes`-th request of the
 /// schedule (lane `k` sends requests `k`, `k + lanes`, …) with its own pacer, so a
@@ -63,21 +67,15 @@ struct Shared {
     deadline: Option<Instant>,
     lane: u64,
     lanes: u64,
-    /// Lane-local numbers handed out so far (one per call or drop, plus one per worker
-    /// at the end).
+    /// Closed model: lane-local numbers handed out so far.
     next: AtomicU64,
-    /// No call with a lane-local number at or above this; the pacer lowers it to the
-    /// number released when the sending window closes.
-    end: AtomicU64,
-    /// Open model: the window has closed; a worker whose call ends now stops.
-    closed: AtomicBool,
+    /// Closed model: no call with a lane-local number at or above this.
+    end: u64,
     /// Calls started, all lanes together (the progress display's in-flight count).
     started: Arc<AtomicU64>,
     /// Open model: requests given up after waiting [`give_up_after`], all lanes together.
     dropped: Arc<AtomicU64>,
     give_up: Duration,
-    /// Open model: one permit per due request of this lane.
-    permits: Option<Semaphore>,
 }
 
 impl Shared {
@@ -118,12 +116,10 @@ pub async fn run_phase(
                 lane,
                 lanes,
                 next: AtomicU64::new(0),
-                closed: AtomicBool::new(false),
-                end: AtomicU64::new(if open { u64::MAX } else { plan.requests.unwrap_or(u64::MAX) }),
+                end: plan.requests.unwrap_or(u64::MAX),
                 started: Arc::clone(&started),
                 dropped: Arc::clone(&dropped),
                 give_up: give_up_after(plan),
-                permits: open.then(|| Semaphore::new(0)),
             })
         })
         .collect();
@@ -133,59 +129,21 @@ pub async fn run_phase(
     let planned = plan.window.or_else(|| plan.schedule.as_ref().zip(plan.requests).and_then(|(s, n)| s.offset(n)));
     let owner = tokio::spawn(collect(rx, t0, planned, sinks));
 
-    // Each thread runs its share of the workers (and, open model, its lane's pacer) on
-    // its own single-threaded runtime with its own prober: a call, its connection's task
-    // and the permit that released it stay on one thread instead of waking each other
-    // across threads (README, Performance, has the figures).
+    // Each thread runs its share of the calls (and, open model, its lane's pacer) as one
+    // task on its own single-threaded runtime with its own prober: a call, its
+    // connection's task and the release that started it stay on one thread instead of
+    // waking each other across threads (README, Performance, has the figures).
     let mut threads = Vec::new();
     for (i, prober) in probers.iter().enumerate() {
-        let workers = plan.concurrency / probers.len() + usize::from(i < plan.concurrency % probers.len());
+        let slots = plan.concurrency / probers.len() + usize::from(i < plan.concurrency % probers.len());
         let lane = Arc::clone(&shared[i % lanes]);
         let (tx, cancel, prober) = (tx.clone(), shutdown.clone(), Arc::clone(prober));
-        // Per lane: a lane that is done must not stop another lane's pacer.
-        let stop = Arc::new(AtomicBool::new(false));
         let (window, requests) = (plan.window, plan.requests);
-        let run = async move {
-            let pacer = lane.permits.is_some().then(|| {
-                let (lane, stop) = (Arc::clone(&lane), Arc::clone(&stop));
-                tokio::spawn(async move {
-                    let (Some(schedule), Some(permits)) = (&lane.schedule, &lane.permits) else { return 0 };
-                    let pacer = Pacer {
-                        schedule,
-                        t0: lane.t0,
-                        window,
-                        requests,
-                        lane: lane.lane,
-                        lanes: lane.lanes,
-                        permits,
-                        end: &lane.end,
-                        closed: &lane.closed,
-                        workers,
-                        timeout: lane.give_up,
-                        stop: &stop,
-                    };
-                    pacer.run().await
-                })
-            });
-            let mut set = tokio::task::JoinSet::new();
-            for _ in 0..workers {
-                let (lane, tx, cancel, prober) = (Arc::clone(&lane), tx.clone(), cancel.clone(), Arc::clone(&prober));
-                set.spawn(async move {
-                    tokio::select! {
-                        _ = cancel.cancelled() => {}
-                        () = worker(&lane, &prober, tx) => {}
-                    }
-                });
-            }
-            while set.join_next().await.is_some() {}
-            // Interrupted: the workers stopped first; the pacer stops now.
-            stop.store(true, Ordering::Relaxed);
-            match pacer {
-                Some(p) => p.await.unwrap_or(0),
-                None => 0,
-            }
-        };
-        threads.push(spawn_on_own_thread(run));
+        threads.push(spawn_on_own_thread(async move {
+            let pacer =
+                lane.schedule.as_ref().map(|s| Pacer::new(s, window, requests, lane.lane, lane.lanes, lane.give_up));
+            run_lane(&lane, pacer, &prober, slots, tx, &cancel).await
+        }));
     }
     let mut released = 0;
     for thread in threads {
@@ -242,7 +200,12 @@ fn spawn_on_own_thread<T: Send + 'static>(
     let (hand_over, take) = std::sync::mpsc::sync_channel::<Pin<Box<dyn Future<Output = T> + Send>>>(1);
     let spawned = std::thread::Builder::new().name("nehr-probe-worker".into()).spawn(move || {
         if let Ok(work) = take.recv() {
-            let _ = done.send(runtime.block_on(work));
+            // A task, not the future `block_on` polls itself: a task woken on its own
+            // thread is queued there, while waking that future always signals the
+            // runtime's driver (a write to an eventfd and one more epoll_wait).
+            if let Ok(result) = runtime.block_on(async { tokio::spawn(work).await }) {
+                let _ = done.send(result);
+            }
         }
     });
     match spawned {
@@ -263,43 +226,92 @@ fn spawn_here<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static)
     finished
 }
 
-/// The one worker loop: wait for a turn (a permit in the open model, none in the
-/// closed), take the next sequence number, call, hand the observation to the owner.
-async fn worker(shared: &Shared, prober: &Prober, tx: mpsc::Sender<Observation>) {
+/// One thread's share of a phase, as one task: start the calls that may start, then
+/// wait for whichever comes first (an answer, the pacer's next wake, the shutdown) and
+/// go round. Open model: the due requests the pacer released start in order while fewer
+/// than `slots` calls are in flight and the window is open; one that waited for a slot
+/// longer than the timeout is dropped instead. Closed model: a call per free slot until
+/// the deadline or the request count. Every wake of the thread (above all an answer)
+/// releases what has fallen due by then, so the timer only wakes the thread for
+/// requests no answer came in time to release. Returns how many requests the pacer
+/// released (0 in the closed model).
+async fn run_lane(
+    lane: &Shared,
+    mut pacer: Option<Pacer<'_>>,
+    prober: &Prober,
+    slots: usize,
+    tx: mpsc::Sender<Observation>,
+    cancel: &CancellationToken,
+) -> u64 {
+    let mut clock = Clock::new();
+    let mut calls = FuturesUnordered::new();
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
+    let closes = pacer.as_ref().and_then(Pacer::closes).map(|c| lane.t0 + c);
+    // Lane-local numbers started or dropped so far (open model).
+    let mut taken = 0u64;
+    // Closed model: no more calls to start.
+    let mut closed_done = false;
     loop {
-        if let Some(permits) = &shared.permits {
-            match permits.acquire().await {
-                Ok(p) => p.forget(),
-                Err(_) => return,
-            }
-        } else if shared.deadline.is_some_and(|d| Instant::now() >= d) {
-            return;
-        }
-        let j = shared.next.fetch_add(1, Ordering::Relaxed);
-        if j >= shared.end.load(Ordering::Acquire) {
-            return;
-        }
-        let seq = shared.seq(j);
-        let due = match &shared.schedule {
-            // Released permits never outnumber due requests, so `seq` is due by now.
-            Some(s) => {
-                let due = shared.t0 + s.offset(seq).unwrap_or_default();
-                if due.elapsed() > shared.give_up {
-                    shared.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
+        let mut wake = None;
+        match (&mut pacer, &lane.schedule) {
+            (Some(pacer), Some(schedule)) => {
+                let now = Instant::now();
+                let open = closes.is_none_or(|c| now < c);
+                // `t0` may lie ahead (`--start-at`): nothing is due before it.
+                let released = match now.checked_duration_since(lane.t0) {
+                    Some(since) => pacer.release(since),
+                    None => pacer.released(),
+                };
+                while open && calls.len() < slots && taken < released {
+                    let seq = lane.seq(taken);
+                    taken += 1;
+                    // Released requests are due by now, so `seq` has an offset.
+                    let due = lane.t0 + schedule.offset(seq).unwrap_or_default();
+                    if now.saturating_duration_since(due) > lane.give_up {
+                        lane.dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    lane.started.fetch_add(1, Ordering::Relaxed);
+                    calls.push(prober.call(seq, due));
                 }
-                due
+                // What is released and not taken when the window closes is dropped.
+                let finished = !open || (pacer.is_done() && taken == released);
+                if finished && calls.is_empty() {
+                    break;
+                }
+                if open && taken == released {
+                    wake = match now.checked_duration_since(lane.t0) {
+                        Some(since) => pacer.next_wake(since).map(|w| lane.t0 + w),
+                        None => Some(lane.t0),
+                    };
+                }
             }
-            None => Instant::now(),
-        };
-        shared.started.fetch_add(1, Ordering::Relaxed);
-        let obs = prober.call(seq, due).await;
-        if tx.send(obs).await.is_err() {
-            return;
+            _ => {
+                while !closed_done && calls.len() < slots {
+                    let j = lane.next.fetch_add(1, Ordering::Relaxed);
+                    if j >= lane.end || lane.deadline.is_some_and(|d| Instant::now() >= d) {
+                        closed_done = true;
+                        break;
+                    }
+                    lane.started.fetch_add(1, Ordering::Relaxed);
+                    calls.push(prober.call(lane.seq(j), Instant::now()));
+                }
+                if closed_done && calls.is_empty() {
+                    break;
+                }
+            }
         }
-        // Busy when the window closed: no new call (what waits for a slot is dropped).
-        if shared.closed.load(Ordering::Acquire) {
-            return;
+        tokio::select! {
+            biased;
+            () = &mut cancelled => break,
+            Some(obs) = calls.next(), if !calls.is_empty() => {
+                if tx.send(obs).await.is_err() {
+                    break;
+                }
+            }
+            () = clock.sleep_until(wake.unwrap_or(lane.t0)), if wake.is_some() => {}
         }
     }
+    pacer.map_or(0, |p| p.released())
 }

@@ -193,6 +193,18 @@ pub fn register_dropped(registry: &Registry, target: &str) -> prometheus::Result
     Ok(counter)
 }
 
+/// `nehr_probe_late_starts_total`, `load`'s other own series (docs/metrics.md): calls
+/// started more than [`super::recorder::LATE`] after their due time (a soak watches
+/// it stay flat). The owner of the recorder keeps it in step.
+pub fn register_late_starts(registry: &Registry, target: &str) -> prometheus::Result<IntCounter> {
+    let late = IntCounter::with_opts(
+        Opts::new("nehr_probe_late_starts_total", "Calls started more than 1 ms after their due time")
+            .const_label("target", target),
+    )?;
+    registry.register(Box::new(late.clone()))?;
+    Ok(late)
+}
+
 /// Serves `GET /metrics` from `registry` on `addr` until `stop`. Binds before it
 /// returns, so a bad address is a start-up error; returns the bound address.
 pub async fn serve_metrics(

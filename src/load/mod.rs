@@ -16,7 +16,7 @@ pub mod segment;
 pub mod timeline;
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use prometheus::Registry;
@@ -71,15 +71,16 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
 
     let stop_servers = CancellationToken::new();
     let _stop_servers = stop_servers.clone().drop_guard();
-    let (metrics, dropped_total) = match args.metrics_listen {
-        None => (None, None),
+    let (metrics, dropped_total, late_starts) = match args.metrics_listen {
+        None => (None, None, None),
         Some(addr) => {
             let registry = Registry::new();
             let metrics = Metrics::register(&registry, &args.name).context("registering metrics")?;
             let dropped = live::register_dropped(&registry, &args.name).context("registering metrics")?;
+            let late_starts = live::register_late_starts(&registry, &args.name).context("registering metrics")?;
             register_build_info(&registry).context("registering metrics")?;
             live::serve_metrics(addr, registry, stop_servers.clone()).await?;
-            (Some(metrics), Some(dropped))
+            (Some(metrics), Some(dropped), Some(late_starts))
         }
     };
     let mut hlog = match &args.hlog {
@@ -113,7 +114,8 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
     if let Some(p) = &mut progress {
         p.measuring();
     }
-    let sinks = Sinks { hlog: hlog.take(), progress, metrics, started: None, dropped: None, dropped_total };
+    let sinks =
+        Sinks { hlog: hlog.take(), progress, metrics, started: None, dropped: None, dropped_total, late_starts };
     let (t0, started_at) = match start {
         Some((t0, at)) => (t0 + plan.warmup, at + plan.warmup),
         None => (Instant::now(), SystemTime::now()),
@@ -128,6 +130,17 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
     };
 
     let mut notes = Vec::new();
+    // The pacers' lanes: every thread of every segment.
+    let lanes = worker_threads(plan.concurrency) as u64 * plan.segment.count;
+    let step = plan.schedule.as_ref().map_or(Duration::ZERO, |s| pace::coarsest_window(s, lanes));
+    if !step.is_zero() {
+        notes.push(format!(
+            "above {} rps, requests are released in batches on a grid of {:.2} ms at most: up to that long after \
+             their due time, counted in latency",
+            pace::EXACT_UP_TO,
+            step.as_secs_f64() * 1e3,
+        ));
+    }
     if phase.interrupted {
         notes.push(format!(
             "interrupted after {:.1} s; {} calls in flight were abandoned, not counted",

@@ -1,75 +1,107 @@
-//! The open model's clock: releases one permit per due request at `t0 + schedule(i)`,
-//! in order, until the schedule, the window or the request count ends; then, when the
-//! sending window closes, stops the workers: a worker busy then starts no call after it.
+//! The open model's release clock: which of a lane's requests are due by now, when the
+//! lane must wake for the next one, and when its sending window closes. Request *i* is
+//! due at `t0 + schedule(i)`; the [`Pacer`] hands them out in order until the schedule,
+//! the window or the request count ends. It knows no sockets, tasks or threads: the
+//! engine asks it at every wake.
 //!
-//! Precision and cost pull against each other here. Tokio's timer rounds every wait up
-//! to the next millisecond, which would put up to a millisecond of our own lateness into
-//! every latency; a separate pacer thread is precise but costs a thread wakeup plus a
-//! cross-thread wakeup of the runtime per request. The pacer is a task on the runtime
-//! waiting on a [`Clock`] (a `timerfd` the runtime's own epoll watches, on Linux): the
-//! runtime thread wakes when a request is due, and nothing else wakes. Requests due
-//! closer together than [`GRAIN`] are released together, on a grid.
+//! Precision and cost pull against each other here. Each wake of a worker thread costs
+//! a context switch (and a wakeup of the server); waking for every request at 20k rps
+//! cost about twice oha's CPU per request. So the engine asks the pacer at *every* wake
+//! of its thread, for an answer as much as for the timer, and sets its timer only for
+//! requests no other wake will release. Up to [`EXACT_UP_TO`] requests a second each
+//! request gets a wake of its own, exactly on time; above that, requests are released
+//! in batches on a grid whose step follows the rate ([`release_window`]: about
+//! [`PER_WAKE`] requests a wake, never more than [`MAX_WINDOW`]), so a request may go
+//! out up to one step late; latency from the due time counts that, and the report
+//! states the step.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-use tokio::sync::Semaphore;
+use std::time::Duration;
 
 use super::schedule::{Schedule, lane_seq};
-use crate::util::clock::Clock;
 
-/// The longest single wait, so a stop is seen soon even at a slow rate.
-const MAX_NAP: Duration = Duration::from_millis(20);
-/// How long after its end the window stays open for requests released in it: a worker
+/// How long after its end the window stays open for requests released in it: a lane
 /// whose thread ran a little late still sends them (the client's own delay is not a
 /// drop, and its lateness counts in their latency). Never more than `--timeout`.
 pub const CLOSE_GRACE: Duration = Duration::from_millis(100);
-/// The most permits released at once (a run far behind its schedule catches up in
-/// steps, so the workers start in due order).
+/// The most requests released at once (a run far behind its schedule catches up in
+/// steps, so one wake does not start thousands of calls before reading any answer).
 const BATCH: u64 = 4096;
 
-/// The pacer's grain: when requests fall due closer together than this, it wakes on
-/// this grid and releases every request due by then at once. Each wake costs wakeups of
-/// threads and of the server, so a coarser grid costs less CPU per request (README,
-/// Performance, has the figures). A request is then released at most this late (on
-/// average half), which latency from the due time counts: 250 µs keeps that inside the
-/// accuracy docs/measurement.md promises. Sparser requests are released exactly on time.
-pub const GRAIN: Duration = Duration::from_micros(250);
+/// Up to this many requests a second (all lanes together), every request is released
+/// at its due time by a wake of its own.
+pub const EXACT_UP_TO: f64 = 4000.0;
+/// Above [`EXACT_UP_TO`], how many requests of a lane one timer wake aims to release.
+pub const PER_WAKE: f64 = 5.0;
+/// The finest and the coarsest release grid.
+pub const MIN_WINDOW: Duration = Duration::from_micros(250);
+pub const MAX_WINDOW: Duration = Duration::from_millis(1);
 
-/// When to wake for a request due at `off` (from t0), it being `now`: on time if it is
-/// at least a grain away, else at the next grid point.
-fn wake_for(off: Duration, now: Duration) -> Duration {
-    if off.saturating_sub(now) >= GRAIN {
+/// The release grid's step at `rate` requests a second over `lanes` lanes: zero (each
+/// request on time) up to [`EXACT_UP_TO`], else the time `lanes` lanes take to fall
+/// [`PER_WAKE`] requests due each, within [`MIN_WINDOW`]..=[`MAX_WINDOW`].
+pub fn release_window(rate: f64, lanes: u64) -> Duration {
+    if rate.is_nan() || rate <= EXACT_UP_TO {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(PER_WAKE * lanes.max(1) as f64 / rate).clamp(MIN_WINDOW, MAX_WINDOW)
+}
+
+/// The coarsest release grid `schedule` runs on over `lanes` lanes (zero: every request
+/// on time), for the report to state.
+pub fn coarsest_window(schedule: &Schedule, lanes: u64) -> Duration {
+    schedule.lowest_rate_above(EXACT_UP_TO).map_or(Duration::ZERO, |rate| release_window(rate, lanes))
+}
+
+/// When to wake for a request due at `off` (from t0), it being `now`, on a grid of
+/// `step`: on time if it is at least a step away (or the step is zero), else at the
+/// next grid point.
+fn wake_for(off: Duration, now: Duration, step: Duration) -> Duration {
+    if step.is_zero() || off.saturating_sub(now) >= step {
         return off;
     }
-    let grain = GRAIN.as_nanos();
-    Duration::from_nanos(u64::try_from(off.as_nanos().div_ceil(grain) * grain).unwrap_or(u64::MAX))
+    let step = step.as_nanos();
+    Duration::from_nanos(u64::try_from(off.as_nanos().div_ceil(step) * step).unwrap_or(u64::MAX))
 }
 
-/// What the pacer needs to know and tell.
+/// One lane's share of the schedule: run-wide numbers `lane`, `lane + lanes`, … (its
+/// `i`-th is `lane + lanes * i`), cut by the window and the request count.
 pub struct Pacer<'a> {
-    pub schedule: &'a Schedule,
-    pub t0: Instant,
-    pub window: Option<Duration>,
-    pub requests: Option<u64>,
-    /// This pacer releases the lane's requests only: run-wide numbers `lane`,
-    /// `lane + lanes`, … (its `i`-th is `lane + lanes * i`).
-    pub lane: u64,
-    pub lanes: u64,
-    pub permits: &'a Semaphore,
-    /// Where the workers stop: lowered from `u64::MAX` to the number released when the
-    /// window closes.
-    pub end: &'a AtomicU64,
-    /// Set when the window closes: a worker whose call ends after it starts no other.
-    pub closed: &'a AtomicBool,
-    pub workers: usize,
-    pub stop: &'a AtomicBool,
+    schedule: &'a Schedule,
+    window: Option<Duration>,
+    requests: Option<u64>,
+    lane: u64,
+    lanes: u64,
     /// `--timeout`, which bounds the grace after the window.
-    pub timeout: Duration,
+    timeout: Duration,
+    released: u64,
+    done: bool,
 }
 
-impl Pacer<'_> {
-    /// When request `i` is due, if it is part of this run.
+impl<'a> Pacer<'a> {
+    pub fn new(
+        schedule: &'a Schedule,
+        window: Option<Duration>,
+        requests: Option<u64>,
+        lane: u64,
+        lanes: u64,
+        timeout: Duration,
+    ) -> Pacer<'a> {
+        Pacer { schedule, window, requests, lane, lanes, timeout, released: 0, done: false }
+    }
+
+    /// When the sending window closes, from t0: at the end of the window, or when the
+    /// first request past `--requests` or past the stages would be due, plus
+    /// [`CLOSE_GRACE`] (at most the timeout). No call of the lane starts after it.
+    pub fn closes(&self) -> Option<Duration> {
+        let past = self.requests.map_or_else(|| self.schedule.length(), |n| self.schedule.offset(n));
+        let close = match (self.window, past) {
+            (Some(w), Some(p)) => Some(w.min(p)),
+            (w, p) => w.or(p),
+        };
+        close.map(|c| c + CLOSE_GRACE.min(self.timeout))
+    }
+
+    /// When the lane's request `i` is due (from t0), if it is part of this run.
     fn due(&self, i: u64) -> Option<Duration> {
         let seq = lane_seq(self.lane, self.lanes, i);
         if self.requests.is_some_and(|n| seq >= n) {
@@ -78,116 +110,145 @@ impl Pacer<'_> {
         self.schedule.offset(seq).filter(|off| self.window.is_none_or(|w| *off < w))
     }
 
-    /// When the sending window closes, from t0: at the end of the window, or when the
-    /// first request past `--requests` or past the stages would be due.
-    fn closes(&self) -> Option<Duration> {
-        let past = self.requests.map_or_else(|| self.schedule.length(), |n| self.schedule.offset(n));
-        match (self.window, past) {
-            (Some(w), Some(p)) => Some(w.min(p)),
-            (w, p) => w.or(p),
+    /// Releases every request due by `now` (from t0), at most [`BATCH`] more at once;
+    /// returns how many have been released in all (lane-local numbers `0..` that).
+    pub fn release(&mut self, now: Duration) -> u64 {
+        for _ in 0..BATCH {
+            match self.due(self.released) {
+                Some(off) if off <= now => self.released += 1,
+                Some(_) => break,
+                None => {
+                    self.done = true;
+                    break;
+                }
+            }
         }
+        self.released
     }
 
-    /// Releases the requests as they fall due; returns how many it released. When the
-    /// window closes it stops the workers and wakes them all: a worker that was idle
-    /// may still take one request released in the window (its thread had not run yet),
-    /// a busy one starts nothing more, so what waits for a slot then is never sent.
-    pub async fn run(self) -> u64 {
-        let mut clock = Clock::new();
-        let mut released = 0u64;
-        while !self.stop.load(Ordering::Relaxed) {
-            let Some(off) = self.due(released) else { break };
-            let now = self.t0.elapsed();
-            if off > now {
-                clock.sleep_until(self.t0 + wake_for(off, now).min(now + MAX_NAP)).await;
-                continue;
-            }
-            let mut n = 1;
-            while n < BATCH && self.due(released + n).is_some_and(|o| o <= now) {
-                n += 1;
-            }
-            released += n;
-            self.permits.add_permits(n as usize);
-        }
-        // The last requests released keep their chance of a worker until the window ends.
-        if let Some(close) = self.closes().map(|c| c + CLOSE_GRACE.min(self.timeout)) {
-            while !self.stop.load(Ordering::Relaxed) && self.t0.elapsed() < close {
-                clock.sleep_until((self.t0 + close).min(Instant::now() + MAX_NAP)).await;
-            }
-        }
-        self.closed.store(true, Ordering::Release);
-        self.end.store(released, Ordering::Release);
-        self.permits.add_permits(self.workers);
-        released
+    pub fn released(&self) -> u64 {
+        self.released
+    }
+
+    /// Whether every request of the lane has been released.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// When (from t0) the lane must wake to release its next request, it being `now`;
+    /// `None` when there is none. The grid's step follows the rate where the next
+    /// request falls (the gap to the one after it).
+    pub fn next_wake(&self, now: Duration) -> Option<Duration> {
+        let off = self.due(self.released)?;
+        let rate = match self.due(self.released + 1) {
+            Some(next) if next > off => self.lanes as f64 / (next - off).as_secs_f64(),
+            Some(_) => f64::INFINITY,
+            None => 0.0,
+        };
+        Some(wake_for(off, now, release_window(rate, self.lanes)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::schedule::Stage;
+
+    const SECOND: Duration = Duration::from_secs(1);
 
     #[test]
     fn dense_requests_wake_on_the_grid_sparse_ones_on_time() {
         let us = Duration::from_micros;
-        assert_eq!(wake_for(us(10_000), us(1_000)), us(10_000));
-        assert_eq!(wake_for(us(1_300), us(1_000)), us(1_300));
-        assert_eq!(wake_for(us(1_010), us(1_000)), us(1_250));
-        assert_eq!(wake_for(us(1_250), us(1_100)), us(1_250));
-        assert_eq!(wake_for(us(1_251), us(1_100)), us(1_500));
+        let step = us(250);
+        assert_eq!(wake_for(us(10_000), us(1_000), step), us(10_000));
+        assert_eq!(wake_for(us(1_300), us(1_000), step), us(1_300));
+        assert_eq!(wake_for(us(1_010), us(1_000), step), us(1_250));
+        assert_eq!(wake_for(us(1_250), us(1_100), step), us(1_250));
+        assert_eq!(wake_for(us(1_251), us(1_100), step), us(1_500));
+        assert_eq!(wake_for(us(1_010), us(1_000), Duration::ZERO), us(1_010));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn releases_each_request_once_then_the_workers() {
+    #[test]
+    fn the_window_follows_the_rate() {
+        let us = Duration::from_micros;
+        assert_eq!(release_window(100.0, 2), Duration::ZERO);
+        assert_eq!(release_window(EXACT_UP_TO, 2), Duration::ZERO);
+        assert_eq!(release_window(f64::NAN, 2), Duration::ZERO);
+        assert_eq!(release_window(5000.0, 2), MAX_WINDOW);
+        assert_eq!(release_window(20_000.0, 2), us(500));
+        assert_eq!(release_window(40_000.0, 1), us(125).max(MIN_WINDOW));
+        assert_eq!(release_window(1e7, 2), MIN_WINDOW);
+        assert_eq!(release_window(f64::INFINITY, 2), MIN_WINDOW);
+    }
+
+    #[test]
+    fn the_report_states_the_coarsest_grid() {
+        assert_eq!(coarsest_window(&Schedule::constant(2000.0), 2), Duration::ZERO);
+        assert_eq!(coarsest_window(&Schedule::constant(20_000.0), 2), Duration::from_micros(500));
+        let ramp = Schedule::stages(vec![Stage { duration: Duration::from_secs(10), target: 50_000.0 }]);
+        assert_eq!(coarsest_window(&ramp, 2), MAX_WINDOW);
+        let slow = Schedule::stages(vec![Stage { duration: Duration::from_secs(10), target: 300.0 }]);
+        assert_eq!(coarsest_window(&slow, 2), Duration::ZERO);
+    }
+
+    #[test]
+    fn releases_each_due_request_once_in_order() {
         let schedule = Schedule::constant(2000.0);
-        let (permits, end, stop) = (Semaphore::new(0), AtomicU64::new(u64::MAX), AtomicBool::new(false));
-        let closed = AtomicBool::new(false);
-        let pacer = Pacer {
-            schedule: &schedule,
-            t0: Instant::now(),
-            window: Some(Duration::from_millis(50)),
-            requests: None,
-            lane: 0,
-            lanes: 1,
-            permits: &permits,
-            end: &end,
-            workers: 3,
-            stop: &stop,
-            closed: &closed,
-            timeout: Duration::from_secs(1),
-        };
-        assert_eq!(pacer.run().await, 100);
-        assert_eq!(end.load(Ordering::Acquire), 100);
-        assert!(closed.load(Ordering::Acquire));
-        assert_eq!(permits.available_permits(), 103);
+        let mut pacer = Pacer::new(&schedule, Some(Duration::from_millis(50)), None, 0, 1, SECOND);
+        let ms = Duration::from_millis;
+        assert_eq!(pacer.release(Duration::ZERO), 1);
+        assert_eq!(pacer.next_wake(Duration::ZERO), Some(Duration::from_micros(500)));
+        assert_eq!(pacer.release(ms(10)), 21);
+        assert_eq!(pacer.release(ms(10)), 21);
+        assert!(!pacer.is_done());
+        assert_eq!(pacer.release(ms(1000)), 100);
+        assert!(pacer.is_done());
+        assert_eq!(pacer.next_wake(ms(1000)), None);
+    }
+
+    #[test]
+    fn a_dense_schedule_wakes_on_the_grid() {
+        // 20k rps over two lanes: each lane's requests are 100 µs apart, the step 500 µs.
+        let schedule = Schedule::constant(20_000.0);
+        let mut pacer = Pacer::new(&schedule, None, None, 0, 2, SECOND);
+        let us = Duration::from_micros;
+        assert_eq!(pacer.release(us(1_000)), 11);
+        assert_eq!(pacer.next_wake(us(1_000)), Some(us(1_500)));
+        assert_eq!(pacer.release(us(1_500)), 16);
     }
 
     /// Two lanes share a schedule: each releases every other request, together all of
     /// them, and a request count cuts both at the same run-wide number.
-    #[tokio::test]
-    async fn lanes_split_the_schedule() {
+    #[test]
+    fn lanes_split_the_schedule() {
         let schedule = Schedule::constant(2000.0);
-        let t0 = Instant::now();
-        let stop = AtomicBool::new(false);
-        let mut released = Vec::new();
-        for lane in 0..2 {
-            let (permits, end) = (Semaphore::new(0), AtomicU64::new(u64::MAX));
-            let pacer = Pacer {
-                schedule: &schedule,
-                t0,
-                window: Some(Duration::from_millis(50)),
-                requests: Some(61),
-                lane,
-                lanes: 2,
-                permits: &permits,
-                end: &end,
-                workers: 1,
-                stop: &stop,
-                closed: &AtomicBool::new(false),
-                timeout: Duration::from_secs(1),
-            };
-            released.push(pacer.run().await);
-        }
+        let released: Vec<u64> = (0..2)
+            .map(|lane| {
+                let mut pacer = Pacer::new(&schedule, Some(Duration::from_millis(50)), Some(61), lane, 2, SECOND);
+                pacer.release(Duration::from_secs(1))
+            })
+            .collect();
         // Requests 0..61: lane 0 has 0, 2, …, 60 (31), lane 1 has 1, 3, …, 59 (30).
         assert_eq!(released, [31, 30]);
+    }
+
+    #[test]
+    fn the_window_closes_after_its_grace() {
+        let schedule = Schedule::constant(100.0);
+        let ms = Duration::from_millis;
+        let window = Pacer::new(&schedule, Some(ms(500)), None, 0, 1, SECOND);
+        assert_eq!(window.closes(), Some(ms(600)));
+        // -n 10: the first request past it would be due at 100 ms; a short timeout cuts the grace.
+        let count = Pacer::new(&schedule, None, Some(10), 0, 1, ms(30));
+        assert_eq!(count.closes(), Some(ms(130)));
+        assert_eq!(Pacer::new(&schedule, None, None, 0, 1, SECOND).closes(), None);
+    }
+
+    #[test]
+    fn a_run_far_behind_catches_up_in_batches() {
+        let schedule = Schedule::constant(1e6);
+        let mut pacer = Pacer::new(&schedule, None, None, 0, 1, SECOND);
+        assert_eq!(pacer.release(Duration::from_secs(1)), BATCH);
+        assert_eq!(pacer.release(Duration::from_secs(1)), 2 * BATCH);
     }
 }

@@ -243,6 +243,8 @@ pub struct Sinks {
     pub hlog: Option<Hlog>,
     pub progress: Option<Progress>,
     pub metrics: Option<Metrics>,
+    /// `nehr_probe_late_starts_total` of the live metrics.
+    pub late_starts: Option<IntCounter>,
     /// Calls handed out so far (the workers' sequence counter), for "in flight".
     pub started: Option<Arc<AtomicU64>>,
     /// Due requests dropped so far; the engine stores the final count before the
@@ -296,6 +298,9 @@ pub async fn collect(
             if let Some(total) = &sinks.dropped_total {
                 total.inc_by(new);
             }
+        }
+        if let Some(late) = &sinks.late_starts {
+            late.inc_by(rec.late_starts().saturating_sub(late.get()));
         }
         // A second that is over closes even on the last drain, so no interval is longer.
         seconds.close_due(t0.elapsed(), |second, len| {

@@ -154,6 +154,15 @@ impl Schedule {
         }
     }
 
+    /// The lowest rate above `floor` the schedule runs at (stages ramp through every rate
+    /// between 0 and their peak), if it ever runs above it.
+    pub fn lowest_rate_above(&self, floor: f64) -> Option<f64> {
+        match &self.0 {
+            Kind::Constant { rps } => (*rps > floor).then_some(*rps),
+            Kind::Stages { stages, .. } => stages.iter().any(|s| s.target > floor).then_some(floor.next_up()),
+        }
+    }
+
     /// The mean planned rate over `window` (for `--stages`, planned requests over time).
     pub fn mean_rate(&self, window: Duration) -> f64 {
         match &self.0 {

@@ -22,7 +22,7 @@ impl Clock {
 
     pub(crate) async fn sleep_until(&mut self, at: Instant) {
         #[cfg(target_os = "linux")]
-        if let Some(timer) = &self.timer {
+        if let Some(timer) = &mut self.timer {
             if timer.sleep_until(at).await.is_ok() {
                 return;
             }
@@ -87,6 +87,10 @@ mod timerfd {
     /// A one-shot monotonic timerfd registered with the runtime's epoll.
     pub struct Timer {
         fd: AsyncFd<OwnedFd>,
+        /// When it is set to go off, until it has: a sleep abandoned and begun again
+        /// for the same instant (a loop waiting on several things at once) costs no
+        /// system call.
+        armed: Option<Instant>,
     }
 
     impl Timer {
@@ -95,25 +99,36 @@ mod timerfd {
             // SAFETY: an OwnedFd is an open descriptor that stays the same and open for as
             // long as it lives, and the AsyncFd owns it for its whole life.
             let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
-            Ok(Timer { fd })
+            Ok(Timer { fd, armed: None })
         }
 
-        pub async fn sleep_until(&self, at: Instant) -> io::Result<()> {
-            let Some(wait) = at.checked_duration_since(Instant::now()).filter(|w| !w.is_zero()) else {
-                return Ok(());
-            };
-            let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
-            let value = Timespec { tv_sec: wait.as_secs() as _, tv_nsec: wait.subsec_nanos() as _ };
-            timerfd_settime(
-                self.fd.get_ref(),
-                TimerfdTimerFlags::empty(),
-                &Itimerspec { it_interval: zero, it_value: value },
-            )?;
+        pub async fn sleep_until(&mut self, at: Instant) -> io::Result<()> {
+            if self.armed != Some(at) {
+                let Some(wait) = at.checked_duration_since(Instant::now()).filter(|w| !w.is_zero()) else {
+                    return Ok(());
+                };
+                let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+                let value = Timespec { tv_sec: wait.as_secs() as _, tv_nsec: wait.subsec_nanos() as _ };
+                // Setting it again also discards an expiry of an earlier setting not read.
+                self.armed = None;
+                timerfd_settime(
+                    self.fd.get_ref(),
+                    TimerfdTimerFlags::empty(),
+                    &Itimerspec { it_interval: zero, it_value: value },
+                )?;
+                self.armed = Some(at);
+            }
             loop {
                 let mut ready = self.fd.readable().await?;
                 let mut expirations = [0u8; 8];
                 match ready.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut expirations)?)) {
-                    Ok(result) => return result.map(|_| ()),
+                    Ok(result) => {
+                        // One-shot: read, it cannot be readable again before it is set
+                        // again, so the next sleep need not find that out by a failed read.
+                        ready.clear_ready();
+                        self.armed = None;
+                        return result.map(|_| ());
+                    }
                     Err(_would_block) => continue,
                 }
             }

@@ -360,10 +360,16 @@ async fn metrics_md_names_every_series_with_its_type_and_labels_and_no_other() {
     metrics.observe(&ok);
     metrics.observe(&bad);
     let observed = encode(&registry);
+    // `load`'s own series beside them.
+    let load_registry = prometheus::Registry::new();
+    nehr_probe::load::live::register_dropped(&load_registry, "default").unwrap();
+    nehr_probe::load::live::register_late_starts(&load_registry, "default").unwrap();
+    let load_series = encode(&load_registry);
 
     let (process, mut target_series): (Vec<_>, Vec<_>) =
         families(&served).into_iter().partition(|(name, _)| name.starts_with("process_"));
     target_series.extend(families(&observed));
+    target_series.extend(families(&load_series));
     let mut wrong = BTreeSet::new();
     let mut seen = BTreeSet::new();
     for (heading, series) in [

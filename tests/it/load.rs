@@ -225,6 +225,7 @@ async fn live_metrics_are_served_during_the_run() {
     let live: f64 = ok_line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(live > 10.0, "{ok_line}");
     assert!(text.contains("nehr_probe_build_info{version="), "{text}");
+    assert!(text.contains("nehr_probe_late_starts_total{target=\"default\"} "), "{text}");
     let done = load.await.unwrap().unwrap();
     assert!(done.shown.report.requests as f64 >= live);
 }
