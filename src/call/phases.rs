@@ -94,16 +94,37 @@ impl Marks {
         self.stamp_at(mark, Instant::now());
     }
 
-    /// Stamps `mark` at `at` (a time read elsewhere, e.g. by the connection's I/O).
+    /// Stamps `mark` at `at` (a time read elsewhere).
     pub fn stamp_at(&self, mark: Mark, at: Instant) {
-        let offset = u64::try_from(at.saturating_duration_since(self.start).as_nanos()).unwrap_or(u64::MAX - 1);
-        self.stamps[mark as usize].store(offset + 1, Ordering::Relaxed);
+        self.store(mark, nanos(at.saturating_duration_since(self.start)));
+    }
+
+    fn store(&self, mark: Mark, offset: u64) {
+        self.stamps[mark as usize].store(offset.min(u64::MAX - 1) + 1, Ordering::Relaxed);
+    }
+
+    /// Nanoseconds from the start to `mark`, if reached.
+    fn offset(&self, mark: Mark) -> Option<u64> {
+        self.stamps[mark as usize].load(Ordering::Relaxed).checked_sub(1)
     }
 
     pub fn get(&self, mark: Mark) -> Option<Instant> {
-        match self.stamps[mark as usize].load(Ordering::Relaxed) {
-            0 => None,
-            n => Some(self.start + Duration::from_nanos(n - 1)),
+        self.offset(mark).map(|n| self.start + Duration::from_nanos(n))
+    }
+
+    /// Takes over these marks as `other` (a connection's, started at another time)
+    /// stamped them; a mark from before this start is left out. One clock subtraction,
+    /// whatever the number of marks: this runs once per call.
+    pub fn copy_from(&self, other: &Marks, marks: &[Mark]) {
+        let shift = if other.start >= self.start {
+            i128::from(nanos(other.start - self.start))
+        } else {
+            -i128::from(nanos(self.start - other.start))
+        };
+        for &mark in marks {
+            if let Some(offset) = other.offset(mark).and_then(|o| u64::try_from(i128::from(o) + shift).ok()) {
+                self.store(mark, offset);
+            }
         }
     }
 
@@ -120,24 +141,30 @@ impl Marks {
     }
 
     /// The phases these marks delimit. A phase is there only when both its ends are.
+    /// Integer arithmetic on the offsets only: this runs once per call.
     pub fn phases(&self) -> Phases {
-        let between = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
-            (Some(a), Some(b)) if b >= a => Some(b - a),
+        let between = |from: Option<u64>, to: Option<u64>| match (from, to) {
+            (Some(a), Some(b)) if b >= a => Some(Duration::from_nanos(b - a)),
             _ => None,
         };
-        let resolved = self.get(Mark::Resolved);
-        let connected = self.get(Mark::Connected);
-        let written = self.get(Mark::Written);
-        let first_byte = self.get(Mark::FirstByte);
+        let resolved = self.offset(Mark::Resolved);
+        let connected = self.offset(Mark::Connected);
+        let first_byte = self.offset(Mark::FirstByte);
+        let written = self.offset(Mark::Written);
         Phases {
-            resolve: resolved.map(|r| r.saturating_duration_since(self.start)),
-            connect: between(resolved.or(Some(self.start)), connected),
-            tls: between(connected, self.get(Mark::Secured)),
-            sending: between(self.get(Mark::Ready), written),
+            resolve: between(Some(0), resolved),
+            connect: between(resolved.or(Some(0)), connected),
+            tls: between(connected, self.offset(Mark::Secured)),
+            sending: between(self.offset(Mark::Ready), written),
             processing: between(written, first_byte),
-            transfer: between(first_byte, self.get(Mark::Done)),
+            transfer: between(first_byte, self.offset(Mark::Done)),
         }
     }
+}
+
+/// Whole nanoseconds, saturating.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -174,5 +201,22 @@ mod tests {
         // A mark at the very start is a mark, not "not reached".
         named.stamp_at(Mark::Ready, t);
         assert_eq!(named.get(Mark::Ready), Some(t));
+
+        // A connection's marks, taken over by a call that started after it.
+        let conn = Marks::new(t);
+        conn.stamp_at(Mark::Written, t + ms(10));
+        conn.stamp_at(Mark::FirstByte, t + ms(30));
+        let call = Marks::new(t + ms(8));
+        call.copy_from(&conn, &[Mark::Written, Mark::FirstByte]);
+        assert_eq!((call.get(Mark::Written), call.get(Mark::FirstByte)), (Some(t + ms(10)), Some(t + ms(30))));
+        assert_eq!(call.phases().processing, Some(ms(20)));
+        // A mark from before the call began is none of its business.
+        let late = Marks::new(t + ms(20));
+        late.copy_from(&conn, &[Mark::Written, Mark::FirstByte]);
+        assert_eq!((late.get(Mark::Written), late.get(Mark::FirstByte)), (None, Some(t + ms(30))));
+        // And one that started before the connection shifts the other way.
+        let early = Marks::new(t - ms(5));
+        early.copy_from(&conn, &[Mark::Written]);
+        assert_eq!(early.get(Mark::Written), Some(t + ms(10)));
     }
 }

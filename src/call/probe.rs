@@ -163,11 +163,7 @@ impl Prober {
         let resp = conn.sender.send_request(request).await.map_err(Failure::Transport)?;
         // The connection's I/O saw this request written and its answer's first byte
         // (the head that just arrived came after both).
-        let (written, first_byte) = (conn.io.get(Mark::Written), conn.io.get(Mark::FirstByte));
-        if let (Some(w), Some(f)) = (written, first_byte) {
-            marks.stamp_at(Mark::Written, w);
-            marks.stamp_at(Mark::FirstByte, f);
-        }
+        marks.copy_from(&conn.io, &[Mark::Written, Mark::FirstByte]);
         let status = resp.status();
         let version = resp.version();
         status_out.store(u32::from(status.as_u16()), Ordering::Relaxed);

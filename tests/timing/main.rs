@@ -284,9 +284,11 @@ async fn phases_match_a_servers_delays_in_check_and_probe() {
     let probe = format!("http://{}/probe", exporter.addr());
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
-    // Each phase should show its delay within 5 ms: never less (the server slept that
-    // long), more only by the machine's noise, so the best of three attempts is judged.
-    let close = |got: f64, want: Duration| (0.0..0.005).contains(&(got - want.as_secs_f64() + 0.0005));
+    // Each phase should show its delay within a few milliseconds: never less (the server
+    // slept that long; half a millisecond of slack for the clocks), more only by the
+    // machine's noise (a crowded machine wakes the client late), so the best of three
+    // attempts is judged.
+    let close = |got: f64, want: Duration| (-0.0005..0.008).contains(&(got - want.as_secs_f64()));
     let mut attempts = Vec::new();
     for _ in 0..3 {
         let check = {
@@ -316,5 +318,5 @@ async fn phases_match_a_servers_delays_in_check_and_probe() {
             "check: processing {processing}, transfer {transfer}; /probe: {probe_processing}, {probe_transfer}"
         ));
     }
-    panic!("phases not within 5 ms of the delays ({head:?} to the head, {body:?} to the rest): {attempts:#?}");
+    panic!("phases not within 8 ms of the delays ({head:?} to the head, {body:?} to the rest): {attempts:#?}");
 }
