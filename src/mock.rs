@@ -169,6 +169,13 @@ pub struct MockControl {
     pub latency: Option<String>,
 }
 
+impl MockControl {
+    /// The body of `POST /_mock/config`, or why it is not one.
+    pub fn from_json(body: &[u8]) -> Result<MockControl, String> {
+        serde_json::from_slice(body).map_err(|e| format!("expected JSON like {{\"error_rate\": 1.0}}: {e}"))
+    }
+}
+
 struct Faults {
     latency: Option<Latency>,
     error_rate: f64,
@@ -411,12 +418,9 @@ async fn get_token(State(state): State<Arc<MockState>>, method: Method, body: By
 }
 
 async fn control(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
-    let change: MockControl = match serde_json::from_slice(&body) {
+    let change = match MockControl::from_json(&body) {
         Ok(c) => c,
-        Err(e) => {
-            return (StatusCode::BAD_REQUEST, format!("expected JSON like {{\"error_rate\": 1.0}}: {e}\n"))
-                .into_response();
-        }
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     match state.apply(&change) {
         Ok(()) => json_response(StatusCode::OK, serde_json::to_string(&state.stats()).unwrap_or_default()),

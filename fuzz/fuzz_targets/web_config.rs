@@ -11,7 +11,8 @@ fuzz_target!(|data: &[u8]| {
         let shown = problem.to_string();
         assert!(!shown.contains('\n'), "{shown:?}");
         if let Some(line) = problem.line {
-            assert!(line >= 1 && line <= text.lines().count().max(1) + 1, "line {line} of {text:?}");
+            let lines = nehr_probe::serve::web_config::yaml_lines(text).count();
+            assert!(line >= 1 && line <= lines + 1, "line {line} of {lines} in {text:?}");
         }
     }
 });

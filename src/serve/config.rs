@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::args::{DEFAULT_TARGET, ServeArgs, ServeError};
-use crate::call::target::Target;
+use crate::call::target::{Pin, Target};
 use crate::util::units::parse_duration;
 
 /// The `--config` file.
@@ -48,44 +49,88 @@ pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeE
     let shown = path.display().to_string();
     let text = crate::util::units::read_input_file(path)
         .map_err(|cause| ServeError::ReadConfig { path: shown.clone(), cause })?;
-    let file: ConfigFile = toml::from_str(&text).map_err(|e| ServeError::ParseConfig {
-        path: shown.clone(),
-        line: e.span().map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
-        message: e.message().trim().to_string(),
-    })?;
-    if file.targets.is_empty() {
-        return Err(ServeError::NoTargets { path: shown });
-    }
     let base = path.parent().unwrap_or(Path::new("."));
-    let mut out = Vec::with_capacity(file.targets.len());
-    for (name, entry) in file.targets {
-        if !valid_name(&name) {
-            return Err(ServeError::BadName { path: shown, name });
-        }
+    let mut out = Vec::new();
+    for entry in parse_config(&text, &shown)? {
         let mut flags = args.target.clone();
         flags.url = Some(entry.url);
         flags.username = Some(entry.username);
         flags.password_file = Some(base.join(entry.password_file));
-        if let Some(value) = entry.timeout {
-            flags.timeout = parse_duration(&value).map_err(|why| ServeError::BadTimeout {
-                path: shown.clone(),
-                name: name.clone(),
-                value: value.clone(),
-                why,
-            })?;
-        }
-        if let Some(value) = entry.resolve {
-            flags.resolve = Some(crate::call::target::Pin::parse(&value).map_err(|why| ServeError::BadResolve {
-                path: shown.clone(),
-                name: name.clone(),
-                why: why.replacen("--resolve", "resolve", 1),
-            })?);
-        }
+        flags.timeout = entry.timeout.unwrap_or(flags.timeout);
+        flags.resolve = entry.resolve;
+        let name = entry.name;
         let target =
             flags.resolve().map_err(|cause| ServeError::Target { path: shown.clone(), name: name.clone(), cause })?;
         out.push((name, target));
     }
     Ok(out)
+}
+
+/// One `[targets.NAME]` table, checked as far as the text alone can tell (the URL and
+/// the password file are checked when the target is built).
+#[derive(Debug)]
+pub struct Entry {
+    pub name: String,
+    pub url: String,
+    pub username: String,
+    /// As written: relative to the config file.
+    pub password_file: PathBuf,
+    pub timeout: Option<Duration>,
+    pub resolve: Option<Pin>,
+}
+
+/// The targets the text of a `--config` file names (`shown` names the file in errors):
+/// at least one, plain names, well-formed values; every error names the line or target.
+pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
+    let file: ConfigFile = toml::from_str(text).map_err(|e| ServeError::ParseConfig {
+        path: shown.to_string(),
+        line: e.span().map_or(1, |s| line_at(text, s.start)),
+        message: e.message().trim().to_string(),
+    })?;
+    if file.targets.is_empty() {
+        return Err(ServeError::NoTargets { path: shown.to_string() });
+    }
+    let mut out = Vec::with_capacity(file.targets.len());
+    for (name, entry) in file.targets {
+        if !valid_name(&name) {
+            return Err(ServeError::BadName { path: shown.to_string(), name });
+        }
+        let timeout = match entry.timeout {
+            None => None,
+            Some(value) => Some(parse_duration(&value).map_err(|why| ServeError::BadTimeout {
+                path: shown.to_string(),
+                name: name.clone(),
+                value: value.clone(),
+                why,
+            })?),
+        };
+        let resolve = match entry.resolve {
+            None => None,
+            Some(value) => Some(Pin::parse(&value).map_err(|why| ServeError::BadResolve {
+                path: shown.to_string(),
+                name: name.clone(),
+                why: why.replacen("--resolve", "resolve", 1),
+            })?),
+        };
+        out.push(Entry {
+            name,
+            url: entry.url,
+            username: entry.username,
+            password_file: entry.password_file,
+            timeout,
+            resolve,
+        });
+    }
+    Ok(out)
+}
+
+/// The 1-based line of byte `at` (clamped to the text, and to a character boundary).
+fn line_at(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    text[..at].matches('\n').count() + 1
 }
 
 /// Names go into labels and URLs: keep them plain.
@@ -97,8 +142,6 @@ fn valid_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::testing::args;
 

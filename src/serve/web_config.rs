@@ -188,9 +188,17 @@ fn yaml_message(e: &serde_yaml_ng::Error) -> String {
     text
 }
 
+/// The lines of `text` as YAML counts them: `\r\n`, `\n` and a lone `\r` each end one.
+pub fn yaml_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n').flat_map(|l| {
+        let l = l.strip_suffix('\r').unwrap_or(l);
+        l.split('\r')
+    })
+}
+
 /// The first line that sets `key`, for errors found after parsing.
 fn line_of(text: &str, key: &str) -> Option<usize> {
-    text.lines()
+    yaml_lines(text)
         .position(|line| {
             let l = line.trim_start().trim_start_matches("- ").trim_start_matches(['"', '\'']);
             l.strip_prefix(key)
@@ -560,6 +568,18 @@ mod tests {
             assert!(p.message.contains(needle), "{text:?}: {p}");
             assert!(!p.message.contains('\n'), "{text:?}: {p}");
         }
+    }
+
+    #[test]
+    fn lines_are_counted_as_yaml_counts_them() {
+        // Found by fuzzing: a lone CR ends a line for the YAML parser, so it must for us.
+        for eol in ["\n", "\r\n", "\r"] {
+            let text = ["tls_server_config:", "  cert_file: a", "  key_fle: b", ""].join(eol);
+            assert_eq!(problem(&text).line, Some(3), "{eol:?}");
+            let text = ["tls_server_config:", "  cert_file: a", ""].join(eol);
+            assert_eq!(problem(&text).line, Some(2), "{eol:?}");
+        }
+        assert_eq!(yaml_lines("a\r\nb\rc\n").collect::<Vec<_>>(), ["a", "b", "c", ""]);
     }
 
     #[test]
