@@ -172,7 +172,9 @@ pub struct MockControl {
 impl MockControl {
     /// The body of `POST /_mock/config`, or why it is not one.
     pub fn from_json(body: &[u8]) -> Result<MockControl, String> {
-        serde_json::from_slice(body).map_err(|e| format!("expected JSON like {{\"error_rate\": 1.0}}: {e}"))
+        serde_json::from_slice(body).map_err(|e| {
+            format!("expected JSON like {{\"error_rate\": 1.0}}: {}", crate::util::fmt::one_line(&e.to_string()))
+        })
     }
 }
 
@@ -448,6 +450,14 @@ fn json_response(status: StatusCode, body: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_body_with_a_newline_in_a_key_is_refused_on_one_line() {
+        // Found by fuzzing: serde quotes the unknown key as it decoded it.
+        let e = MockControl::from_json(b"{\"latey\\nc\": 0.5}").unwrap_err();
+        assert!(e.contains("unknown field `latey\\nc`") && !e.contains('\n'), "{e:?}");
+        assert!(MockControl::from_json(b"{\"error_rate\": 0.5}").unwrap().error_rate == Some(0.5));
+    }
 
     #[test]
     fn latency_specs() {

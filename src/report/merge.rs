@@ -24,7 +24,7 @@ use crate::util::units::round6;
 pub enum ReportError {
     #[error("cannot read {path}: {cause}")]
     Read { path: String, cause: std::io::Error },
-    #[error("{path} is not a nehr-probe load report: {cause}")]
+    #[error("{path} is not a nehr-probe load report: {}", crate::util::fmt::one_line(&cause.to_string()))]
     Json { path: String, cause: serde_json::Error },
     #[error("{path}: its \"histogram\" is {why}")]
     Histogram { path: String, why: String },
@@ -459,5 +459,20 @@ fn merge_service_times(all: &[&Shown]) -> Percentiles {
         p99_9: weighted(|p| p.p99_9),
         p99_99: weighted(|p| p.p99_99),
         max: with_requests().map(|p| p.max).fold(0.0, f64::max),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_with_a_newline_keeps_the_error_on_one_line() {
+        // Found by fuzzing: serde quotes the bad value as it decoded it, newline and all.
+        let text = "{\"target\": \"x\", \"model\": \"ope\\n\\u001b[31m\", \"requests\": 1}";
+        let e = read_all(text, "run.json").unwrap_err().to_string();
+        assert!(e.starts_with("run.json is not a nehr-probe load report: unknown variant"), "{e}");
+        assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e:?}");
+        assert!(e.contains("ope\\n\\u{1b}[31m"), "{e}");
     }
 }

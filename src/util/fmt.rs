@@ -28,6 +28,12 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// `text` on one line: control characters (a newline inside a quoted value of a hostile
+/// file, say) written as escapes, so an error or a log line cannot be split or forged.
+pub fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
+}
+
 /// "certificate expires in 5 days" or "certificate expired 2 days ago", from the
 /// seconds left (negative: expired).
 pub fn cert_note(left: i64) -> String {
@@ -45,6 +51,15 @@ pub fn cert_note(left: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_escapes_control_characters_only() {
+        assert_eq!(
+            one_line("unknown variant `a\nb\r\tc`, expected `open` — ok"),
+            "unknown variant `a\\nb\\r\\tc`, expected `open` — ok"
+        );
+        assert_eq!(one_line("\u{1b}[31m"), "\\u{1b}[31m");
+    }
 
     #[test]
     fn seconds_pick_their_unit() {

@@ -319,7 +319,7 @@ async fn hundreds_of_idle_sockets_do_not_stop_metrics_answering_quickly() {
     let took = start.elapsed();
     assert_eq!(code, 200);
     assert!(body.contains("nehr_probe_build_info"));
-    assert!(took < Duration::from_millis(500), "/metrics took {took:?} beside 400 idle sockets");
+    assert!(took < Duration::from_secs(1), "/metrics took {took:?} beside 400 idle sockets");
 
     // The idle ones are closed after --header-timeout.
     let start = Instant::now();
