@@ -25,6 +25,9 @@ impl fmt::Display for Stage {
     }
 }
 
+/// The longest a `--stages` schedule may last in all.
+pub const MAX_STAGES: Duration = Duration::from_secs(366 * 86_400);
+
 /// `30s:100,2m:100,30s:0`: ramp to 100 rps over 30 s, hold 2 min, ramp down over 30 s.
 pub fn parse_stages(s: &str) -> Result<Vec<Stage>, String> {
     let err = |why: String| format!("invalid --stages {s:?}: {why}; expected DURATION:RPS,… e.g. 30s:100,2m:100,30s:0");
@@ -43,6 +46,11 @@ pub fn parse_stages(s: &str) -> Result<Vec<Stage>, String> {
     }
     if stages.iter().all(|s| s.duration.is_zero()) {
         return Err(err("the stages last no time".into()));
+    }
+    // Far beyond any load test, and what keeps the schedule's arithmetic in range.
+    let total = stages.iter().try_fold(Duration::ZERO, |sum, s| sum.checked_add(s.duration));
+    if total.is_none_or(|t| t > MAX_STAGES) {
+        return Err(err(format!("the stages last more than {} days in all", MAX_STAGES.as_secs() / 86_400)));
     }
     if stages.iter().all(|s| s.target == 0.0) {
         return Err(err("every stage has rate 0, so no request would be sent".into()));
@@ -203,6 +211,19 @@ mod tests {
             let e = parse_stages(bad).unwrap_err();
             assert!(e.contains("expected DURATION:RPS"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn stages_past_a_year_are_refused_before_their_sum_overflows() {
+        // Found by fuzzing: two stages of billions of months made the schedule's length
+        // overflow a Duration.
+        for huge in ["5555030355555month:00.300", "400d:1", "300d:1,300d:2", "18446744073709551615s:1,1s:1"] {
+            let e = parse_stages(huge).unwrap_err();
+            assert!(e.contains("the stages last more than 366 days in all"), "{huge}: {e}");
+        }
+        let year = parse_stages("365d:1").unwrap();
+        let s = Schedule::stages(year);
+        assert!(s.offset(1_000).is_some() && s.length() == Some(secs(365.0 * 86_400.0)));
     }
 
     #[test]
