@@ -17,8 +17,8 @@ fuzz_target!(|data: &[u8]| {
                 let _ = latency.record(us);
             }
             let empty = histogram();
-            for (h, requests, ok) in [(&latency, 4, 3), (&empty, 0, 0)] {
-                let facts = Facts { latency: h, requests, ok, dropped: 1, achieved_rps: 2.5 };
+            for (h, ok_latency, requests, ok) in [(&latency, Some(&latency), 4, 3), (&empty, None, 0, 0)] {
+                let facts = Facts { latency: h, ok_latency, requests, ok, dropped: 1, achieved_rps: 2.5 };
                 let judged = t.judge(&facts);
                 let _ = t.show(judged.actual);
             }

@@ -185,7 +185,7 @@ fn yaml_message(e: &serde_yaml_ng::Error) -> String {
     {
         text.replace_range(i + "string".len()..j + 1, "");
     }
-    text
+    crate::util::fmt::one_line(&text)
 }
 
 /// The lines of `text` as YAML counts them: `\r\n`, `\n` and a lone `\r` each end one.
@@ -580,6 +580,14 @@ mod tests {
             assert_eq!(problem(&text).line, Some(2), "{eol:?}");
         }
         assert_eq!(yaml_lines("a\r\nb\rc\n").collect::<Vec<_>>(), ["a", "b", "c", ""]);
+    }
+
+    #[test]
+    fn an_unknown_key_with_newlines_is_shown_on_one_line() {
+        // Found by fuzzing: a quoted key may hold newlines, and serde quotes it back.
+        let p = problem("\"tt\\n\\nttICA\": 1\n");
+        assert!(p.message.contains("unknown field `tt\\n\\nttICA`"), "{p}");
+        assert!(!p.to_string().contains('\n'), "{p}");
     }
 
     #[test]
