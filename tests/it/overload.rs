@@ -2,13 +2,30 @@
 //! server does, requests that fell due but were never sent are counted as dropped and
 //! judged, and a rate the cap can hold drops nothing.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nehr_probe::load::execute;
+use nehr_probe::load::{LoadArgs, execute};
 use nehr_probe::mock::{MockArgs, MockServer};
 use tokio_util::sync::CancellationToken;
 
+use crate::serve::{dashboard, eventually, start_prometheus, substitute, tool, value};
 use crate::support::{HostileServer, Step, example_account, load_against, parse_load};
+
+/// A server that never answers, and `load`'s flags against it: `extra`, and live
+/// metrics on a free loopback address (returned).
+fn silent_server_load(dir: &Path, extra: &[&str]) -> (HostileServer, String, LoadArgs) {
+    let server = HostileServer::start(vec![Step::Hold]);
+    let accounts = example_account(dir);
+    let url = server.url();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args =
+        vec!["--url", url.as_str(), "--credentials", accounts.to_str().unwrap(), "--metrics-listen", &listen];
+    args.extend_from_slice(extra);
+    let args = parse_load(&args);
+    (server, listen, args)
+}
 
 /// A server that never answers, at a rate far above what `-c` calls held for the whole
 /// `--timeout` can carry: the run still ends one timeout after its window, and every
@@ -16,16 +33,10 @@ use crate::support::{HostileServer, Step, example_account, load_against, parse_l
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_never_answers_cannot_stretch_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    let server = HostileServer::start(vec![Step::Hold]);
-    let accounts = example_account(dir.path());
-    let url = server.url();
-    let listen =
-        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
     #[rustfmt::skip]
-    let args = parse_load(&[
-        "--url", &url, "--credentials", accounts.to_str().unwrap(),
+    let (_server, listen, args) = silent_server_load(dir.path(), &[
         "--rps", "2000", "-c", "10", "-d", "1500ms", "--timeout", "500ms",
-        "--threshold", "dropped<1%", "--threshold", "error_rate<100%", "--metrics-listen", &listen,
+        "--threshold", "dropped<1%", "--threshold", "error_rate<100%",
     ]);
     let started = Instant::now();
     let load = tokio::spawn(async move { execute(&args, CancellationToken::new()).await });
@@ -81,4 +92,39 @@ async fn a_rate_the_cap_can_hold_drops_nothing() {
     assert_eq!((r.requests, r.dropped), (200, 0), "{r:?}");
     assert!(r.thresholds[0].passed, "{:?}", r.thresholds);
     assert!(!nehr_probe::report::text::render(&shown).contains("never sent"));
+}
+
+/// A real Prometheus scraping `load --metrics-listen` sees the dropped requests, through
+/// the dashboard's own query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_draws_dropped_requests_from_a_live_load() {
+    let Some(prometheus) = tool("prometheus", "prometheus") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr, args) =
+        silent_server_load(dir.path(), &["--rps", "500", "-c", "2", "-d", "10s", "--timeout", "300ms"]);
+    let cancel = CancellationToken::new();
+    let load = tokio::spawn({
+        let cancel = cancel.clone();
+        async move { execute(&args, cancel).await }
+    });
+    let config = format!(
+        "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\n\
+         scrape_configs:\n  - job_name: nehr_probe_load\n    static_configs: [{{targets: [\"{addr}\"]}}]\n"
+    );
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+    let (_prometheus, base) = start_prometheus(&prometheus, dir.path(), &config, &client).await;
+    let dash = dashboard();
+    let expr = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .filter_map(|t| t["expr"].as_str())
+        .find(|e| e.contains("nehr_probe_dropped_requests_total"))
+        .map(substitute)
+        .expect("a panel draws dropped requests");
+    let rate = eventually(&client, &base, &expr, Duration::from_secs(9), |r| value(r).is_some_and(|v| v > 100.0)).await;
+    assert_eq!(rate[0]["metric"]["target"], "default", "{rate:?}");
+    cancel.cancel();
+    let _ = load.await;
 }
