@@ -1,98 +1,14 @@
-//! `load` keeps its word under overload: the sending window closes on time whatever the
-//! server does, requests that fell due but were never sent are counted as dropped and
-//! judged, and a rate the cap can hold drops nothing.
+//! `load` under overload as Prometheus and the dashboard see it. The tests that time
+//! the run's end and count its drops closely are in the `timing` binary
+//! (tests/timing/overload.rs), where nothing runs beside them.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nehr_probe::load::{LoadArgs, execute};
-use nehr_probe::mock::{MockArgs, MockServer};
+use nehr_probe::load::execute;
 use tokio_util::sync::CancellationToken;
 
 use crate::serve::{dashboard, eventually, start_prometheus, substitute, tool, value};
-use crate::support::{HostileServer, Step, example_account, load_against, parse_load};
-
-/// A server that never answers, and `load`'s flags against it: `extra`, and live
-/// metrics on a free loopback address (returned).
-fn silent_server_load(dir: &Path, extra: &[&str]) -> (HostileServer, String, LoadArgs) {
-    let server = HostileServer::start(vec![Step::Hold]);
-    let accounts = example_account(dir);
-    let url = server.url();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut args =
-        vec!["--url", url.as_str(), "--credentials", accounts.to_str().unwrap(), "--metrics-listen", &listen];
-    args.extend_from_slice(extra);
-    let args = parse_load(&args);
-    (server, listen, args)
-}
-
-/// A server that never answers, at a rate far above what `-c` calls held for the whole
-/// `--timeout` can carry: the run still ends one timeout after its window, and every
-/// request it could not send is counted, as an error, and fails a threshold on it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_never_answers_cannot_stretch_the_run() {
-    let dir = tempfile::tempdir().unwrap();
-    #[rustfmt::skip]
-    let (_server, listen, args) = silent_server_load(dir.path(), &[
-        "--rps", "2000", "-c", "10", "-d", "1500ms", "--timeout", "500ms",
-        "--threshold", "dropped<1%", "--threshold", "error_rate<100%",
-    ]);
-    let started = Instant::now();
-    let load = tokio::spawn(async move { execute(&args, CancellationToken::new()).await });
-    // The live counter grows while the run goes on.
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(1)).build().unwrap();
-    let mut live = 0.0f64;
-    while !load.is_finished() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let Ok(answer) = client.get(format!("http://{listen}/metrics")).send().await else { continue };
-        let text = answer.text().await.unwrap_or_default();
-        if let Some(line) =
-            text.lines().find(|l| l.starts_with("nehr_probe_dropped_requests_total{target=\"default\"}"))
-        {
-            live = live.max(line.rsplit(' ').next().unwrap().parse().unwrap());
-        }
-    }
-    let shown = load.await.unwrap().unwrap().shown;
-    let took = started.elapsed();
-    assert!(took < Duration::from_millis(1500 + 500 + 1000), "the run took {took:?}");
-
-    let r = &shown.report;
-    // 2000 rps for 1.5 s: 3000 due. Each slot sends about once per timeout (a request
-    // waiting longer than the timeout is given up), so a few dozen are sent at most.
-    assert_eq!(r.requests + r.dropped, 3000, "every due request is sent or dropped: {r:?}");
-    assert!(r.requests >= 10 && r.requests <= 60, "{} sent", r.requests);
-    assert_eq!(r.outcomes.timeout, r.requests);
-    // Dropped requests have no latency: the histogram holds the sent calls only.
-    assert_eq!(shown.latency.len(), r.requests);
-    assert!(live > 0.0 && live <= r.dropped as f64, "live metrics counted {live} of {} dropped", r.dropped);
-    // The timeline says when they were given up, every one of them.
-    assert_eq!(r.timeline.iter().map(|e| e.dropped).sum::<u64>(), r.dropped, "{:?}", r.timeline);
-    let [dropped, errors] = [&r.thresholds[0], &r.thresholds[1]];
-    assert!(!dropped.passed, "{dropped:?}");
-    assert!(dropped.actual.unwrap() > 0.95, "{dropped:?}");
-    assert_eq!(errors.actual, Some(1.0), "dropped requests are errors: {errors:?}");
-    assert_eq!(r.exit_code(), 1);
-    let text = nehr_probe::report::text::render(&shown);
-    let line = text.lines().find(|l| l.contains("dropped")).unwrap_or_else(|| panic!("{text}"));
-    assert!(line.contains(&format!("dropped {} of 3000 due", r.dropped)), "{line}");
-    assert!(line.contains("the -c 10 cap was full"), "{line}");
-    assert!(text.lines().any(|l| l.trim_start().starts_with("dropped ") && l.contains("/s at most")), "{text}");
-}
-
-/// A rate the cap holds easily drops nothing, and says nothing about dropping.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rate_the_cap_can_hold_drops_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = MockServer::start(&MockArgs::default()).await.unwrap();
-    let shown =
-        load_against(&server, dir.path(), &["--rps", "200", "-c", "10", "-d", "1s", "--threshold", "dropped<=0%"])
-            .await;
-    let r = &shown.report;
-    assert_eq!((r.requests, r.dropped), (200, 0), "{r:?}");
-    assert!(r.thresholds[0].passed, "{:?}", r.thresholds);
-    assert!(!nehr_probe::report::text::render(&shown).contains("never sent"));
-}
+use crate::support::silent_server_load;
 
 /// A real Prometheus scraping `load --metrics-listen` sees the dropped requests, through
 /// the dashboard's own query.

@@ -443,3 +443,18 @@ pub fn json_of(run: &Run) -> Value {
 pub fn decoded(report: &Value) -> hdrhistogram::Histogram<u64> {
     nehr_probe::report::histogram::decode(report["histogram"].as_str().unwrap()).unwrap()
 }
+
+/// A server that never answers, and `load`'s flags against it: `extra`, and live
+/// metrics on a free loopback address (returned).
+pub fn silent_server_load(dir: &Path, extra: &[&str]) -> (HostileServer, String, LoadArgs) {
+    let server = HostileServer::start(vec![Step::Hold]);
+    let accounts = example_account(dir);
+    let url = server.url();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args =
+        vec!["--url", url.as_str(), "--credentials", accounts.to_str().unwrap(), "--metrics-listen", &listen];
+    args.extend_from_slice(extra);
+    let args = parse_load(&args);
+    (server, listen, args)
+}

@@ -7,6 +7,7 @@
 #[path = "../it/support.rs"]
 mod support;
 
+mod overload;
 mod segments;
 
 use std::time::Duration;
