@@ -226,6 +226,10 @@ fn spawn_here<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static)
     finished
 }
 
+/// The shortest period of the lane's always-pending timer (below it, the timer's own
+/// wakes would cost more than they save).
+const SENTINEL_AT_LEAST: Duration = Duration::from_millis(100);
+
 /// One thread's share of a phase, as one task: start the calls that may start, then
 /// wait for whichever comes first (an answer, the pacer's next wake, the shutdown) and
 /// go round. Open model: the due requests the pacer released start in order while fewer
@@ -247,6 +251,14 @@ async fn run_lane(
     let mut calls = FuturesUnordered::new();
     let cancelled = cancel.cancelled();
     tokio::pin!(cancelled);
+    // One tokio timer always pending sooner than any call's timeout, so registering a
+    // call's timeout never finds tokio's timer wheel empty: then tokio signals its own
+    // driver (an eventfd write and one more epoll_wait) for every call. It goes off
+    // every half timeout, which is nothing beside the calls.
+    let keep_pending = lane.give_up / 2;
+    let sentinel = tokio::time::sleep(keep_pending);
+    tokio::pin!(sentinel);
+    let use_sentinel = keep_pending >= SENTINEL_AT_LEAST;
     let closes = pacer.as_ref().and_then(Pacer::closes).map(|c| lane.t0 + c);
     // Lane-local numbers started or dropped so far (open model).
     let mut taken = 0u64;
@@ -311,6 +323,9 @@ async fn run_lane(
                 }
             }
             () = clock.sleep_until(wake.unwrap_or(lane.t0)), if wake.is_some() => {}
+            () = &mut sentinel, if use_sentinel => {
+                sentinel.as_mut().reset(tokio::time::Instant::now() + keep_pending);
+            }
         }
     }
     pacer.map_or(0, |p| p.released())
