@@ -85,7 +85,7 @@ pub fn landing_page(app: &App) -> String {
                 }
                 ul {
                     li { a href="metrics" { "/metrics" } ": the metrics of every target, for Prometheus" }
-                    li { a href="probe" { "/probe" } ": one fresh probe per request, blackbox style ("
+                    li { a href="probe" { "/probe" } ": a probe, blackbox style, at most one new login per target per --probe-min-interval ("
                         code { "?target=NAME" } ")" }
                     li { a href="healthz" { "/healthz" } ": is this process up" }
                 }
