@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::future::Either;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -285,7 +286,7 @@ async fn run_lane(
                         continue;
                     }
                     lane.started.fetch_add(1, Ordering::Relaxed);
-                    calls.push(prober.call(seq, due));
+                    calls.push(Either::Left(prober.call(seq, due)));
                 }
                 // What is released and not taken when the window closes is dropped.
                 let finished = !open || (pacer.is_done() && taken == released);
@@ -307,7 +308,9 @@ async fn run_lane(
                         break;
                     }
                     lane.started.fetch_add(1, Ordering::Relaxed);
-                    calls.push(prober.call(lane.seq(j), Instant::now()));
+                    // Closed model: due when it starts (at its first poll), so never late.
+                    let seq = lane.seq(j);
+                    calls.push(Either::Right(async move { prober.call(seq, Instant::now()).await }));
                 }
                 if closed_done && calls.is_empty() {
                     break;

@@ -38,6 +38,7 @@ async fn json_reports_validate_against_the_committed_schema() {
     }
     assert_eq!(closed.report.model, Model::Closed);
     assert_eq!(closed.report.target_rps, None);
+    assert_eq!(closed.report.late_starts, 0, "a closed-model call is due when it starts");
     assert!(!closed.report.thresholds[0].passed, "20 % errors fail error_rate<1%");
 }
 
