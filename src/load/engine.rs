@@ -14,7 +14,8 @@
 //!
 //! Wakeups are the cost that matters at high rates (each is a context switch): a lane
 //! is one task, so one wake serves both the answers that are ready and the requests
-//! that have fallen due, and its timer is only set for requests no answer releases.
+//! whose release time has come (their due time, or above 4000 rps the grid point after
+//! it: [`super::pace`]), and its timer is set only for the next release.
 //!
 //! It must not drop a due request silently and must stop at the shutdown token.
 
@@ -29,7 +30,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::args::Plan;
-use super::pace::Pacer;
+use super::pace::{Pacer, coarsest_window};
 use super::recorder::{Recorder, Sinks, collect};
 use super::schedule::{Schedule, lane_seq};
 use super::segment::{global, stripe};
@@ -128,7 +129,10 @@ pub async fn run_phase(
     let (tx, rx) = mpsc::channel::<Observation>(4096);
     // How long the run is meant to last, for the timeline's interval.
     let planned = plan.window.or_else(|| plan.schedule.as_ref().zip(plan.requests).and_then(|(s, n)| s.offset(n)));
-    let owner = tokio::spawn(collect(rx, t0, planned, sinks));
+    // Requests the grid holds back by design are not late starts.
+    let all_lanes = probers.len() as u64 * plan.segment.count;
+    let grid = plan.schedule.as_ref().map_or(Duration::ZERO, |s| coarsest_window(s, all_lanes));
+    let owner = tokio::spawn(collect(rx, t0, planned, grid, sinks));
 
     // Each thread runs its share of the calls (and, open model, its lane's pacer) as one
     // task on its own single-threaded runtime with its own prober: a call, its
@@ -236,10 +240,9 @@ const SENTINEL_AT_LEAST: Duration = Duration::from_millis(100);
 /// go round. Open model: the due requests the pacer released start in order while fewer
 /// than `slots` calls are in flight and the window is open; one that waited for a slot
 /// longer than the timeout is dropped instead. Closed model: a call per free slot until
-/// the deadline or the request count. Every wake of the thread (above all an answer)
-/// releases what has fallen due by then, so the timer only wakes the thread for
-/// requests no answer came in time to release. Returns how many requests the pacer
-/// released (0 in the closed model).
+/// the deadline or the request count. Every wake of the thread (an answer's too)
+/// releases whatever the pacer says is due by then, and the timer is set for the next
+/// release. Returns how many requests the pacer released (0 in the closed model).
 async fn run_lane(
     lane: &Shared,
     mut pacer: Option<Pacer<'_>>,
@@ -294,10 +297,7 @@ async fn run_lane(
                     break;
                 }
                 if open && taken == released {
-                    wake = match now.checked_duration_since(lane.t0) {
-                        Some(since) => pacer.next_wake(since).map(|w| lane.t0 + w),
-                        None => Some(lane.t0),
-                    };
+                    wake = pacer.next_wake().map(|w| lane.t0 + w);
                 }
             }
             _ => {

@@ -194,12 +194,15 @@ pub fn register_dropped(registry: &Registry, target: &str) -> prometheus::Result
 }
 
 /// `nehr_probe_late_starts_total`, `load`'s other own series (docs/metrics.md): calls
-/// started more than [`super::recorder::LATE`] after their due time (a soak watches
+/// started more than [`super::recorder::LATE`] after their release (a soak watches
 /// it stay flat). The owner of the recorder keeps it in step.
 pub fn register_late_starts(registry: &Registry, target: &str) -> prometheus::Result<IntCounter> {
     let late = IntCounter::with_opts(
-        Opts::new("nehr_probe_late_starts_total", "Calls started more than 1 ms after their due time")
-            .const_label("target", target),
+        Opts::new(
+            "nehr_probe_late_starts_total",
+            "Calls started more than 1 ms after their release (due time, or the release grid's next point)",
+        )
+        .const_label("target", target),
     )?;
     registry.register(Box::new(late.clone()))?;
     Ok(late)
