@@ -100,7 +100,7 @@ pub fn render(shown: &Shown) -> String {
                 (figure(latency_chart(r), "p50, p90, p99 and max of all calls per interval, by the interval in which \
                     they ended; logarithmic scale."))
                 h2 { "Requests per second by outcome" }
-                (figure(rate_chart(r), "Calls per second, stacked by outcome, by the interval in which they ended."))
+                (figure(rate_chart(r), "Calls per second, stacked by outcome, by the interval in which they ended; on top, requests that fell due and were never sent (dropped), if any."))
                 h2 { "Latency percentile spectrum" }
                 (figure(spectrum_chart(shown), "Latency at each percentile out to p99.999 (HdrHistogram's axis): \
                     all calls, ok calls only, and service time (from the send); logarithmic scales."))
@@ -166,7 +166,7 @@ fn facts(r: &LoadReport) -> Markup {
             @if let Some(at) = &r.started_at { tr { th { "Started" } td { (at) } } }
             tr { th { "Duration" } td { (format!("{:.2} s", r.duration_seconds)) } }
             tr { th { "Requests" } td { (r.requests) " at " (format!("{:.2}/s", r.achieved_rps)) } }
-            tr { th { "Late starts" } td { (r.late_starts) " (started more than 1 ms after due)" } }
+            tr { th { "Late starts" } td { (r.late_starts) " (started more than 1 ms after their release)" } }
             @if r.model == Model::Open {
                 tr { th { "Dropped" } td { (r.dropped) " (fell due, never sent)" } }
             }
@@ -298,6 +298,7 @@ fn points(r: &LoadReport) -> Vec<Point> {
             let (mut w50, mut w90, mut w99) = (0.0, 0.0, 0.0);
             for e in chunk {
                 p.entry.requests += e.requests;
+                p.entry.dropped += e.dropped;
                 for o in Outcome::ALL {
                     p.entry.outcomes.add(o, e.outcomes.get(o));
                 }
@@ -435,24 +436,35 @@ fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
         .map_err(|e| e.to_string())
 }
 
+/// The colour of requests that fell due and were never sent (dropped): no outcome's.
+const DROPPED: RGBColor = RGBColor(36, 41, 47);
+
 fn rate_chart(r: &LoadReport) -> String {
     let points = points(r);
-    let occurred: Vec<Outcome> = Outcome::ALL.into_iter().filter(|o| r.outcomes.get(*o) > 0).collect();
+    // The layers, bottom up: each outcome that occurred, then the dropped requests (due,
+    // never sent), so the top edge is the rate the schedule asked for.
+    // `None` stands for the dropped requests.
+    let mut layers: Vec<Option<Outcome>> =
+        Outcome::ALL.into_iter().filter(|o| r.outcomes.get(*o) > 0).map(Some).collect();
+    if r.dropped > 0 {
+        layers.push(None);
+    }
+    let count = |layer: Option<Outcome>, e: &TimelineEntry| layer.map_or(e.dropped, |o| e.outcomes.get(o));
     let rate = |p: &Point, upto: usize| -> f64 {
-        occurred[..=upto].iter().map(|o| p.entry.outcomes.get(*o)).sum::<u64>() as f64 / p.seconds
+        layers[..=upto].iter().map(|layer| count(*layer, &p.entry)).sum::<u64>() as f64 / p.seconds
     };
-    let top = points.iter().map(|p| p.entry.requests as f64 / p.seconds).fold(0.0, f64::max);
+    let top = points.iter().map(|p| (p.entry.requests + p.entry.dropped) as f64 / p.seconds).fold(0.0, f64::max);
     svg(|root| {
         let mut chart =
             axes(root, time_axis(&points), 0.0..(top * 1.1).max(1.0), &seconds_label, &|y| format!("{}/s", trim3(*y)))?;
         // The highest layer first: each lower one paints over it, leaving its own band.
-        for (i, o) in occurred.iter().enumerate().rev() {
+        for (i, layer) in layers.iter().enumerate().rev() {
             let steps = points.iter().flat_map(|p| [(p.start, rate(p, i)), (p.start + p.seconds, rate(p, i))]);
-            let c = colour(*o);
+            let (label, c) = layer.map_or(("dropped (never sent)", DROPPED), |o| (o.as_str(), colour(o)));
             chart
                 .draw_series(AreaSeries::new(steps, 0.0, c.mix(0.85)).border_style(c))
                 .map_err(|e| e.to_string())?
-                .label(o.as_str())
+                .label(label)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)
@@ -586,6 +598,23 @@ mod tests {
         let outage = &points[1250 / 5];
         assert_eq!(outage.entry.outcomes.get(Outcome::ConnectError), 1000);
         assert_eq!(outage.entry.outcomes.get(Outcome::Ok), 0);
+    }
+
+    #[test]
+    fn dropped_requests_stack_on_top_of_the_rate_chart_only_when_there_are_some() {
+        let mut shown = an_hour();
+        assert!(!rate_chart(&shown.report).contains("dropped"));
+        // Minute 30: the schedule asked for 300 a second more than went out.
+        for e in shown.report.timeline.iter_mut().skip(1800).take(60) {
+            e.dropped = 300;
+        }
+        shown.report.dropped = 300 * 60;
+        let chart = rate_chart(&shown.report);
+        assert!(chart.contains("dropped (never sent)"));
+        let RGBColor(r, g, b) = DROPPED;
+        assert!(chart.contains(&format!("#{r:02X}{g:02X}{b:02X}")));
+        // The axis reaches the top of the stack: 200 ok + 2 server errors + 300 dropped.
+        assert!(chart.contains("500/s"), "the axis stops below the dropped requests");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::browser::{keep, screenshot};
-use crate::support::run;
+use crate::support::{HostileServer, Step, example_account, run};
 
 /// The ok colour of the outcome chart, as its 85 % fill shows on white.
 const OK_FILL: [u8; 3] = [77, 174, 95];
@@ -104,4 +104,51 @@ fn report_html_draws_saved_runs_merged() {
     let bad = run(&["report", &files[0], "--html", "/nonexistent-dir/x.html"], &[]);
     assert_eq!(bad.code, Some(2), "{bad:?}");
     assert!(bad.stderr.contains("cannot write --html /nonexistent-dir/x.html"), "{}", bad.stderr);
+}
+
+/// The dark fill of the dropped layer, as its 85 % shows on white.
+const DROPPED_FILL: [u8; 3] = [69, 73, 78];
+
+/// A server that never answers, one worker and a rate it cannot keep: the calls time
+/// out and most due requests are dropped, and the rate chart shows them stacked on top.
+#[test]
+fn an_overloaded_run_draws_its_dropped_requests_on_the_rate_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = HostileServer::start(vec![Step::Hold]);
+    let accounts = example_account(dir.path());
+    let (html, json) = (dir.path().join("over.html"), dir.path().join("over.json"));
+    let url = server.url();
+    let out = run(
+        &[
+            "load",
+            "--url",
+            &url,
+            "--credentials",
+            accounts.to_str().unwrap(),
+            "--rps",
+            "100",
+            "-c",
+            "1",
+            "-d",
+            "2s",
+            "--timeout",
+            "300ms",
+            "--quiet",
+            "--html",
+            html.to_str().unwrap(),
+            "--out",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "no thresholds: {out:?}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let dropped = report["dropped"].as_u64().unwrap();
+    assert!(dropped > 100, "{report}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("dropped (never sent)"), "the rate chart's legend");
+    let png = keep("html-report-dropped.png");
+    let Some(shot) = screenshot(&html, &png, (1100, 2200)) else { return };
+    shot.assert_drawn();
+    assert!(shot.count(DROPPED_FILL, 12) > 2_000, "the dropped band of the rate chart is not drawn");
 }
