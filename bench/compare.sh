@@ -24,7 +24,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-PORT=${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+. bench/lib.sh
+PORT=${PORT:-$(free_port)}
 CONNS=${CONNS:-50}
 SECS=${SECS:-10}
 RATE=${RATE:-20000}
@@ -40,69 +41,33 @@ TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "compare.sh: /usr/bin/time not found (apt-get install time)" >&2; exit 2; }
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: ROUNDS must be a whole number above 0" >&2; exit 2; }
 
-if [ -z "${BIN:-}" ]; then
-    echo "building nehr-probe (release)…" >&2
-    cargo build --release --quiet
-    BIN=$PWD/target/release/nehr-probe
-fi
+release_bin
 
 WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() {
     if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
-    if [ -f "$WORK/nginx.pid" ]; then kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; fi
+    stop_nginx "$WORK"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 URL=http://127.0.0.1:$PORT/nehrapi/login/getToken
 BODY='{"username":"MOH-90008","password":"Moh@-90008"}'
-# The API document's example answer (schemas/get-token.example.json), on one line.
-ANSWER=$(python3 -c 'import json; print(json.dumps(json.load(open("schemas/get-token.example.json")), separators=(",", ":")))')
 
 if [ "$SERVER" = nginx ]; then
-    mkdir -p "$WORK/logs"
-    cat >"$WORK/nginx.conf" <<EOF
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 10000000;
-    server {
-        listen 127.0.0.1:$PORT;
-        location = /nehrapi/login/getToken {
-            default_type application/json;
-            return 200 '$ANSWER';
-        }
-    }
-}
-EOF
-    "$NGINX" -p "$WORK" -c "$WORK/nginx.conf"
+    start_nginx "$WORK" 1 "127.0.0.1:$PORT"
 else
     "$BIN" mock --listen "127.0.0.1:$PORT" 2>/dev/null &
     SERVER_PID=$!
 fi
-for _ in $(seq 50); do
-    curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' -d "$BODY" "$URL" 2>/dev/null && break
-    sleep 0.1
-done
+wait_for_login "$URL"
 
 export NEHR_PROBE_PASSWORD='Moh@-90008'
 nehr() { "$BIN" load --url "$URL" --username MOH-90008 --quiet --format json "$@"; }
 oha_() { "$OHA" --no-tui --output-format json -m POST -H 'Content-Type: application/json' -d "$BODY" "$@" "$URL"; }
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 # Requests oha answered, from its JSON.
 OHA_COUNT='sum(d["statusCodeDistribution"].values())'
-# "user system maxrss_kib voluntary_switches involuntary_switches" of a command, its
-# stdout to a file.
-timed() {
-    local out=$1
-    shift
-    "$TIME" -f '%U %S %M %w %c' -o "$WORK/time" "$@" >"$out"
-    cat "$WORK/time"
-}
 ratio() { python3 -c "a,b=$1,$2; print(f'{a/b:.2f}x' if b else 'n/a')"; }
 # The median of the numbers given as arguments.
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }

@@ -10,7 +10,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-PORT=${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+. bench/lib.sh
+PORT=${PORT:-$(free_port)}
 RATE=${RATE:-1000}
 SECS=${SECS:-20}
 CONNS=${CONNS:-100}
@@ -22,15 +23,11 @@ TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "handshakes.sh: /usr/bin/time not found (apt-get install time)" >&2; exit 2; }
 command -v openssl >/dev/null || { echo "handshakes.sh: openssl not found" >&2; exit 2; }
 
-if [ -z "${BIN:-}" ]; then
-    echo "building nehr-probe (release)…" >&2
-    cargo build --release --quiet
-    BIN=$PWD/target/release/nehr-probe
-fi
+release_bin
 
 WORK=$(mktemp -d)
 cleanup() {
-    if [ -f "$WORK/nginx.pid" ]; then kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; fi
+    stop_nginx "$WORK"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -40,48 +37,18 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -addext "basicConstraints=critical,CA:FALSE" \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 
-ANSWER=$(python3 -c 'import json; print(json.dumps(json.load(open("schemas/get-token.example.json")), separators=(",", ":")))')
-mkdir -p "$WORK/logs"
-cat >"$WORK/nginx.conf" <<EOF
-worker_processes ${WORKERS:-2};
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    server {
-        listen 127.0.0.1:$PORT ssl;
-        ssl_certificate $WORK/cert.pem;
+start_nginx "$WORK" "${WORKERS:-2}" "127.0.0.1:$PORT ssl" "ssl_certificate $WORK/cert.pem;
         ssl_certificate_key $WORK/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        location = /nehrapi/login/getToken {
-            default_type application/json;
-            return 200 '$ANSWER';
-        }
-    }
-}
-EOF
-"$NGINX" -p "$WORK" -c "$WORK/nginx.conf"
+        ssl_protocols TLSv1.2 TLSv1.3;"
 URL=https://127.0.0.1:$PORT/nehrapi/login/getToken
-for _ in $(seq 50); do
-    curl -fsS --cacert "$WORK/cert.pem" -o /dev/null -X POST -d '{}' "$URL" 2>/dev/null && break
-    sleep 0.1
-done
+wait_for_login "$URL" --cacert "$WORK/cert.pem"
 
 export NEHR_PROBE_PASSWORD='Moh@-90008'
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-# "user system" CPU seconds of a command, its stdout to a file.
-timed() {
-    local out=$1
-    shift
-    "$TIME" -f '%U %S' -o "$WORK/time" "$@" >"$out"
-    cat "$WORK/time"
-}
 # One nehr-probe run at RATE: "achieved dropped ok requests late p50 p99 tls_p50 opened µs_cpu_per_call".
 run() {
     local name=$1
     shift
-    read -r U S < <(timed "$WORK/$name.json" "$BIN" load --url "$URL" --username MOH-90008 --ca-cert "$WORK/cert.pem" \
+    read -r U S _ < <(timed "$WORK/$name.json" "$BIN" load --url "$URL" --username MOH-90008 --ca-cert "$WORK/cert.pem" \
         --quiet --format json --rps "$RATE" -d "${SECS}s" -c "$CONNS" "$@")
     json "' '.join(str(x) for x in [d['achieved_rps'], d.get('dropped', 0), d['outcomes']['ok'], d['requests'],
         d['late_starts'], d['latency_seconds']['p50'], d['latency_seconds']['p99'],
@@ -98,7 +65,7 @@ O_CPU=n/a
 O_REQ=n/a
 if [ -x "$OHA" ]; then
     echo "3/3 oha --disable-keepalive…" >&2
-    read -r OU OS < <(timed "$WORK/oha.json" "$OHA" --no-tui --output-format json --insecure --disable-keepalive \
+    read -r OU OS _ < <(timed "$WORK/oha.json" "$OHA" --no-tui --output-format json --insecure --disable-keepalive \
         -m POST -H 'Content-Type: application/json' -d '{"username":"MOH-90008","password":"Moh@-90008"}' \
         -q "$RATE" -z "${SECS}s" -c "$CONNS" "$URL")
     O_REQ=$(json 'sum(d["statusCodeDistribution"].values())' <"$WORK/oha.json")

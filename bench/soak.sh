@@ -30,12 +30,8 @@ for knob in MINUTES CONNS EVERY RSS_SLACK_KIB FD_SLACK; do
 done
 [ "$MINUTES" -gt 0 ] && [ "$EVERY" -gt 0 ] || { echo "soak.sh: MINUTES and EVERY must be above 0" >&2; exit 2; }
 
-if [ -z "${BIN:-}" ]; then
-    echo "building nehr-probe (release)…" >&2
-    cargo build --release --quiet
-    BIN=$PWD/target/release/nehr-probe
-fi
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
+release_bin
 PORT=$(free_port)
 MPORT=$(free_port)
 
