@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{ACCEPT, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
+use hyper::header::{ACCEPT, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 
 use super::conn::{ConnectError, ConnectOptions, Connector};
@@ -29,8 +29,10 @@ pub struct Prober {
     conn: Connector,
     /// The request target (path and query), parsed once.
     path: hyper::Uri,
-    host_header: HeaderValue,
     bodies: Vec<Bytes>,
+    /// The request headers for each body, built once: a call clones its map instead of
+    /// inserting each header again (and hyper finds the length set, so it adds nothing).
+    headers: Vec<HeaderMap>,
     /// The password of each body, to scrub from what an answer says (a hostile server
     /// could echo it in `scope`).
     passwords: Vec<Secret>,
@@ -74,7 +76,7 @@ impl Prober {
         };
         let host_header = HeaderValue::from_str(&host).map_err(|e| ConfigError::Client(e.to_string()))?;
         let path: hyper::Uri = path.parse().map_err(|e| ConfigError::Client(format!("URL path: {e}")))?;
-        let bodies = target
+        let bodies: Vec<Bytes> = target
             .credentials
             .iter()
             .map(|c| {
@@ -82,11 +84,26 @@ impl Prober {
                 Bytes::from(serde_json::to_vec(&body).expect("JSON of two strings"))
             })
             .collect();
+        let headers = bodies
+            .iter()
+            .map(|body| {
+                let mut headers = HeaderMap::with_capacity(6);
+                headers.insert(HOST, host_header.clone());
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+                headers.insert(USER_AGENT, HeaderValue::from_static(concat!("nehr-probe/", env!("CARGO_PKG_VERSION"))));
+                if !keepalive {
+                    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+                headers
+            })
+            .collect();
         Ok(Prober {
             conn,
             path,
-            host_header,
             bodies,
+            headers,
             passwords: target.credentials.iter().map(|c| c.password.clone()).collect(),
             timeout: target.timeout,
             max_body: target.max_body,
@@ -148,18 +165,11 @@ impl Prober {
     async fn exchange(&self, seq: u64, status_out: &AtomicU32, marks: &Marks) -> Result<Answer, Failure> {
         let mut conn = self.conn.checkout(marks).await.map_err(Failure::Connect)?;
         let (cert_not_after, tls_version) = (conn.cert_not_after, conn.tls_version);
-        let body = self.bodies[(seq % self.bodies.len() as u64) as usize].clone();
-        let mut request = Request::new(Full::new(body));
+        let account = (seq % self.bodies.len() as u64) as usize;
+        let mut request = Request::new(Full::new(self.bodies[account].clone()));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.path.clone();
-        let headers = request.headers_mut();
-        headers.insert(HOST, self.host_header.clone());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(USER_AGENT, HeaderValue::from_static(concat!("nehr-probe/", env!("CARGO_PKG_VERSION"))));
-        if !self.conn.keepalive() {
-            headers.insert(CONNECTION, HeaderValue::from_static("close"));
-        }
+        *request.headers_mut() = self.headers[account].clone();
         let resp = conn.sender.send_request(request).await.map_err(Failure::Transport)?;
         // The connection's I/O saw this request written and its answer's first byte
         // (the head that just arrived came after both).
