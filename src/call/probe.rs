@@ -163,7 +163,9 @@ impl Prober {
     }
 
     async fn exchange(&self, seq: u64, status_out: &AtomicU32, marks: &Marks) -> Result<Answer, Failure> {
-        let mut conn = self.conn.checkout(marks).await.map_err(Failure::Connect)?;
+        // Boxed: making a connection (TLS included) is a large future, and inline it would
+        // make every call's future as large, copied whole each time a call is moved.
+        let mut conn = Box::pin(self.conn.checkout(marks)).await.map_err(Failure::Connect)?;
         let (cert_not_after, tls_version) = (conn.cert_not_after, conn.tls_version);
         let account = (seq % self.bodies.len() as u64) as usize;
         let mut request = Request::new(Full::new(self.bodies[account].clone()));
