@@ -1,48 +1,55 @@
-//! Connections to the target: TCP, TLS when the URL says https, and HTTP/1.1 over
-//! hyper's connection-level API, with a small pool of idle keep-alive connections.
+//! Connections to the target: TCP, TLS when the URL says https, and HTTP/1.1 over them
+//! through [`super::h1`], with a small pool of idle keep-alive connections.
 //!
 //! This is the transport under [`super::probe::Prober`] and nothing else: it knows no
 //! outcomes and no schema. It is deliberately lean (no per-request URL parsing, no
-//! redirect or proxy machinery) because the load engine's hot path runs through it.
+//! redirect or proxy machinery, no task or channel per connection: a call's exchange
+//! runs in the calling task) because the load engine's hot path runs through it.
 //! Errors say which phase failed, so the probe can tell `connect_error` from
 //! `transport_error`; they never carry a request body.
 //!
-//! It stamps the call's [`Marks`] as a connection is made, and its I/O layer
-//! ([`Timed`]) notes when a request was written and its answer's first byte read: clock
-//! reads on calls the connection makes anyway, no extra system call.
+//! It stamps the call's [`Marks`] as a connection is made ([`super::h1`] stamps the
+//! request written and the answer's first byte): clock reads on the way, no extra
+//! system call.
+//!
+//! A connection goes back to the pool only after its answer was read exactly to its
+//! end and the server allows it; one whose exchange failed or was cut short by the
+//! timeout is dropped (closed). A pooled connection the server has closed meanwhile
+//! must not cost a failed call, so two checks: before reuse, one read polled once
+//! (no wait) must find nothing, neither end of stream nor stray bytes; and a reused
+//! connection that fails before the first byte of its answer (the server closed it as
+//! the request went out) is replaced by a new one, once, for the same call.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU32;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use bytes::BytesMut;
 use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use url::Url;
 
+use super::h1;
 use super::phases::{Connection, Mark, Marks};
 use super::target::ConfigError;
 use super::tls;
 
-/// A sender of requests over one HTTP/1.1 connection.
-pub type Sender = http1::SendRequest<Full<Bytes>>;
-
 /// A connection ready for a request, with what its TLS handshake showed.
 pub struct Conn {
-    pub sender: Sender,
+    io: Io,
+    /// What was read of the answer; empty between exchanges.
+    buf: BytesMut,
     /// The earliest `notAfter` (Unix seconds) among the certificates the server
     /// presented, as blackbox_exporter's `probe_ssl_earliest_cert_expiry`; `None` over
     /// plain HTTP or when no certificate could be read.
     pub cert_not_after: Option<i64>,
     /// The TLS version negotiated, as blackbox_exporter names it (`TLS 1.3`).
     pub tls_version: Option<&'static str>,
-    /// When the last request on it was written and its answer's first byte came.
-    pub io: Arc<Marks>,
 }
 
 /// Idle connections older than this are closed rather than reused: servers close idle
@@ -52,8 +59,6 @@ pub struct Conn {
 const MAX_IDLE: Duration = Duration::from_secs(4);
 /// More idle connections than this are closed on return.
 const MAX_POOLED: usize = 1024;
-/// Header lines accepted in an answer; more is a transport error, not a memory problem.
-const MAX_HEADERS: usize = 100;
 
 /// Why a connection could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -66,8 +71,20 @@ pub enum ConnectError {
     Tcp { addr: SocketAddr, source: std::io::Error },
     #[error("TLS handshake with {host} failed: {source}")]
     Tls { host: String, source: std::io::Error },
-    #[error("HTTP handshake failed: {0}")]
-    Handshake(hyper::Error),
+}
+
+/// Why an exchange failed below HTTP.
+#[derive(Debug)]
+pub enum Failure {
+    Connect(ConnectError),
+    Transport(h1::Error),
+}
+
+/// An answer read to its end, and the facts of the connection it came on.
+pub struct Reply {
+    pub answer: h1::Answer,
+    pub cert_not_after: Option<i64>,
+    pub tls_version: Option<&'static str>,
 }
 
 /// Makes and keeps connections to one origin.
@@ -118,30 +135,47 @@ impl Connector {
         Ok(Connector { host, port, addr, tls, keepalive: options.keepalive, idle: Mutex::new(Vec::new()) })
     }
 
-    pub fn keepalive(&self) -> bool {
-        self.keepalive
+    /// Sends `request` and reads its answer, on an idle keep-alive connection if one is
+    /// at hand, else on a new one; stamps `marks` on the way and `status` as soon as the
+    /// answer's head is read. The connection goes back to the pool only when the answer
+    /// was read to its end and may be followed by another.
+    pub async fn exchange(
+        &self,
+        request: &[u8],
+        max_body: usize,
+        marks: &Marks,
+        status: &AtomicU32,
+    ) -> Result<Reply, Failure> {
+        let (mut conn, reused) = self.checkout(marks).await.map_err(Failure::Connect)?;
+        let mut result = h1::exchange(&mut conn.io, &mut conn.buf, request, max_body, marks, status).await;
+        if reused && result.as_ref().is_err_and(h1::Error::before_answer) {
+            // The server closed it as the request went out: once more, on a new one.
+            conn = self.connect(marks).await.map_err(Failure::Connect)?;
+            marks.stamp(Mark::Ready);
+            result = h1::exchange(&mut conn.io, &mut conn.buf, request, max_body, marks, status).await;
+        }
+        let answer = result.map_err(Failure::Transport)?;
+        let reply = Reply { answer, cert_not_after: conn.cert_not_after, tls_version: conn.tls_version };
+        if reply.answer.reusable {
+            self.checkin(conn);
+        }
+        Ok(reply)
     }
 
-    /// An idle keep-alive connection if a fresh one is at hand, else a new one; stamps
-    /// `marks` on the way (which connection, and when it was ready).
-    pub async fn checkout(&self, marks: &Marks) -> Result<Conn, ConnectError> {
+    /// An idle keep-alive connection if a fresh, open one is at hand (and `true`), else
+    /// a new one; stamps `marks` on the way (which connection, and when it was ready).
+    async fn checkout(&self, marks: &Marks) -> Result<(Conn, bool), ConnectError> {
         while let Some((mut conn, since)) = self.pooled() {
-            if since.elapsed() >= MAX_IDLE || conn.sender.is_closed() {
-                continue;
-            }
-            // Just returned, its connection task may not have taken note yet that the
-            // last answer ended: wait for it rather than open another connection (an
-            // error here means the peer closed it meanwhile).
-            if !conn.sender.is_ready() && conn.sender.ready().await.is_err() {
+            if since.elapsed() >= MAX_IDLE || !conn.still_open() {
                 continue;
             }
             marks.set_connection(Connection::Reused);
             marks.stamp(Mark::Ready);
-            return Ok(conn);
+            return Ok((conn, true));
         }
         let conn = self.connect(marks).await?;
         marks.stamp(Mark::Ready);
-        Ok(conn)
+        Ok((conn, false))
     }
 
     /// The most recently returned idle connection; never one with keep-alive off.
@@ -154,8 +188,8 @@ impl Connector {
 
     /// Returns a connection whose last answer was read to the end (with keep-alive off,
     /// closes it).
-    pub fn checkin(&self, conn: Conn) {
-        if !self.keepalive || conn.sender.is_closed() {
+    fn checkin(&self, conn: Conn) {
+        if !self.keepalive {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -193,12 +227,9 @@ impl Connector {
         marks.stamp(Mark::Connected);
         marks.set_connection(Connection::New);
         let _ = stream.set_nodelay(true);
-        let io = Arc::new(Marks::new(Instant::now()));
+        let buf = BytesMut::new();
         match &self.tls {
-            None => {
-                let sender = handshake(stream, &io).await?;
-                Ok(Conn { sender, cert_not_after: None, tls_version: None, io })
-            }
+            None => Ok(Conn { io: Io::Plain(stream), buf, cert_not_after: None, tls_version: None }),
             Some((connector, name)) => {
                 let tls = connector
                     .connect(name.clone(), stream)
@@ -208,93 +239,60 @@ impl Connector {
                 let session = tls.get_ref().1;
                 let cert_not_after = tls::earliest_not_after(session.peer_certificates().unwrap_or_default());
                 let tls_version = session.protocol_version().map(tls::version_name);
-                Ok(Conn { sender: handshake(tls, &io).await?, cert_not_after, tls_version, io })
+                Ok(Conn { io: Io::Tls(Box::new(tls)), buf, cert_not_after, tls_version })
             }
         }
     }
 }
 
-async fn handshake<T>(io: T, marks: &Arc<Marks>) -> Result<Sender, ConnectError>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let timed = Timed { io, marks: Arc::clone(marks), awaiting: false };
-    let (sender, conn) = http1::Builder::new()
-        .max_headers(MAX_HEADERS)
-        .handshake(TokioIo::new(timed))
-        .await
-        .map_err(ConnectError::Handshake)?;
-    // The connection task ends when the sender is dropped or the peer closes.
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// A connection's I/O, noting in its marks when a request was last written
-/// ([`Mark::Written`]) and when the first byte after it came ([`Mark::FirstByte`]).
-/// One clock read per write and one per answer; reads and writes pass through unchanged.
-struct Timed<T> {
-    io: T,
-    marks: Arc<Marks>,
-    /// A request was written and no byte of its answer has come yet.
-    awaiting: bool,
-}
-
-impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Timed<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
-        if this.awaiting && matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            this.awaiting = false;
-            this.marks.stamp(Mark::FirstByte);
-        }
-        polled
+impl Conn {
+    /// Whether an idle connection can be used again: one read, polled once without
+    /// waiting, finds nothing to read. End of stream (the server closed it), an error,
+    /// or bytes nobody asked for all mean no. On a socket whose readiness tokio has
+    /// already cleared this makes no system call; otherwise it makes the one read the
+    /// next answer's would have made first.
+    fn still_open(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut byte = [0u8; 1];
+        let mut probe = ReadBuf::new(&mut byte);
+        Pin::new(&mut self.io).poll_read(&mut cx, &mut probe).is_pending()
     }
 }
 
-impl<T: tokio::io::AsyncWrite + Unpin> Timed<T> {
-    fn wrote(&mut self, polled: &Poll<std::io::Result<usize>>) {
-        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
-            self.awaiting = true;
-            self.marks.stamp(Mark::Written);
+/// A connection's byte stream, plain or TLS.
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Io {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
 
-impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Timed<T> {
+impl AsyncWrite for Io {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
-        this.wrote(&polled);
-        polled
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        this.wrote(&polled);
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }

@@ -1,12 +1,14 @@
 //! The call: everything between a target's configuration and one [`Observation`].
 //!
 //! [`target`] turns flags, environment and files into a checked [`target::Target`];
-//! [`probe::Prober`] makes the one POST to getToken over [`conn`] (TCP, [`tls`],
-//! HTTP/1.1), checks the answer with [`validate`] and yields an [`Observation`]. Every
-//! command is a scheduler plus a sink over this path; nothing else talks to the target.
+//! [`probe::Prober`] makes the one POST to getToken over [`conn`] (TCP, [`tls`], and
+//! HTTP/1.1 on the wire by [`h1`]), checks the answer with [`validate`] and yields an
+//! [`Observation`]. Every command is a scheduler plus a sink over this path; nothing
+//! else talks to the target.
 //! Passwords live in [`secret::Secret`] and leave it only to build the request body.
 
 pub mod conn;
+pub mod h1;
 pub mod observation;
 pub mod phases;
 pub mod probe;

@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{ACCEPT, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, USER_AGENT};
-use hyper::{Method, Request, StatusCode};
+use hyper::StatusCode;
 
-use super::conn::{ConnectError, ConnectOptions, Connector};
+use super::conn::{ConnectOptions, Connector, Failure};
+use super::h1;
 use super::observation::{Observation, Outcome};
 use super::phases::{Mark, Marks};
 use super::secret::Secret;
@@ -23,28 +22,18 @@ use super::target::{ConfigError, Target};
 use super::validate::{TokenFacts, Validator, Violation};
 use crate::util::fmt::error_chain;
 
-/// A ready-to-call target: its connections (a small keep-alive pool), the request
-/// bodies built once per account, and the compiled schema.
+/// A ready-to-call target: its connections (a small keep-alive pool), the requests
+/// built once per account (head and body, written with one call), and the compiled
+/// schema.
 pub struct Prober {
     conn: Connector,
-    /// The request target (path and query), parsed once.
-    path: hyper::Uri,
-    bodies: Vec<Bytes>,
-    /// The request headers for each body, built once: a call clones its map instead of
-    /// inserting each header again (and hyper finds the length set, so it adds nothing).
-    headers: Vec<HeaderMap>,
+    requests: Vec<Bytes>,
     /// The password of each body, to scrub from what an answer says (a hostile server
     /// could echo it in `scope`).
     passwords: Vec<Secret>,
     timeout: Duration,
     max_body: usize,
     validator: Arc<Validator>,
-}
-
-/// Why a call failed below HTTP.
-enum Failure {
-    Connect(ConnectError),
-    Transport(hyper::Error),
 }
 
 impl Prober {
@@ -74,36 +63,21 @@ impl Prober {
             (Some(h), None) => h.to_string(),
             (None, _) => return Err(ConfigError::Client("URL has no host".into())),
         };
-        let host_header = HeaderValue::from_str(&host).map_err(|e| ConfigError::Client(e.to_string()))?;
-        let path: hyper::Uri = path.parse().map_err(|e| ConfigError::Client(format!("URL path: {e}")))?;
-        let bodies: Vec<Bytes> = target
+        // A parsed URL's path and host are ASCII without blanks or line breaks already.
+        if [&path, &host].iter().any(|s| s.bytes().any(|b| !b.is_ascii_graphic())) {
+            return Err(ConfigError::Client("URL has a character a request line cannot carry".into()));
+        }
+        let requests = target
             .credentials
             .iter()
             .map(|c| {
                 let body = serde_json::json!({"username": c.username, "password": c.password.expose()});
-                Bytes::from(serde_json::to_vec(&body).expect("JSON of two strings"))
-            })
-            .collect();
-        let headers = bodies
-            .iter()
-            .map(|body| {
-                let mut headers = HeaderMap::with_capacity(6);
-                headers.insert(HOST, host_header.clone());
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-                headers.insert(USER_AGENT, HeaderValue::from_static(concat!("nehr-probe/", env!("CARGO_PKG_VERSION"))));
-                if !keepalive {
-                    headers.insert(CONNECTION, HeaderValue::from_static("close"));
-                }
-                headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-                headers
+                h1::request(&path, &host, keepalive, &serde_json::to_vec(&body).expect("JSON of two strings"))
             })
             .collect();
         Ok(Prober {
             conn,
-            path,
-            bodies,
-            headers,
+            requests,
             passwords: target.credentials.iter().map(|c| c.password.clone()).collect(),
             timeout: target.timeout,
             max_body: target.max_body,
@@ -162,68 +136,12 @@ impl Prober {
         obs
     }
 
-    async fn exchange(&self, seq: u64, status_out: &AtomicU32, marks: &Marks) -> Result<Answer, Failure> {
-        // Boxed: making a connection (TLS included) is a large future, and inline it would
-        // make every call's future as large, copied whole each time a call is moved.
-        let mut conn = Box::pin(self.conn.checkout(marks)).await.map_err(Failure::Connect)?;
-        let (cert_not_after, tls_version) = (conn.cert_not_after, conn.tls_version);
-        let account = (seq % self.bodies.len() as u64) as usize;
-        let mut request = Request::new(Full::new(self.bodies[account].clone()));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.path.clone();
-        *request.headers_mut() = self.headers[account].clone();
-        let resp = conn.sender.send_request(request).await.map_err(Failure::Transport)?;
-        // The connection's I/O saw this request written and its answer's first byte
-        // (the head that just arrived came after both).
-        marks.copy_from(&conn.io, &[Mark::Written, Mark::FirstByte]);
-        let status = resp.status();
-        let version = resp.version();
-        status_out.store(u32::from(status.as_u16()), Ordering::Relaxed);
-        let declared =
-            resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.max_body as u64) {
-            // Not read at all; the connection is dropped with the sender.
-            return Ok(Answer {
-                status,
-                body: Bytes::new(),
-                oversized: true,
-                total: 0,
-                tls: (cert_not_after, tls_version),
-                version,
-            });
-        }
-        let mut incoming = resp.into_body();
-        let mut first: Option<Bytes> = None;
-        let mut rest: Vec<u8> = Vec::new();
-        let mut total = 0u64;
-        while let Some(frame) = incoming.frame().await {
-            let Ok(data) = frame.map_err(Failure::Transport)?.into_data() else { continue };
-            total += data.len() as u64;
-            if total > self.max_body as u64 {
-                // Stop reading: the rest is never buffered, the connection is dropped.
-                return Ok(Answer {
-                    status,
-                    body: Bytes::new(),
-                    oversized: true,
-                    total,
-                    tls: (cert_not_after, tls_version),
-                    version,
-                });
-            }
-            // Most answers arrive in one frame: keep it without copying.
-            match &first {
-                None if rest.is_empty() => first = Some(data),
-                _ => {
-                    if let Some(f) = first.take() {
-                        rest.extend_from_slice(&f);
-                    }
-                    rest.extend_from_slice(&data);
-                }
-            }
-        }
-        self.conn.checkin(conn);
-        let body = first.unwrap_or_else(|| Bytes::from(rest));
-        Ok(Answer { status, body, oversized: false, total, tls: (cert_not_after, tls_version), version })
+    async fn exchange(&self, seq: u64, status: &AtomicU32, marks: &Marks) -> Result<Answer, Failure> {
+        let request = &self.requests[(seq % self.requests.len() as u64) as usize];
+        let reply = self.conn.exchange(request, self.max_body, marks, status).await?;
+        let h1::Answer { status, version, body, oversized, total, .. } = reply.answer;
+        let status = StatusCode::from_u16(status).map_err(|_| Failure::Transport(h1::Error::Status(status)))?;
+        Ok(Answer { status, body, oversized, total, tls: (reply.cert_not_after, reply.tls_version), version })
     }
 
     fn classify(&self, obs: &mut Observation, answer: Answer) {
