@@ -150,7 +150,7 @@ impl Connector {
         let mut result = h1::exchange(&mut conn.io, &mut conn.buf, request, max_body, marks, status).await;
         if reused && result.as_ref().is_err_and(h1::Error::before_answer) {
             // The server closed it as the request went out: once more, on a new one.
-            conn = self.connect(marks).await.map_err(Failure::Connect)?;
+            conn = Box::pin(self.connect(marks)).await.map_err(Failure::Connect)?;
             marks.stamp(Mark::Ready);
             result = h1::exchange(&mut conn.io, &mut conn.buf, request, max_body, marks, status).await;
         }
@@ -173,7 +173,7 @@ impl Connector {
             marks.stamp(Mark::Ready);
             return Ok((conn, true));
         }
-        let conn = self.connect(marks).await?;
+        let conn = Box::pin(self.connect(marks)).await?;
         marks.stamp(Mark::Ready);
         Ok((conn, false))
     }

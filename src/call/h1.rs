@@ -339,8 +339,14 @@ where
     let head = read_head(io, buf, marks).await?;
     status.store(u32::from(head.status), Ordering::Relaxed);
     buf.advance(head.len);
-    let mut answer =
-        Answer { status: head.status, version: head.version, body: Bytes::new(), oversized: false, total: 0, reusable: false };
+    let mut answer = Answer {
+        status: head.status,
+        version: head.version,
+        body: Bytes::new(),
+        oversized: false,
+        total: 0,
+        reusable: false,
+    };
     let length = match head.framing {
         Framing::Empty => 0,
         Framing::Length(n) if n > max_body as u64 => {
@@ -427,4 +433,209 @@ async fn fill<S: AsyncRead + Unpin>(io: &mut S, buf: &mut BytesMut, room: usize)
         buf.reserve(room);
     }
     io.read_buf(buf).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    fn head(text: &str) -> Result<Option<Head>, Error> {
+        parse_head(text.as_bytes())
+    }
+
+    fn framing(text: &str) -> Result<(Framing, bool), Error> {
+        head(text).map(|h| h.map(|h| (h.framing, h.keep_alive)).expect("a complete head"))
+    }
+
+    #[test]
+    fn the_request_is_one_buffer_of_head_and_body() {
+        let r = request("/nehrapi/login/getToken?a=1", "h:8080", false, b"{}");
+        let text = std::str::from_utf8(&r).unwrap();
+        assert!(text.starts_with("POST /nehrapi/login/getToken?a=1 HTTP/1.1\r\nHost: h:8080\r\n"), "{text}");
+        assert!(text.contains("\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"), "{text}");
+        assert!(text.contains("\r\nUser-Agent: nehr-probe/") && text.contains("\r\nAccept: application/json\r\n"));
+        let kept = request("/", "h", true, b"{}");
+        assert!(!std::str::from_utf8(&kept).unwrap().contains("Connection"));
+    }
+
+    #[test]
+    fn bodies_are_framed_as_rfc_9112_says() {
+        let ok = "HTTP/1.1 200 OK\r\n";
+        assert_eq!(framing(&format!("{ok}Content-Length: 12\r\n\r\n")).unwrap(), (Framing::Length(12), true));
+        assert_eq!(
+            framing(&format!("{ok}content-length: 5\r\nContent-Length: 5\r\n\r\n")).unwrap().0,
+            Framing::Length(5)
+        );
+        assert_eq!(framing(&format!("{ok}Content-Length: 5, 5\r\n\r\n")).unwrap().0, Framing::Length(5));
+        assert_eq!(framing(&format!("{ok}Transfer-Encoding: Chunked\r\n\r\n")).unwrap(), (Framing::Chunked, true));
+        // Neither: the body runs to the close, so the connection cannot be reused.
+        assert_eq!(framing(&format!("{ok}X: y\r\n\r\n")).unwrap(), (Framing::Close, false));
+        assert_eq!(
+            framing(&format!("{ok}Content-Length: 5\r\nConnection: keep-alive, Close\r\n\r\n")).unwrap().1,
+            false
+        );
+        // No body, whatever the headers say.
+        for status in ["204 No Content", "304 Not Modified", "100 Continue", "103 Early Hints"] {
+            let text = format!("HTTP/1.1 {status}\r\nContent-Length: 9\r\n\r\n");
+            assert_eq!(framing(&text).unwrap(), (Framing::Empty, true), "{status}");
+        }
+        assert_eq!(framing("HTTP/1.1 101 Switching Protocols\r\n\r\n").unwrap(), (Framing::Empty, false));
+        // HTTP/1.0 keeps the connection only when it says so.
+        let h = head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap().unwrap();
+        assert_eq!((h.version, h.keep_alive), (Version::HTTP_10, false));
+        assert_eq!(framing("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").unwrap().1, true);
+    }
+
+    #[test]
+    fn ambiguous_or_broken_heads_are_errors_that_quote_nothing() {
+        let bad = |text: &str| head(&format!("HTTP/1.1 200 OK\r\n{text}\r\n\r\n")).unwrap_err().to_string();
+        for length in ["-1", "+5", "5 5", "", "0x10", "99999999999999999999"] {
+            assert!(bad(&format!("Content-Length: {length}")).contains("invalid Content-Length"), "{length:?}");
+        }
+        assert!(bad("Content-Length: 5\r\nContent-Length: 6").contains("conflicting"));
+        assert!(bad("Content-Length: 5, 6").contains("conflicting"));
+        assert!(bad("Content-Length: 5\r\nTransfer-Encoding: chunked").contains("both"));
+        for coding in ["gzip", "gzip, chunked", "chunked, gzip", "chunked, chunked", ""] {
+            assert!(bad(&format!("Transfer-Encoding: {coding}")).contains("other than chunked"), "{coding:?}");
+        }
+        assert!(bad("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked").contains("other than chunked"));
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X-{i}: {i}\r\n")).collect();
+        assert!(bad(&many).contains("more than 100"));
+        let huge = format!("HTTP/1.1 200 OK\r\nX: {}", "a".repeat(MAX_HEAD));
+        assert!(matches!(parse_head(huge.as_bytes()), Err(Error::HeadTooLarge)));
+        assert!(matches!(head("HTTP/1.1 099 Low\r\n\r\n"), Err(Error::Status(99))));
+        assert!(matches!(head("SSH-2.0-OpenSSH\r\n\r\n"), Err(Error::Malformed(_))));
+        assert!(matches!(head("HTTP/2 200\r\n\r\n"), Err(Error::Malformed(_))));
+        assert!(matches!(head("HTTP/1.1 200 OK\r\nContent-Len"), Ok(None)));
+    }
+
+    /// Decodes `input` fed `step` bytes at a time; the body, or the first error.
+    fn dechunk(input: &[u8], step: usize) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let (mut chunks, mut buf, mut decoded) = (Dechunker::default(), BytesMut::new(), 0);
+        for piece in input.chunks(step) {
+            buf.extend_from_slice(piece);
+            if chunks.decode(&mut buf, &mut decoded)? {
+                return Ok((buf[..decoded].to_vec(), buf[decoded..].to_vec()));
+            }
+        }
+        Err(Error::ClosedInChunks)
+    }
+
+    #[test]
+    fn chunked_bodies_decode_in_place_whatever_the_reads() {
+        let input = b"5;name=\"v\"\r\nhello\r\n7 \r\n, world\r\n0\r\nExpires: never\r\n\r\n";
+        for step in [1, 2, 3, 7, input.len()] {
+            assert_eq!(dechunk(input, step).unwrap(), (b"hello, world".to_vec(), vec![]), "step {step}");
+        }
+        let (body, after) = dechunk(b"A\r\n0123456789\r\n0\r\n\r\nHTTP", 100).unwrap();
+        assert_eq!((body.as_slice(), after.as_slice()), (&b"0123456789"[..], &b"HTTP"[..]));
+        for broken in ["zz\r\n", "\r\n", "1 2\r\nx\r\n", "11111111111111111\r\n", "5\nhello", "1;x\n"] {
+            assert!(matches!(dechunk(broken.as_bytes(), 1), Err(Error::ChunkSize)), "{broken:?}");
+        }
+        assert!(matches!(dechunk(b"5\r\nhelloXX0\r\n\r\n", 1), Err(Error::ChunkEnd)));
+        let long_line = format!("5;{}\r\nhello\r\n0\r\n\r\n", "x".repeat(MAX_CHUNK_LINE));
+        assert!(matches!(dechunk(long_line.as_bytes(), 512), Err(Error::ChunkSize)));
+        let trailers = format!("0\r\n{}\r\n", "X: y\r\n".repeat(MAX_HEAD / 6 + 1));
+        assert!(matches!(dechunk(trailers.as_bytes(), 1000), Err(Error::Trailers)));
+    }
+
+    /// A peer that answers with `answer`, at most `step` bytes a read, then ends.
+    struct Peer {
+        answer: Vec<u8>,
+        at: usize,
+        step: usize,
+        got: Vec<u8>,
+    }
+
+    impl AsyncRead for Peer {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            let this = self.get_mut();
+            let n = this.step.min(this.answer.len() - this.at).min(buf.remaining());
+            buf.put_slice(&this.answer[this.at..this.at + n]);
+            this.at += n;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for Peer {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.get_mut().got.extend_from_slice(buf);
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Exchanges `b"req"` with a peer answering `answer`, `step` bytes a read.
+    fn exchange_with(answer: &str, step: usize, max_body: usize) -> (Result<Answer, Error>, Marks, u32) {
+        let mut peer = Peer { answer: answer.as_bytes().to_vec(), at: 0, step, got: Vec::new() };
+        let (marks, status) = (Marks::new(Instant::now()), AtomicU32::new(0));
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let mut buf = BytesMut::new();
+        let result = rt.block_on(exchange(&mut peer, &mut buf, b"req", max_body, &marks, &status));
+        assert_eq!(peer.got, b"req");
+        (result, marks, status.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn answers_are_read_to_their_end_and_reused_only_then() {
+        let ok = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        for step in [1, 3, ok.len()] {
+            let (answer, marks, status) = exchange_with(ok, step, 100);
+            let a = answer.unwrap();
+            assert_eq!((a.status, status, &a.body[..], a.total, a.reusable), (200, 200, &b"hello"[..], 5, true));
+            assert!(marks.get(Mark::Written).is_some() && marks.get(Mark::FirstByte).is_some());
+        }
+        let a = exchange_with("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP", 100, 100).0.unwrap();
+        assert!(!a.reusable, "bytes after the answer: not reused");
+        let a = exchange_with("HTTP/1.0 200 OK\r\n\r\nto the end", 4, 100).0.unwrap();
+        assert_eq!((&a.body[..], a.reusable, a.version), (&b"to the end"[..], false, Version::HTTP_10));
+        let a = exchange_with("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 2, 100).0;
+        assert_eq!(&a.unwrap().body[..], b"hi");
+        let a = exchange_with("HTTP/1.1 204 No Content\r\n\r\n", 100, 100).0.unwrap();
+        assert_eq!((a.body.len(), a.reusable), (0, true));
+    }
+
+    #[test]
+    fn bodies_over_max_body_are_not_buffered_and_the_connection_not_reused() {
+        let (a, _, status) = exchange_with("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world", 100, 10);
+        let a = a.unwrap();
+        assert_eq!((a.oversized, a.total, a.body.len(), a.reusable, status), (true, 0, 0, false, 200));
+        let chunked = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{}", "4\r\nabcd\r\n".repeat(100));
+        let a = exchange_with(&chunked, 16, 10).0.unwrap();
+        assert!(a.oversized && a.total > 10 && a.total < 30 && !a.reusable, "{a:?}");
+        let a = exchange_with(&format!("HTTP/1.1 200 OK\r\n\r\n{}", "x".repeat(100)), 8, 10).0.unwrap();
+        assert!(a.oversized && a.total < 30, "{a:?}");
+    }
+
+    #[test]
+    fn an_answer_cut_short_says_where() {
+        let err = |answer: &str| exchange_with(answer, 3, 100).0.unwrap_err();
+        assert!(err("").before_answer());
+        assert!(matches!(err("HTTP/1.1 200 OK\r\nCont"), Error::ClosedInHead));
+        assert!(!err("HTTP/1.1 200 OK\r\nCont").before_answer());
+        let e = err("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
+        assert_eq!(e.to_string(), "the connection closed after 4 of the 10 body bytes announced");
+        assert!(matches!(err("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel"), Error::ClosedInChunks));
+    }
 }

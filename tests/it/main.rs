@@ -10,6 +10,7 @@ mod docs;
 mod golden;
 mod guard;
 mod html;
+mod keepalive;
 mod landing;
 mod layout;
 mod load;
