@@ -472,10 +472,7 @@ mod tests {
         assert_eq!(framing(&format!("{ok}Transfer-Encoding: Chunked\r\n\r\n")).unwrap(), (Framing::Chunked, true));
         // Neither: the body runs to the close, so the connection cannot be reused.
         assert_eq!(framing(&format!("{ok}X: y\r\n\r\n")).unwrap(), (Framing::Close, false));
-        assert_eq!(
-            framing(&format!("{ok}Content-Length: 5\r\nConnection: keep-alive, Close\r\n\r\n")).unwrap().1,
-            false
-        );
+        assert!(!framing(&format!("{ok}Content-Length: 5\r\nConnection: keep-alive, Close\r\n\r\n")).unwrap().1);
         // No body, whatever the headers say.
         for status in ["204 No Content", "304 Not Modified", "100 Continue", "103 Early Hints"] {
             let text = format!("HTTP/1.1 {status}\r\nContent-Length: 9\r\n\r\n");
@@ -485,7 +482,7 @@ mod tests {
         // HTTP/1.0 keeps the connection only when it says so.
         let h = head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap().unwrap();
         assert_eq!((h.version, h.keep_alive), (Version::HTTP_10, false));
-        assert_eq!(framing("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").unwrap().1, true);
+        assert!(framing("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").unwrap().1);
     }
 
     #[test]
