@@ -538,59 +538,26 @@ mod tests {
         assert!(matches!(dechunk(trailers.as_bytes(), 1000), Err(Error::Trailers)));
     }
 
-    /// A peer that answers with `answer`, at most `step` bytes a read, then ends.
-    struct Peer {
-        answer: Vec<u8>,
-        at: usize,
-        step: usize,
-        got: Vec<u8>,
-    }
-
-    impl AsyncRead for Peer {
-        fn poll_read(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-            buf: &mut tokio::io::ReadBuf<'_>,
-        ) -> std::task::Poll<io::Result<()>> {
-            let this = self.get_mut();
-            let n = this.step.min(this.answer.len() - this.at).min(buf.remaining());
-            buf.put_slice(&this.answer[this.at..this.at + n]);
-            this.at += n;
-            std::task::Poll::Ready(Ok(()))
-        }
-    }
-
-    impl AsyncWrite for Peer {
-        fn poll_write(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-            buf: &[u8],
-        ) -> std::task::Poll<io::Result<usize>> {
-            self.get_mut().got.extend_from_slice(buf);
-            std::task::Poll::Ready(Ok(buf.len()))
-        }
-        fn poll_flush(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<io::Result<()>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(
-            self: std::pin::Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<io::Result<()>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-    }
-
-    /// Exchanges `b"req"` with a peer answering `answer`, `step` bytes a read.
+    /// Exchanges `b"req"` with a peer answering `answer` through a pipe that holds
+    /// `step` bytes at most, so each read gets no more.
     fn exchange_with(answer: &str, step: usize, max_body: usize) -> (Result<Answer, Error>, Marks, u32) {
-        let mut peer = Peer { answer: answer.as_bytes().to_vec(), at: 0, step, got: Vec::new() };
         let (marks, status) = (Marks::new(Instant::now()), AtomicU32::new(0));
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let mut buf = BytesMut::new();
-        let result = rt.block_on(exchange(&mut peer, &mut buf, b"req", max_body, &marks, &status));
-        assert_eq!(peer.got, b"req");
+        let answer = answer.as_bytes().to_vec();
+        let result = rt.block_on(async {
+            let (mut ours, mut theirs) = tokio::io::duplex(step);
+            let peer = tokio::spawn(async move {
+                let mut request = [0u8; 3];
+                theirs.read_exact(&mut request).await.unwrap();
+                // Fails once the client stopped reading and hung up: that is fine.
+                let _ = theirs.write_all(&answer).await;
+                request
+            });
+            let result = exchange(&mut ours, &mut BytesMut::new(), b"req", max_body, &marks, &status).await;
+            drop(ours);
+            assert_eq!(&peer.await.unwrap(), b"req");
+            result
+        });
         (result, marks, status.load(Ordering::Relaxed))
     }
 
