@@ -180,15 +180,12 @@ impl Prober {
     /// Replaces any fact that holds the password sent with call `seq` by `***`.
     fn scrub(&self, seq: u64, facts: &mut TokenFacts) {
         let password = self.passwords[(seq % self.passwords.len() as u64) as usize].expose();
-        let hide = |s: &mut String| {
-            if s.contains(password) {
-                *s = "***".to_string();
-            }
-        };
-        if let Some(t) = &mut facts.token_type {
-            hide(t);
+        if facts.token_type.as_deref().is_some_and(|t| t.contains(password)) {
+            facts.token_type = Some("***".into());
         }
-        facts.scope.iter_mut().flatten().for_each(hide);
+        for s in facts.scope.iter_mut().flatten().filter(|s| s.contains(password)) {
+            *s = "***".to_string();
+        }
     }
 }
 

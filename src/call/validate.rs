@@ -7,6 +7,7 @@
 //! paths are replaced by `*`, so the set of paths is bounded by the schema and safe as
 //! a metric label.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
@@ -40,7 +41,8 @@ impl Violation {
 /// What a valid answer says about its token, without the token itself.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TokenFacts {
-    pub token_type: Option<String>,
+    /// As the answer spelled it; the usual `bearer` is not copied.
+    pub token_type: Option<Cow<'static, str>>,
     pub expires_in: Option<i64>,
     pub scope: Option<Vec<String>>,
 }
@@ -220,107 +222,27 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// The built-in schema's valid case, decoded straight into borrowed fields in one pass
-/// over the body. It may only say "valid" when the schema would: anything it is unsure
-/// of (an escaped string, a duplicate key, `86399.0`, a missing field) returns `None`
-/// and goes to the schema, which also names the violations. Kept in step with
-/// `schemas/get-token.schema.json` by the tests below, which run every case through both.
+/// The built-in schema's valid case by [`super::fast`], which may only say "valid" when
+/// the schema would; `None` sends the answer to the schema.
 fn fast_check(body: &[u8]) -> Option<TokenFacts> {
-    use serde_json::value::RawValue;
-
-    #[derive(serde::Deserialize)]
-    struct Answer<'a> {
-        #[serde(borrow)]
-        version: &'a str,
-        code: i64,
-        #[serde(borrow)]
-        message: &'a str,
-        #[serde(borrow)]
-        result: Object<Token<'a>>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Token<'a> {
-        #[serde(borrow, rename = "access_token")]
-        access_token: &'a str,
-        #[serde(borrow, rename = "token_type")]
-        token_type: &'a str,
-        #[serde(borrow, rename = "refresh_token")]
-        refresh_token: &'a str,
-        #[serde(rename = "expires_in")]
-        expires_in: i64,
-        #[serde(borrow)]
-        scope: Vec<&'a str>,
-        #[serde(borrow, default)]
-        first_login: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        logged_in_user: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        user_details: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        pers_code: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        user_intitutes: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        civil_id: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        user_mobile: Option<&'a RawValue>,
-    }
-    // The JSON type of a present, non-null value, by its first character.
-    let kind_in = |v: Option<&RawValue>, allowed: &[u8]| v.is_none_or(|r| allowed.contains(&r.get().as_bytes()[0]));
-    // serde also reads a struct from a JSON array: only an object may pass (`result` is
-    // held to that by `Object`).
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return None;
-    }
-    // Checked as UTF-8 once, whole: reading from bytes checks every string on its own.
-    let answer: Answer = serde_json::from_str(std::str::from_utf8(body).ok()?).ok()?;
-    let _ = (answer.version, answer.message);
-    let t = answer.result.0;
-    let valid = answer.code == 0
-        && !t.access_token.is_empty()
-        && !t.refresh_token.is_empty()
-        && t.token_type.eq_ignore_ascii_case("bearer")
-        && t.expires_in > 0
-        && kind_in(t.first_login, b"{tf")
-        && kind_in(t.logged_in_user, b"{\"")
-        && kind_in(t.user_details, b"{")
-        && kind_in(t.pers_code, b"\"")
-        && kind_in(t.user_intitutes, b"[")
-        && kind_in(t.civil_id, b"{\"")
-        && kind_in(t.user_mobile, b"{\"");
-    valid.then(|| TokenFacts {
-        token_type: Some(t.token_type.to_owned()),
+    let t = super::fast::token_answer(std::str::from_utf8(body).ok()?)?;
+    Some(TokenFacts {
+        token_type: Some(token_type(t.token_type)),
         expires_in: Some(t.expires_in),
-        scope: Some(t.scope.iter().map(|s| (*s).to_owned()).collect()),
+        scope: Some(t.scope),
     })
 }
 
-/// A struct that must come as a JSON object (serde would also read it from an array),
-/// decoded in the same pass as what holds it.
-struct Object<T>(T);
-
-impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields<T>(std::marker::PhantomData<T>);
-        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
-            type Value = Object<T>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
-            }
-        }
-        deserializer.deserialize_map(Fields(std::marker::PhantomData))
-    }
+/// A valid answer's `token_type`, copied only when it is not spelled `bearer`.
+fn token_type(sent: &str) -> Cow<'static, str> {
+    if sent == "bearer" { Cow::Borrowed("bearer") } else { Cow::Owned(sent.to_owned()) }
 }
 
 fn facts(value: &Value) -> TokenFacts {
     let result = value.get("result");
     let field = |name: &str| result.and_then(|r| r.get(name));
     TokenFacts {
-        token_type: field("token_type").and_then(Value::as_str).map(str::to_owned),
+        token_type: field("token_type").and_then(Value::as_str).map(token_type),
         // JSON Schema counts 86399.0 and 1e5 as integers, so they pass: keep their value
         // (saturating) rather than lose the lifetime of a valid token.
         expires_in: field("expires_in").and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64))),
@@ -529,6 +451,37 @@ mod tests {
             assert_eq!(builtin.check_token(body), slow, "{}", String::from_utf8_lossy(body));
         }
         assert!(fast_check(&spec).is_some(), "the spec's answer takes the fast path");
+    }
+
+    /// Every body one byte away from the spec's answer (each byte replaced by a
+    /// character that matters to JSON, deleted, or doubled): the fast path says "valid"
+    /// only with the schema, and with the same facts.
+    #[test]
+    fn fast_path_agrees_with_the_schema_one_byte_off() {
+        let schema_only = Validator::from_file(&write_builtin()).unwrap();
+        let spec = serde_json::to_vec(&spec_answer()).unwrap();
+        let mut bodies = Vec::new();
+        for i in 0..spec.len() {
+            for c in b"{}[]\",:\\ \t0-1.eEx\x01\x7f\xc3" {
+                let mut b = spec.clone();
+                b[i] = *c;
+                bodies.push(b);
+            }
+            let mut cut = spec.clone();
+            cut.remove(i);
+            bodies.push(cut);
+            let mut twice = spec.clone();
+            twice.insert(i, spec[i]);
+            bodies.push(twice);
+        }
+        let mut fast_said_valid = 0;
+        for body in &bodies {
+            if let Some(f) = fast_check(body) {
+                fast_said_valid += 1;
+                assert_eq!(schema_only.check_token(body).ok(), Some(f), "{}", String::from_utf8_lossy(body));
+            }
+        }
+        assert!(fast_said_valid > 100, "the fast path should still take most harmless edits");
     }
 
     fn write_builtin() -> std::path::PathBuf {
