@@ -121,7 +121,7 @@ impl Prober {
             Err(_) => {
                 obs.outcome = Outcome::Timeout;
                 let phase = if status.is_some() { "reading the body" } else { "waiting for the answer" };
-                obs.detail = Some(format!("no complete answer within {limit:?} ({phase})"));
+                obs.detail = Some(timeout_detail(limit, phase));
             }
             Ok(Err(Failure::Connect(e))) => {
                 obs.outcome = Outcome::ConnectError;
@@ -133,6 +133,16 @@ impl Prober {
             }
             Ok(Ok(answer)) => self.classify(&mut obs, answer),
         }
+        obs
+    }
+
+    /// What a caller reports that stopped waiting, `budget` after `start`, for a call
+    /// another caller started (a `/probe` scrape sharing the login in flight, which
+    /// goes on for the next scrape): a `timeout` in the same words as a call cut short
+    /// by its own deadline, with nothing of the answer it did not wait for.
+    pub fn gave_up(start: Instant, budget: Duration) -> Observation {
+        let mut obs = Observation::new(0, start, start, Instant::now(), None, Outcome::Timeout);
+        obs.detail = Some(timeout_detail(budget, "waiting for a login in flight"));
         obs
     }
 
@@ -189,6 +199,11 @@ impl Prober {
     }
 }
 
+/// Why a call is a `timeout`: the limit, and what it was waiting for.
+fn timeout_detail(limit: Duration, phase: &str) -> String {
+    format!("no complete answer within {limit:?} ({phase})")
+}
+
 struct Answer {
     status: StatusCode,
     body: Bytes,
@@ -197,4 +212,19 @@ struct Answer {
     /// What the handshake showed: the certificates' earliest expiry, the TLS version.
     tls: (Option<i64>, Option<&'static str>),
     version: hyper::Version,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_that_gave_up_reports_a_timeout_of_its_own_wait() {
+        let start = Instant::now() - Duration::from_millis(40);
+        let obs = Prober::gave_up(start, Duration::from_millis(40));
+        assert_eq!(obs.outcome, Outcome::Timeout);
+        assert!(obs.latency() >= Duration::from_millis(40));
+        assert_eq!(obs.status, None);
+        assert_eq!(obs.detail.as_deref(), Some("no complete answer within 40ms (waiting for a login in flight)"));
+    }
 }

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::probe_metrics::{ProbeResult, probe_text};
 use super::state::{App, Watched};
+use crate::call::Prober;
 use crate::metrics::encode;
 
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
@@ -54,7 +55,7 @@ pub async fn probe(
         Ok(Some(done)) => ProbeResult::of(&done.value, done.age()),
         Ok(None) => return shutting_down(),
         // The login goes on, for the next request; this scrape has to answer now.
-        Err(_) => ProbeResult::timed_out(start.elapsed()),
+        Err(_) => ProbeResult::of(&Prober::gave_up(start, budget), Duration::ZERO),
     };
     metrics_response(probe_text(&probed))
 }

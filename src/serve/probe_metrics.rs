@@ -54,22 +54,6 @@ impl ProbeResult {
             age,
         }
     }
-
-    /// The scrape's budget ran out before a result came: a `timeout` of this request.
-    pub fn timed_out(waited: Duration) -> ProbeResult {
-        ProbeResult {
-            outcome: Outcome::Timeout,
-            duration: waited,
-            status: None,
-            expires_in: None,
-            cert_not_after: None,
-            phases: Phases::default(),
-            http_version: 0.0,
-            https: false,
-            tls_version: None,
-            age: Duration::ZERO,
-        }
-    }
 }
 
 /// The `/probe` metrics: a registry of their own, made per scrape.
