@@ -112,22 +112,6 @@ impl Marks {
         self.offset(mark).map(|n| self.start + Duration::from_nanos(n))
     }
 
-    /// Takes over these marks as `other` (a connection's, started at another time)
-    /// stamped them; a mark from before this start is left out. One clock subtraction,
-    /// whatever the number of marks: this runs once per call.
-    pub fn copy_from(&self, other: &Marks, marks: &[Mark]) {
-        let shift = if other.start >= self.start {
-            i128::from(nanos(other.start - self.start))
-        } else {
-            -i128::from(nanos(self.start - other.start))
-        };
-        for &mark in marks {
-            if let Some(offset) = other.offset(mark).and_then(|o| u64::try_from(i128::from(o) + shift).ok()) {
-                self.store(mark, offset);
-            }
-        }
-    }
-
     pub fn set_connection(&self, c: Connection) {
         self.connection.store(if c == Connection::New { 1 } else { 2 }, Ordering::Relaxed);
     }
@@ -201,22 +185,5 @@ mod tests {
         // A mark at the very start is a mark, not "not reached".
         named.stamp_at(Mark::Ready, t);
         assert_eq!(named.get(Mark::Ready), Some(t));
-
-        // A connection's marks, taken over by a call that started after it.
-        let conn = Marks::new(t);
-        conn.stamp_at(Mark::Written, t + ms(10));
-        conn.stamp_at(Mark::FirstByte, t + ms(30));
-        let call = Marks::new(t + ms(8));
-        call.copy_from(&conn, &[Mark::Written, Mark::FirstByte]);
-        assert_eq!((call.get(Mark::Written), call.get(Mark::FirstByte)), (Some(t + ms(10)), Some(t + ms(30))));
-        assert_eq!(call.phases().processing, Some(ms(20)));
-        // A mark from before the call began is none of its business.
-        let late = Marks::new(t + ms(20));
-        late.copy_from(&conn, &[Mark::Written, Mark::FirstByte]);
-        assert_eq!((late.get(Mark::Written), late.get(Mark::FirstByte)), (None, Some(t + ms(30))));
-        // And one that started before the connection shifts the other way.
-        let early = Marks::new(t - ms(5));
-        early.copy_from(&conn, &[Mark::Written]);
-        assert_eq!(early.get(Mark::Written), Some(t + ms(10)));
     }
 }
