@@ -63,13 +63,29 @@ impl<'a> Scanner<'a> {
     /// A string whose opening quote was consumed: its text (no escapes, no control
     /// characters).
     fn string_rest(&mut self) -> Option<&'a str> {
-        let rest = &self.text.as_bytes()[self.at..];
-        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        if rest[len] != b'"' {
+        let b = self.text.as_bytes();
+        let mut end = self.at;
+        // Eight bytes at a time, up to the first quote, backslash or control character.
+        loop {
+            match b.get(end..end + 8) {
+                Some(word) => match stops(u64::from_le_bytes(word.try_into().ok()?)) {
+                    0 => end += 8,
+                    flags => {
+                        end += (flags.trailing_zeros() / 8) as usize;
+                        break;
+                    }
+                },
+                None => {
+                    end += b.get(end..)?.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+                    break;
+                }
+            }
+        }
+        if b.get(end) != Some(&b'"') {
             return None;
         }
-        let s = self.text.get(self.at..self.at + len)?;
-        self.at += len + 1;
+        let s = self.text.get(self.at..end)?;
+        self.at = end + 1;
         Some(s)
     }
 
@@ -180,7 +196,14 @@ impl<'a> Scanner<'a> {
         let mut seen = 0u16;
         let mut token = None;
         self.members(|s, key| {
-            let (bit, c) = (field(&["version", "code", "message", "result"], key), s.next()?);
+            let bit = match key {
+                "version" => 1,
+                "code" => 2,
+                "message" => 4,
+                "result" => 8,
+                _ => 0,
+            };
+            let c = s.next()?;
             if bit != 0 && seen & bit != 0 {
                 return None;
             }
@@ -202,26 +225,26 @@ impl<'a> Scanner<'a> {
 
     /// `result`, its `{` consumed: the token's fields.
     fn result(&mut self) -> Option<Token<'a>> {
-        const FIELDS: [&str; 12] = [
-            "access_token",
-            "token_type",
-            "refresh_token",
-            "expires_in",
-            "scope",
-            "firstLogin",
-            "loggedInUser",
-            "userDetails",
-            "persCode",
-            "userIntitutes",
-            "civilId",
-            "userMobile",
-        ];
         // The first character each optional field's value may start with (null aside).
         const KINDS: [&[u8]; 7] = [b"{tf", b"{\"", b"{", b"\"", b"[", b"{\"", b"{\""];
         let mut seen = 0u16;
         let (mut token_type, mut expires_in, mut scope) = ("", 0, Vec::new());
         self.members(|s, key| {
-            let bit = field(&FIELDS, key);
+            let bit: u16 = match key {
+                "access_token" => 1,
+                "token_type" => 1 << 1,
+                "refresh_token" => 1 << 2,
+                "expires_in" => 1 << 3,
+                "scope" => 1 << 4,
+                "firstLogin" => 1 << 5,
+                "loggedInUser" => 1 << 6,
+                "userDetails" => 1 << 7,
+                "persCode" => 1 << 8,
+                "userIntitutes" => 1 << 9,
+                "civilId" => 1 << 10,
+                "userMobile" => 1 << 11,
+                _ => 0,
+            };
             if bit != 0 && seen & bit != 0 {
                 return None;
             }
@@ -252,9 +275,15 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// The bit of `key` among `fields` (the first is 1), 0 for a field the schema does not name.
-fn field(fields: &[&str], key: &str) -> u16 {
-    fields.iter().position(|f| *f == key).map_or(0, |i| 1 << i)
+/// Whether a little-endian word of eight body bytes holds a quote, a backslash or a
+/// control character (non-zero if so; the lowest flagged byte is the first such).
+fn stops(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    zero_byte(word ^ (ONES * u64::from(b'"')))
+        | zero_byte(word ^ (ONES * u64::from(b'\\')))
+        | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
 }
 
 #[cfg(test)]
@@ -291,6 +320,22 @@ mod tests {
             let mut s = Scanner { text: &body, at: 1 };
             let read = s.number_rest(body.as_bytes()[0]);
             assert_eq!(read.is_some() && s.peek() == Some(b' '), ok, "{n}");
+        }
+    }
+
+    #[test]
+    fn a_word_stops_at_its_first_quote_backslash_or_control_character() {
+        for c in 0..=255u8 {
+            for at in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[at] = c;
+                let flags = stops(u64::from_le_bytes(word));
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    assert_eq!(flags.trailing_zeros() / 8, at as u32, "{c:#x} at {at}");
+                } else {
+                    assert_eq!(flags, 0, "{c:#x} at {at}");
+                }
+            }
         }
     }
 
