@@ -2,7 +2,7 @@
 # Side-by-side benchmark: nehr-probe against oha (and wrk when present), all against the
 # same local server in one run, printing ratios for the performance targets of
 # docs/measurement.md:
-#   1. closed-model throughput at 50 connections        (nehr-probe / oha: want >= 1.0)
+#   1. closed-model throughput at 50 connections        (nehr-probe / oha: want >= 1.05)
 #   2. CPU seconds per request at a fixed 20k rps        (nehr-probe / oha: want <= 1.0)
 #      (oha with --latency-correction, so both measure latency from the due time), and
 #      context switches per request in the same runs
