@@ -48,6 +48,9 @@ pub struct PhaseResult {
     pub planned: Option<Duration>,
     pub interrupted: bool,
     pub abandoned: u64,
+    /// The release grid's coarsest step over every lane of every segment (zero: each
+    /// request released on time), for the report to state.
+    pub grid: Duration,
 }
 
 /// How long a due request may wait for a free worker before it is dropped: the call's
@@ -129,7 +132,8 @@ pub async fn run_phase(
     let (tx, rx) = mpsc::channel::<Observation>(4096);
     // How long the run is meant to last, for the timeline's interval.
     let planned = plan.window.or_else(|| plan.schedule.as_ref().zip(plan.requests).and_then(|(s, n)| s.offset(n)));
-    // Requests the grid holds back by design are not late starts.
+    // Requests the grid holds back by design are not late starts: every thread of every
+    // segment is a lane.
     let all_lanes = probers.len() as u64 * plan.segment.count;
     let grid = plan.schedule.as_ref().map_or(Duration::ZERO, |s| coarsest_window(s, all_lanes));
     let owner = tokio::spawn(collect(rx, t0, planned, grid, sinks));
@@ -188,6 +192,7 @@ pub async fn run_phase(
         duration,
         planned,
         interrupted,
+        grid,
     }
 }
 

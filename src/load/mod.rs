@@ -16,7 +16,7 @@ pub mod segment;
 pub mod timeline;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
 use prometheus::Registry;
@@ -130,9 +130,7 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
     };
 
     let mut notes = Vec::new();
-    // The pacers' lanes: every thread of every segment.
-    let lanes = worker_threads(plan.concurrency) as u64 * plan.segment.count;
-    let step = plan.schedule.as_ref().map_or(Duration::ZERO, |s| pace::coarsest_window(s, lanes));
+    let step = phase.grid;
     if !step.is_zero() {
         notes.push(format!(
             "above {} rps, requests are released in batches on a grid of {:.2} ms at most: up to that long after \

@@ -114,33 +114,38 @@ impl<'a> Pacer<'a> {
         self.schedule.offset(seq).filter(|off| self.window.is_none_or(|w| *off < w))
     }
 
-    /// Releases every request whose release time ([`Pacer::release_time`]) has come by
+    /// Releases every request whose release time ([`Pacer::release_at`]) has come by
     /// `now` (from t0), at most [`BATCH`] more at once; returns how many have been
     /// released in all (lane-local numbers `0..` that).
     pub fn release(&mut self, now: Duration) -> u64 {
+        // Each request's time needs the due time of the one after it, which is the next
+        // round's own: carried over, so a release reads the schedule once a request.
+        let mut off = self.due(self.released);
         for _ in 0..BATCH {
-            match self.release_time(self.released) {
-                Some(at) if at <= now => self.released += 1,
-                Some(_) => break,
-                None => {
-                    self.done = true;
-                    break;
-                }
+            let Some(this) = off else {
+                self.done = true;
+                break;
+            };
+            let next = self.due(self.released + 1);
+            if self.release_at(this, next) > now {
+                break;
             }
+            self.released += 1;
+            off = next;
         }
         self.released
     }
 
-    /// When the lane's request `i` is released (from t0): its due time on the grid whose
-    /// step follows the rate where it falls (the gap to the request after it).
-    fn release_time(&self, i: u64) -> Option<Duration> {
-        let off = self.due(i)?;
-        let rate = match self.due(i + 1) {
+    /// When a request due at `off` is released (from t0), `next` being the due time of
+    /// the lane's request after it: on the grid whose step follows the rate where it
+    /// falls (the gap between the two).
+    fn release_at(&self, off: Duration, next: Option<Duration>) -> Duration {
+        let rate = match next {
             Some(next) if next > off => self.lanes as f64 / (next - off).as_secs_f64(),
             Some(_) => f64::INFINITY,
             None => 0.0,
         };
-        Some(release_at(off, release_window(rate, self.lanes)))
+        release_at(off, release_window(rate, self.lanes))
     }
 
     pub fn released(&self) -> u64 {
@@ -155,7 +160,8 @@ impl<'a> Pacer<'a> {
     /// When (from t0) the lane must wake to release its next request; `None` when there
     /// is none.
     pub fn next_wake(&self) -> Option<Duration> {
-        self.release_time(self.released)
+        let off = self.due(self.released)?;
+        Some(self.release_at(off, self.due(self.released + 1)))
     }
 }
 
