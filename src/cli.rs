@@ -40,14 +40,9 @@ pub struct SchemaArgs {
     pub error: bool,
 }
 
-impl Command {
-    /// The exit code of a usage or start-up error: UNKNOWN (3) for `check`, as Nagios
-    /// expects, 2 for every other command.
-    pub fn usage_error_code(&self) -> u8 {
-        match self {
-            // Nagios reads 3 as UNKNOWN: a broken check command line must not look CRITICAL.
-            Command::Check(_) => crate::check::Status::Unknown as u8,
-            _ => 2,
-        }
-    }
+/// The exit code of a usage or start-up error of the subcommand named `name` (the
+/// first argument, parsed or not): UNKNOWN (3) for `check`, as Nagios expects, so a
+/// broken check command line does not look CRITICAL; 2 for every other command.
+pub fn usage_error_code(name: Option<&std::ffi::OsStr>) -> u8 {
+    if name.is_some_and(|n| n == "check") { crate::check::Status::Unknown as u8 } else { 2 }
 }

@@ -21,7 +21,7 @@ use cli::{Cli, Command};
 
 /// Runs a parsed command line to its end; returns the process exit code. Errors are
 /// usage, config or start-up errors: the caller prints them on one line and exits with
-/// [`Command::usage_error_code`].
+/// [`cli::usage_error_code`].
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -39,21 +39,4 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             }
         }
     })
-}
-
-/// With `--mock`, starts the embedded mock on a loopback port and aims `target` at it;
-/// the mock accepts the accounts of `users` (a credentials file), else the spec's
-/// example account. The server lives as long as the returned value.
-pub async fn start_embedded_mock(
-    target: &mut call::target::Target,
-    args: &call::target::TargetArgs,
-    users: Option<&std::path::Path>,
-) -> anyhow::Result<Option<mock::MockServer>> {
-    if !args.mock {
-        return Ok(None);
-    }
-    let users = users.map(std::path::Path::to_path_buf);
-    let server = mock::MockServer::start(&mock::MockArgs { users, ..mock::MockArgs::default() }).await?;
-    target.aim_at(server.addr());
-    Ok(Some(server))
 }

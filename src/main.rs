@@ -4,8 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use nehr_probe::check::Status;
-use nehr_probe::cli::Cli;
+use nehr_probe::cli::{Cli, usage_error_code};
 
 /// mimalloc rather than glibc's malloc: a load test allocates a few times a call, and
 /// glibc's malloc and free were 5-7 % of the load hot path's CPU (README, Performance).
@@ -14,6 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let usage_error = usage_error_code(args.get(1).map(std::ffi::OsString::as_os_str));
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
@@ -26,12 +26,9 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("nehr-probe: {}", one_line(&e.render().to_string()));
             }
-            // No command was parsed, so `usage_error_code` cannot say: the same rule, by name.
-            let check = args.get(1).is_some_and(|a| a == "check");
-            return ExitCode::from(if check { Status::Unknown as u8 } else { 2 });
+            return ExitCode::from(usage_error);
         }
     };
-    let usage_error = cli.command.usage_error_code();
     match nehr_probe::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

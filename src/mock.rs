@@ -25,7 +25,7 @@ use rand_distr::{Distribution, LogNormal};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::call::target::{TOKEN_PATH, example_credential, read_credentials};
+use crate::call::target::{TOKEN_PATH, Target, TargetArgs, example_credential, read_credentials};
 use crate::util::clock::Clocks;
 use crate::util::units::{parse_duration, parse_share};
 
@@ -202,6 +202,23 @@ pub struct MockServer {
     state: Arc<MockState>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// With `--mock`, starts the embedded mock on a loopback port and aims `target` at it;
+/// the mock accepts the accounts of `users` (a credentials file), else the spec's
+/// example account. The server lives as long as the returned value.
+pub async fn start_embedded(
+    target: &mut Target,
+    args: &TargetArgs,
+    users: Option<&std::path::Path>,
+) -> anyhow::Result<Option<MockServer>> {
+    if !args.mock {
+        return Ok(None);
+    }
+    let users = users.map(std::path::Path::to_path_buf);
+    let server = MockServer::start(&MockArgs { users, ..MockArgs::default() }).await?;
+    target.aim_at(server.addr());
+    Ok(Some(server))
 }
 
 impl MockServer {

@@ -177,7 +177,7 @@ impl TargetArgs {
         });
         let ca_cert = self.ca_cert.as_deref().map(read_ca_cert).transpose()?;
         let (url, credentials) = if self.mock {
-            // The mock is started with the same accounts (`start_embedded_mock`).
+            // The mock is started with the same accounts (`mock::start_embedded`).
             let url = Url::parse(&format!("http://127.0.0.1:0{TOKEN_PATH}")).expect("static URL");
             let credentials = match credentials_file {
                 Some(path) => read_credentials(path)?,

@@ -96,7 +96,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         anyhow::bail!("--cert-warning ({w}) must not be below --cert-critical ({c}): it warns earlier");
     }
     let mut target = args.target.resolve()?;
-    let _mock = crate::start_embedded_mock(&mut target, &args.target, None).await?;
+    let _mock = crate::mock::start_embedded(&mut target, &args.target, None).await?;
     // One call on a connection of its own, which it asks the server to close.
     let prober = Prober::with_keepalive(&target, false)?;
     let limits = Limits {

@@ -190,16 +190,9 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
 
     fn parse(args: &[&str]) -> Result<LoadArgs, clap::Error> {
-        let mut argv = vec!["nehr-probe", "load"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(argv)?.command {
-            Command::Load(a) => Ok(a),
-            _ => unreachable!(),
-        }
+        crate::testing::args(args)
     }
 
     #[test]

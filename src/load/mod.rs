@@ -63,7 +63,7 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
     let plan = Plan::from_args(args);
     plan.check(args)?;
     let mut target = args.target.resolve_with(args.credentials.as_deref())?;
-    let _mock = crate::start_embedded_mock(&mut target, &args.target, args.credentials.as_deref()).await?;
+    let _mock = crate::mock::start_embedded(&mut target, &args.target, args.credentials.as_deref()).await?;
     // One prober (its own connections) per worker thread: see `run_phase`.
     let probers = (0..worker_threads(plan.concurrency))
         .map(|_| Prober::with_keepalive(&target, !args.no_keepalive).map(Arc::new))

@@ -55,7 +55,7 @@ impl Exporter {
         let access = Access::load(args.web_config.as_deref(), log.clone()).map_err(ServeError::from)?;
         let mut mock = None;
         if let [(_, target)] = targets.as_mut_slice() {
-            mock = crate::start_embedded_mock(target, &args.target, None).await?;
+            mock = crate::mock::start_embedded(target, &args.target, None).await?;
         }
         let registry = Registry::new();
         register_build_info(&registry)?;
