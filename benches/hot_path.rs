@@ -43,7 +43,7 @@ fn record(c: &mut Criterion) {
         detail: None,
         cert_not_after: None,
         tls_version: None,
-        http_version: Some(hyper::Version::HTTP_11),
+        http_version: Some(nehr_probe::call::observation::HttpVersion::Http11),
         // A keep-alive call: the two phases of a reused connection.
         phases: Phases {
             sending: Some(Duration::from_micros(5)),

@@ -18,8 +18,8 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::observation::HttpVersion as Version;
 use bytes::{Buf, Bytes, BytesMut};
-use hyper::Version;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::phases::{Mark, Marks};
@@ -150,7 +150,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
     if status < 100 {
         return Err(Error::Status(status));
     }
-    let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let version = if response.version == Some(0) { Version::Http10 } else { Version::Http11 };
     let (mut length, mut chunked, mut coded) = (None, 0u32, false);
     let (mut close, mut keep_alive) = (false, false);
     for h in response.headers.iter() {
@@ -192,7 +192,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
     } else {
         length.map_or(Framing::Close, Framing::Length)
     };
-    let persistent = if version == Version::HTTP_10 { keep_alive && !close } else { !close };
+    let persistent = if version == Version::Http10 { keep_alive && !close } else { !close };
     let keep_alive = persistent && framing != Framing::Close && status != 101;
     Ok(Some(Head { status, version, len, framing, keep_alive }))
 }
@@ -481,7 +481,7 @@ mod tests {
         assert_eq!(framing("HTTP/1.1 101 Switching Protocols\r\n\r\n").unwrap(), (Framing::Empty, false));
         // HTTP/1.0 keeps the connection only when it says so.
         let h = head("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").unwrap().unwrap();
-        assert_eq!((h.version, h.keep_alive), (Version::HTTP_10, false));
+        assert_eq!((h.version, h.keep_alive), (Version::Http10, false));
         assert!(framing("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").unwrap().1);
     }
 
@@ -573,7 +573,7 @@ mod tests {
         let a = exchange_with("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloHTTP", 100, 100).0.unwrap();
         assert!(!a.reusable, "bytes after the answer: not reused");
         let a = exchange_with("HTTP/1.0 200 OK\r\n\r\nto the end", 4, 100).0.unwrap();
-        assert_eq!((&a.body[..], a.reusable, a.version), (&b"to the end"[..], false, Version::HTTP_10));
+        assert_eq!((&a.body[..], a.reusable, a.version), (&b"to the end"[..], false, Version::Http10));
         let a = exchange_with("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 2, 100).0;
         assert_eq!(&a.unwrap().body[..], b"hi");
         let a = exchange_with("HTTP/1.1 204 No Content\r\n\r\n", 100, 100).0.unwrap();

@@ -91,6 +91,23 @@ impl std::fmt::Display for Outcome {
 }
 
 /// Everything one call tells, and nothing secret.
+/// The HTTP version an answer came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    Http10,
+    Http11,
+}
+
+impl HttpVersion {
+    /// As blackbox_exporter's `probe_http_version` gives it: 1.0, 1.1.
+    pub fn number(self) -> f64 {
+        match self {
+            HttpVersion::Http10 => 1.0,
+            HttpVersion::Http11 => 1.1,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Observation {
     /// Which call this was (picks the account round robin).
@@ -114,7 +131,7 @@ pub struct Observation {
     /// Over https: the TLS version of the connection (`TLS 1.3`).
     pub tls_version: Option<&'static str>,
     /// The answer's HTTP version, when one came.
-    pub http_version: Option<hyper::Version>,
+    pub http_version: Option<HttpVersion>,
     /// Where the time went.
     pub phases: Phases,
     /// The connection the call ran on; `None` when it got none (no TCP connection).

@@ -85,10 +85,6 @@ impl Marks {
         Marks { start, stamps: Default::default(), connection: AtomicU8::new(0) }
     }
 
-    pub fn start(&self) -> Instant {
-        self.start
-    }
-
     /// Stamps `mark` now.
     pub fn stamp(&self, mark: Mark) {
         self.stamp_at(mark, Instant::now());

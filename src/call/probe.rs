@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper::StatusCode;
 
 use super::conn::{ConnectOptions, Connector, Failure};
 use super::h1;
+use super::observation::HttpVersion;
 use super::observation::{Observation, Outcome};
 use super::phases::{Mark, Marks};
 use super::secret::Secret;
@@ -92,14 +92,7 @@ impl Prober {
     /// Makes call number `seq`, which was due at `due`, and says how it went. Never
     /// fails and never takes longer than the timeout (plus scheduling noise).
     pub async fn call(&self, seq: u64, due: Instant) -> Observation {
-        self.call_within(seq, due, self.timeout).await
-    }
-
-    /// [`Prober::call`] with a deadline shorter than the target's timeout, when the
-    /// caller must answer sooner (a scrape's budget): a call cut short by it is a
-    /// `timeout`, decided here like any other.
-    pub async fn call_within(&self, seq: u64, due: Instant, budget: Duration) -> Observation {
-        let limit = budget.min(self.timeout);
+        let limit = self.timeout;
         let sent = Instant::now();
         // The status and the marks are kept outside the exchange so a timeout while
         // reading the body still reports what the server said, and the phases until then.
@@ -150,7 +143,6 @@ impl Prober {
         let request = &self.requests[(seq % self.requests.len() as u64) as usize];
         let reply = self.conn.exchange(request, self.max_body, marks, status).await?;
         let h1::Answer { status, version, body, oversized, total, .. } = reply.answer;
-        let status = StatusCode::from_u16(status).map_err(|_| Failure::Transport(h1::Error::Status(status)))?;
         Ok(Answer { status, body, oversized, total, tls: (reply.cert_not_after, reply.tls_version), version })
     }
 
@@ -158,8 +150,7 @@ impl Prober {
         obs.body_bytes = answer.total;
         (obs.cert_not_after, obs.tls_version) = answer.tls;
         obs.http_version = Some(answer.version);
-        let status = answer.status.as_u16();
-        obs.outcome = Outcome::for_status(status);
+        obs.outcome = Outcome::for_status(answer.status);
         match obs.outcome {
             Outcome::Ok if answer.oversized => {
                 obs.outcome = Outcome::InvalidBody;
@@ -175,10 +166,7 @@ impl Prober {
                     obs.violations = violations;
                 }
             },
-            Outcome::Unauthorized | Outcome::ServerError
-                if matches!(answer.status, StatusCode::UNAUTHORIZED | StatusCode::INTERNAL_SERVER_ERROR)
-                    && !answer.oversized =>
-            {
+            Outcome::Unauthorized | Outcome::ServerError if matches!(answer.status, 401 | 500) && !answer.oversized => {
                 obs.violations = self.validator.check_error(&answer.body);
             }
             _ => {}
@@ -205,13 +193,14 @@ fn timeout_detail(limit: Duration, phase: &str) -> String {
 }
 
 struct Answer {
-    status: StatusCode,
+    /// 100 to 999: the head parser refuses anything else.
+    status: u16,
     body: Bytes,
     oversized: bool,
     total: u64,
     /// What the handshake showed: the certificates' earliest expiry, the TLS version.
     tls: (Option<i64>, Option<&'static str>),
-    version: hyper::Version,
+    version: HttpVersion,
 }
 
 #[cfg(test)]

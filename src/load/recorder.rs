@@ -166,11 +166,6 @@ impl Recorder {
         self.last_sent
     }
 
-    /// Connections the calls opened.
-    pub fn connections_opened(&self) -> u64 {
-        self.connections_opened
-    }
-
     pub fn late_starts(&self) -> u64 {
         self.late_starts
     }

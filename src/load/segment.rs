@@ -55,11 +55,6 @@ pub fn global(segment: Segment, j: u64) -> u64 {
     segment.index + segment.count * j
 }
 
-/// How many of the global requests `0..n` are this segment's.
-pub fn share_of(segment: Segment, n: u64) -> u64 {
-    if n > segment.index { (n - segment.index - 1) / segment.count + 1 } else { 0 }
-}
-
 /// `--start-at`: RFC 3339 (`2026-05-01T12:00:00Z`, `2026-05-01T14:00:00+02:00`) or
 /// Unix seconds (`1777636800`, `1777636800.5`).
 pub fn parse_start_at(s: &str) -> Result<SystemTime, String> {
@@ -163,7 +158,8 @@ mod tests {
         let n = 3;
         let segs: Vec<Segment> = (0..n).map(|index| Segment { index, count: n }).collect();
         for total in [0, 1, 2, 3, 10, 100, 101] {
-            assert_eq!(segs.iter().map(|&s| share_of(s, total)).sum::<u64>(), total, "{total}");
+            let share = |s: Segment| (0..total).take_while(|&j| global(s, j) < total).count() as u64;
+            assert_eq!(segs.iter().map(|&s| share(s)).sum::<u64>(), total, "{total}");
         }
         let mut seen = vec![0; 60];
         for s in &segs {

@@ -526,43 +526,81 @@ fn spectrum_chart(shown: &Shown) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, SystemTime};
-
     use super::*;
-    use crate::load::recorder::Recorder;
-    use crate::load::recorder::tests::obs;
-    use crate::load::timeline::{Slice, Timeline};
-    use crate::report::model::RunFacts;
+    use crate::report::histogram::{encode, histogram};
+    use crate::report::model::{IntervalLatency, Outcomes, PhaseTable};
 
-    /// An hour at 200 rps with an outage from minute 20 to 25 and slow minutes after it.
+    /// An hour at 200 rps with an outage from minute 20 to 25 and slow minutes after it,
+    /// as a saved report holds it (a report is data: no run is needed to draw one).
     fn an_hour() -> Shown {
-        let mut rec = Recorder::new();
-        let mut slices = Vec::with_capacity(3600);
+        let (mut latency, mut ok_latency) = (histogram(), histogram());
+        let mut outcomes = Outcomes::default();
+        let mut timeline = Vec::with_capacity(3600);
         for s in 0..3600u64 {
-            let mut slice = Slice::default();
             let down = (1200..1500).contains(&s);
             let (outcome, ms) = if down { (Outcome::ConnectError, 0) } else { (Outcome::Ok, 5 + s % 7 + s / 400) };
-            slice.outcomes[outcome.index()] = 200;
-            slice.outcomes[Outcome::ServerError.index()] = s % 3;
-            (slice.p50_us, slice.p90_us, slice.p99_us, slice.max_us) =
-                (ms * 1000, ms * 1300, ms * 2000 + 100, ms * 3000 + 200);
+            let mut entry = TimelineEntry { offset_seconds: s as f64, ..TimelineEntry::default() };
+            entry.outcomes.add(outcome, 200);
+            entry.outcomes.add(Outcome::ServerError, s % 3);
+            entry.requests = 200 + s % 3;
+            let secs = |us: u64| us as f64 / 1e6;
+            entry.latency_seconds = IntervalLatency {
+                p50: secs(ms * 1000),
+                p90: secs(ms * 1300),
+                p99: secs(ms * 2000 + 100),
+                max: secs(ms * 3000 + 200),
+            };
+            outcomes.add(outcome, 200);
+            outcomes.add(Outcome::ServerError, s % 3);
             for i in 0..20 {
-                rec.record(&obs(outcome, (!down).then_some(200), i % 3, ms + i));
+                latency.saturating_record((ms + i) * 1000);
+                if outcome == Outcome::Ok {
+                    ok_latency.saturating_record((ms + i) * 1000);
+                }
             }
-            slices.push(slice);
+            timeline.push(entry);
         }
-        rec.timeline = Some(Timeline { started_at: SystemTime::UNIX_EPOCH, interval: 1, slices, coarsened: false });
-        let run = RunFacts {
+        let requests: u64 = timeline.iter().map(|e| e.requests).sum();
+        let mut report = LoadReport {
             target: "http://127.0.0.1:8080/nehrapi/login/getToken?<b>".into(),
             model: Model::Open,
             target_rps: Some(200.0),
             concurrency: 50,
-            duration: Duration::from_secs(3600),
+            duration_seconds: 3600.0,
+            requests,
+            dropped: 0,
+            achieved_rps: requests as f64 / 3600.0,
+            outcomes,
+            latency_seconds: Percentiles::of(&latency),
+            ok_latency_seconds: Some(Percentiles::of(&ok_latency)),
+            service_time_seconds: Percentiles::of(&latency),
+            late_starts: 0,
+            http_status: [("200".to_string(), outcomes.ok)].into(),
+            violations: Default::default(),
+            thresholds: vec![],
+            timeline_interval_seconds: Some(1),
+            timeline,
+            histogram: encode(&latency),
+            service_time_histogram: None,
             segment: None,
-            started_at: SystemTime::UNIX_EPOCH,
+            started_at: Some("1970-01-01T00:00:00Z".into()),
+            first_send_late_seconds: Some(0.0),
+            connections_opened: 50,
+            new_connection_share: 0.0,
+            phases_seconds: PhaseTable::default(),
+            phase_histograms: None,
+            ok_histogram: Some(encode(&ok_latency)),
         };
         let rules = ["p99<300ms", "ok_p99<50ms", "error_rate<1%"].map(|t| Threshold::parse(t).unwrap());
-        rec.into_shown(&run, &rules, vec![])
+        report.judge(&rules, &latency, Some(&ok_latency));
+        Shown {
+            report,
+            service: Some(latency.clone()),
+            latency,
+            phases: None,
+            ok_latency: Some(ok_latency),
+            notes: vec![],
+        }
     }
 
     #[test]

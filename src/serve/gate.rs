@@ -106,18 +106,9 @@ impl<T: Send + Sync + 'static> Gate<T> {
         }
     }
 
-    /// The last finished login, if any, without starting one.
-    pub fn last(&self) -> Option<Arc<Done<T>>> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).last.clone()
-    }
-
     /// How many logins this gate has started.
     pub fn logins(&self) -> u64 {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).logins
-    }
-
-    pub fn min_interval(&self) -> Duration {
-        self.min_interval
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use prometheus::{Gauge, GaugeVec, IntGauge, IntGaugeVec, Opts, Registry};
 
+use crate::call::observation::HttpVersion;
 use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome, Phases};
 use crate::metrics::encode;
@@ -34,13 +35,7 @@ pub struct ProbeResult {
 
 impl ProbeResult {
     pub fn of(obs: &Observation, age: Duration) -> ProbeResult {
-        let http_version = match obs.http_version {
-            Some(hyper::Version::HTTP_10) => 1.0,
-            Some(hyper::Version::HTTP_11) => 1.1,
-            Some(hyper::Version::HTTP_09) => 0.9,
-            Some(_) => 2.0,
-            None => 0.0,
-        };
+        let http_version = obs.http_version.map_or(0.0, HttpVersion::number);
         ProbeResult {
             outcome: obs.outcome,
             duration: obs.latency(),

@@ -139,7 +139,7 @@ async fn one_connection_carries_every_call_while_the_server_allows() {
         connections(&all),
         [(OK, Some(New)), (OK, Some(Reused)), (OK, Some(Reused)), (OK, Some(Reused)), (OK, Some(Reused))]
     );
-    assert_eq!(all[4].http_version, Some(hyper::Version::HTTP_11));
+    assert_eq!(all[4].http_version, Some(nehr_probe::call::observation::HttpVersion::Http11));
     assert_eq!(server.accepted(), 1);
 }
 
@@ -155,7 +155,7 @@ async fn the_servers_connection_close_or_http_1_0_without_keep_alive_is_never_re
     let server = Server::start(move |_, _| Reply::Send(kept.clone())).await;
     let all = calls(&Prober::new(&target(&server.url, PATIENT)).unwrap(), 3).await;
     assert_eq!(connections(&all), [(OK, Some(New)), (OK, Some(Reused)), (OK, Some(Reused))]);
-    assert_eq!(all[0].http_version, Some(hyper::Version::HTTP_10));
+    assert_eq!(all[0].http_version, Some(nehr_probe::call::observation::HttpVersion::Http10));
 }
 
 #[tokio::test]
