@@ -11,6 +11,7 @@ pub mod ci;
 pub mod compare;
 pub mod histogram;
 pub mod html;
+pub mod html_compare;
 pub mod merge;
 pub mod model;
 pub mod text;
@@ -93,8 +94,14 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
     }
     shown.notes.extend(skipped);
     shown.report.judge(&rules, &shown.latency, shown.ok_latency.as_ref());
-    let comparison = baseline.map(|b| compare::compare(&b, &shown, args.compare.tolerance)).transpose()?;
-    emit(&shown, args.format, args.out.as_deref(), args.html.as_deref())?;
+    let comparison = baseline.as_ref().map(|b| compare::compare(b, &shown, args.compare.tolerance)).transpose()?;
+    // With a baseline, --html is the comparison's page.
+    let run_page = if comparison.is_some() { None } else { args.html.as_deref() };
+    emit(&shown, args.format, args.out.as_deref(), run_page)?;
+    if let (Some(b), Some(c), Some(path)) = (&baseline, &comparison, &args.html) {
+        std::fs::write(path, html_compare::render(b, &shown, c))
+            .with_context(|| format!("cannot write --html {}", path.display()))?;
+    }
     finish(&shown, comparison.as_ref(), args.format, &args.compare)
 }
 

@@ -119,7 +119,7 @@ async fn a_slower_server_is_worse_and_the_same_server_is_no_real_change() {
     let same = saved_run(&fast, dir.path(), "same.json").await;
     let slower = saved_run(&slow, dir.path(), "slower.json").await;
 
-    let healthy = compare(dir.path(), &base, &same, "same");
+    let healthy = compare(dir.path(), &base, &same, "cmp-same");
     assert_eq!(healthy.run.code, Some(0), "{:?}\n{:#}", healthy.run, healthy.json);
     assert_eq!(healthy.json["passed"], true);
     assert!(healthy.run.stdout.contains("no measure is worse"), "{}", healthy.run.stdout);
@@ -127,7 +127,7 @@ async fn a_slower_server_is_worse_and_the_same_server_is_no_real_change() {
         assert_ne!(verdict(&healthy.json, m), "worse", "{m}");
     }
 
-    let worse = compare(dir.path(), &base, &slower, "slower");
+    let worse = compare(dir.path(), &base, &slower, "cmp-slower");
     assert_eq!(worse.run.code, Some(1), "{:?}", worse.run);
     for m in ["latency p50", "latency p99", "ok latency p50", "processing p50"] {
         assert_eq!(verdict(&worse.json, m), "worse", "{m}: {:#}", worse.json);
@@ -151,6 +151,19 @@ async fn a_slower_server_is_worse_and_the_same_server_is_no_real_change() {
         assert!(p50.3.contains("is worse") && p50.3.contains("95 % interval"), "{p50:?}");
         let healthy_cases = junit_cases(&healthy.junit).unwrap();
         assert!(healthy_cases.iter().all(|c| c.2 != "Failure"), "{healthy_cases:?}");
+    }
+
+    // The --html page of the comparison, as chromium draws it.
+    let page = dir.path().join("compare.html");
+    let r = run(
+        &["report", "--baseline", base.to_str().unwrap(), slower.to_str().unwrap(), "--html", page.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, Some(1), "{r:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<svg").count(), 3, "spectra overlaid, two timelines");
+    if let Some(shot) = crate::browser::screenshot(&page, &dir.path().join("compare.png"), (1100, 2400)) {
+        shot.assert_drawn();
     }
 
     // Markdown: the verdict first, then one table row per measure.
@@ -178,7 +191,7 @@ async fn a_failure_window_is_a_worse_error_rate() {
     });
     let broken = saved_run(&server, dir.path(), "broken.json").await;
     outage.await.unwrap();
-    let c = compare(dir.path(), &base, &broken, "outage");
+    let c = compare(dir.path(), &base, &broken, "cmp-outage");
     assert_eq!(c.run.code, Some(1), "{:?}", c.run);
     assert_eq!(verdict(&c.json, "error rate"), "worse", "{:#}", c.json);
     assert_eq!(verdict(&c.json, "server_error"), "worse");
