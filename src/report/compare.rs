@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use super::model::{LoadReport, Model, Outcomes, Shown, TimelineEntry};
+use super::model::{LoadReport, Model, Outcomes, Shown, TimelineEntry, secs};
 use crate::call::Outcome;
 use crate::util::fmt::human_secs;
 use crate::util::units::{parse_share, round6};
@@ -310,10 +310,6 @@ pub fn comparable(b: &LoadReport, model: Model, target_rps: Option<f64>, concurr
 const QUANTILES: [(&str, f64); 4] = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)];
 /// The fewest seconds with calls that make a series to estimate spread from.
 const MIN_SERIES: usize = 5;
-
-fn secs(us: u64) -> f64 {
-    us as f64 / 1e6
-}
 
 fn shown_only(name: &str, unit: Unit, baseline: f64, run: f64) -> Compared {
     let change = run - baseline;

@@ -53,7 +53,7 @@ pub fn css_colour(o: Outcome) -> String {
     format!("#{r:02x}{g:02x}{b:02x}")
 }
 
-pub(super) const STYLE: &str = "
+const STYLE: &str = "
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2328;margin:0 auto;
 max-width:1000px;padding:16px 20px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:26px 0 6px;border-bottom:1px solid #d0d7de}
@@ -82,12 +82,7 @@ pub fn render(shown: &Shown) -> String {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "nehr-probe load report: " (r.target) }
-                style { (PreEscaped(STYLE)) }
-            }
+            (head(&format!("nehr-probe load report: {}", r.target)))
             body {
                 h1 { "nehr-probe load report" }
                 p.sub { (r.target) }
@@ -129,6 +124,18 @@ pub fn render(shown: &Shown) -> String {
         }
     };
     page.into_string()
+}
+
+/// The `head` of every page: its title, the viewport, the one style sheet.
+pub(super) fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) }
+            style { (PreEscaped(STYLE)) }
+        }
+    }
 }
 
 pub(super) fn figure(svg: String, caption: &str) -> Markup {

@@ -2,11 +2,11 @@
 //! runs' percentile spectra overlaid, and their latency over time one above the other.
 //! Self-contained like the run's page (html.rs), whose charts and style it reuses.
 
-use maud::{DOCTYPE, PreEscaped, html};
+use maud::{DOCTYPE, html};
 use plotters::style::RGBColor;
 
 use super::compare::{Comparison, Verdict, show_change, show_value};
-use super::html::{STYLE, figure, latency_chart, lines_chart, spectrum};
+use super::html::{figure, head, latency_chart, lines_chart, spectrum};
 use super::model::Shown;
 
 /// The whole page.
@@ -27,12 +27,7 @@ pub fn render(baseline: &Shown, run: &Shown, c: &Comparison) -> String {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "nehr-probe comparison: " (c.run.target) }
-                style { (PreEscaped(STYLE)) }
-            }
+            (head(&format!("nehr-probe comparison: {}", c.run.target)))
             body {
                 h1 { "nehr-probe: run against baseline" }
                 p.sub { "baseline " (c.baseline.target) ", started " (c.baseline.started_at.as_deref().unwrap_or("at an unknown time")) }
