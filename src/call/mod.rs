@@ -10,6 +10,7 @@
 pub mod conn;
 mod fast;
 pub mod h1;
+pub mod ledger;
 pub mod observation;
 pub mod phases;
 pub mod probe;
@@ -18,6 +19,6 @@ pub mod target;
 pub mod tls;
 pub mod validate;
 
-pub use observation::{Observation, Outcome};
+pub use observation::{Observation, Outcome, Step};
 pub use phases::{Connection, Phases};
 pub use probe::Prober;

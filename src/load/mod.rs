@@ -13,6 +13,7 @@ pub mod pace;
 pub mod recorder;
 pub mod schedule;
 pub mod segment;
+pub mod then;
 pub mod timeline;
 
 use std::sync::Arc;
@@ -90,7 +91,8 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
         None => (None, None, None),
         Some(addr) => {
             let registry = Registry::new();
-            let metrics = Metrics::register(&registry, &args.name).context("registering metrics")?;
+            let metrics =
+                Metrics::register_with(&registry, &args.name, target.then.is_some()).context("registering metrics")?;
             let dropped = live::register_dropped(&registry, &args.name).context("registering metrics")?;
             let late_starts = live::register_late_starts(&registry, &args.name).context("registering metrics")?;
             register_build_info(&registry).context("registering metrics")?;
@@ -186,6 +188,7 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
         duration: phase.duration,
         segment: segmented,
         started_at,
+        then: target.then_url().zip(target.then.as_ref()).map(|(url, t)| (url.to_string(), t.method.as_str().into())),
     };
     let shown = phase.recorder.into_shown(&run, &args.thresholds, notes);
     Ok(Finished { shown, hlog, interrupted: phase.interrupted })

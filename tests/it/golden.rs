@@ -81,6 +81,7 @@ fn run() -> Shown {
         duration: Duration::from_secs(10),
         segment: None,
         started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_777_636_800),
+        then: None,
     };
     let rules = ["p99<300ms", "error_rate<1%", "rps>=19.5"].map(|r| Threshold::parse(r).unwrap());
     rec.into_shown(&facts, &rules, vec![])

@@ -32,7 +32,7 @@ async fn json_reports_validate_against_the_committed_schema() {
     for shown in [&open, &closed] {
         let json: Value = serde_json::from_str(&shown.report.json()).unwrap();
         assert_valid_report(&json);
-        assert_eq!(json["outcomes"].as_object().unwrap().len(), 9);
+        assert_eq!(json["outcomes"].as_object().unwrap().len(), 10);
         assert!(json["outcomes"]["server_error"].as_u64().unwrap() > 0, "{json:#}");
         assert!(json["http_status"]["500"].as_u64().unwrap() > 0);
     }

@@ -377,7 +377,7 @@ scrape_configs:
     let rules: Value = serde_json::from_str(&get(&client, &format!("{base}/api/v1/rules")).await.1).unwrap();
     let all: Vec<&Value> =
         rules["data"]["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()).collect();
-    assert_eq!(all.len(), 8, "{rules}");
+    assert_eq!(all.len(), 10, "{rules}");
     for r in &all {
         assert_ne!(r["health"], "err", "rule {}: {}", r["name"], r["lastError"]);
     }

@@ -297,6 +297,12 @@ pub fn target(url: &str, timeout: Duration) -> Target {
         ca_cert: None,
         insecure: false,
         pinned: None,
+        then: None,
+        ledger: Default::default(),
+        // Canned servers hand the one token of their answer to every login, as a server
+        // that gives an account its live token again does; the tests of reused tokens
+        // set `Forbid` themselves.
+        token_reuse: nehr_probe::call::target::TokenReuse::SameAccount,
     }
 }
 

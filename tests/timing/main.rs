@@ -95,6 +95,9 @@ async fn at_100_rps(url: &str, duration: &str) -> LoadReport {
         duration,
         "-c",
         "20",
+        // The canned server hands every login the token of its one answer.
+        "--token-reuse",
+        "same-account",
     ]);
     execute(&args, CancellationToken::new()).await.unwrap().shown.report
 }
@@ -277,7 +280,7 @@ async fn phases_match_a_servers_delays_in_check_and_probe() {
     let argv = ["nehr-probe", "serve", "--url", &url, "--username", support::USERNAME, "--listen", "127.0.0.1:0"];
     let argv: Vec<&str> =
         // No --probe-min-interval: each attempt's /probe is a fresh login, not the last one again.
-        argv.into_iter().chain(["--interval", "1h", "--probe-min-interval", "0", "--password-file", password.to_str().unwrap()]).collect();
+        argv.into_iter().chain(["--interval", "1h", "--probe-min-interval", "0", "--token-reuse", "same-account", "--password-file", password.to_str().unwrap()]).collect();
     let nehr_probe::cli::Command::Serve(args) = <nehr_probe::cli::Cli as clap::Parser>::parse_from(argv).command else {
         unreachable!()
     };
