@@ -69,6 +69,12 @@ pub struct TargetArgs {
     #[arg(long, help_heading = "Target")]
     pub mock: bool,
 
+    /// A failure for the embedded mock to play, repeatable: reject-tokens[=SHARE] (its
+    /// protected resource refuses that share of tokens, all by default), cached-token
+    /// (every login gets the same token), any-password (any password is accepted)
+    #[arg(long, value_name = "FAULT", value_parser = MockFault::parse, requires = "mock", help_heading = "Target")]
+    pub mock_fault: Vec<MockFault>,
+
     /// After each ok login, call URL with its token (Authorization: Bearer …): the
     /// journey is ok only when that call is accepted (2xx). A path such as
     /// /nehrapi/mock/resource is taken on the login URL's host
@@ -83,6 +89,31 @@ pub struct TargetArgs {
     /// handed to a second login) or same-account (only one handed to another account)
     #[arg(long, value_enum, default_value_t = TokenReuse::Forbid, value_name = "RULE", help_heading = "Target")]
     pub token_reuse: TokenReuse,
+}
+
+/// A failure the embedded mock plays (`--mock-fault`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MockFault {
+    /// The protected resource refuses this share of valid tokens.
+    RejectTokens(f64),
+    CachedToken,
+    AnyPassword,
+}
+
+impl MockFault {
+    pub fn parse(s: &str) -> Result<MockFault, String> {
+        let bad =
+            || format!("invalid --mock-fault {s:?}: expected reject-tokens[=SHARE], cached-token or any-password");
+        match s.split_once('=') {
+            None if s == "reject-tokens" => Ok(MockFault::RejectTokens(1.0)),
+            None if s == "cached-token" => Ok(MockFault::CachedToken),
+            None if s == "any-password" => Ok(MockFault::AnyPassword),
+            Some(("reject-tokens", share)) => crate::util::units::parse_share(share)
+                .map(MockFault::RejectTokens)
+                .map_err(|why| format!("invalid --mock-fault {s:?}: {why}")),
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// Which repeated access tokens are `reused_token`.

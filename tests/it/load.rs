@@ -16,7 +16,7 @@ use crate::support::{Run, assert_one_clear_error, finish, load_against, nehr_pro
 
 const SCHEMA: &str = include_str!("../../schemas/load-report.schema.json");
 
-fn assert_valid_report(json: &Value) {
+pub fn assert_valid_report(json: &Value) {
     let schema: Value = serde_json::from_str(SCHEMA).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the report schema compiles");
     let errors: Vec<String> = validator.iter_errors(json).map(|e| format!("{} {e}", e.instance_path())).collect();
