@@ -141,6 +141,8 @@ pub enum ConfigError {
     BadCaCert { path: String, why: String },
     #[error("--resolve {pin} does not match the URL's host and port {url}: it only pins the URL's own")]
     PinElsewhere { pin: String, url: String },
+    #[error("--mock and {flag} cannot be used together: --mock probes the embedded mock with its own URL and account")]
+    MockOverrides { flag: &'static str },
     #[error("--timeout must be more than 0")]
     ZeroTimeout,
     #[error(transparent)]
@@ -177,6 +179,7 @@ impl TargetArgs {
         });
         let ca_cert = self.ca_cert.as_deref().map(read_ca_cert).transpose()?;
         let (url, credentials) = if self.mock {
+            self.refuse_flags_mock_replaces()?;
             // The mock is started with the same accounts (`mock::start_embedded`).
             let url = Url::parse(&format!("http://127.0.0.1:0{TOKEN_PATH}")).expect("static URL");
             let credentials = match credentials_file {
@@ -209,6 +212,27 @@ impl TargetArgs {
             insecure: self.insecure,
             pinned,
         })
+    }
+
+    /// `--mock` brings its own URL and account, so a `--url`, `--username` or
+    /// `--password-file` given with it would be ignored: a usage error. The same settings
+    /// from the environment (`NEHR_PROBE_URL`, …) stay defaults that `--mock` overrides.
+    fn refuse_flags_mock_replaces(&self) -> Result<(), ConfigError> {
+        let on_command_line = |value: Option<&std::ffi::OsStr>, env: &str| {
+            value.is_some_and(|v| std::env::var_os(env).is_none_or(|e| e != v))
+        };
+        let given = [
+            ("--url", on_command_line(self.url.as_deref().map(AsRef::as_ref), "NEHR_PROBE_URL")),
+            ("--username", on_command_line(self.username.as_deref().map(AsRef::as_ref), "NEHR_PROBE_USERNAME")),
+            (
+                "--password-file",
+                on_command_line(self.password_file.as_deref().map(AsRef::as_ref), "NEHR_PROBE_PASSWORD_FILE"),
+            ),
+        ];
+        match given.into_iter().find(|(_, given)| *given) {
+            Some((flag, _)) => Err(ConfigError::MockOverrides { flag }),
+            None => Ok(()),
+        }
     }
 
     fn password(&self) -> Result<Secret, ConfigError> {

@@ -24,3 +24,4 @@ mod serve;
 mod support;
 mod timeline;
 mod tls;
+mod usage;
