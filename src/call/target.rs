@@ -37,11 +37,11 @@ pub struct TargetArgs {
     pub password_file: Option<PathBuf>,
 
     /// Deadline for the whole call: connect, headers and body
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Target")]
+    #[arg(allow_hyphen_values = true, long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Target")]
     pub timeout: Duration,
 
     /// Largest answer body read; a bigger 200 answer is `invalid_body`
-    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE", help_heading = "Target")]
+    #[arg(allow_hyphen_values = true, long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE", help_heading = "Target")]
     pub max_body: usize,
 
     /// JSON Schema file that replaces the built-in answer schema (see `nehr-probe schema`)

@@ -41,3 +41,51 @@ fn mock_overrides_the_environments_url_and_account() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(r.stdout.starts_with("NEHR-TOKEN OK"), "{r:?}");
 }
+
+/// A negative value used to be taken for a flag ("unexpected argument '-5'").
+#[test]
+fn negative_values_are_refused_as_values_with_the_reason() {
+    for (command, flag, value, why) in [
+        ("load", "-d", "-5s", "invalid duration \"-5s\": a duration cannot be negative"),
+        ("load", "--warmup", "-1s", "a duration cannot be negative"),
+        ("load", "--timeout", "-1s", "a duration cannot be negative"),
+        ("load", "--rps", "-5", "invalid rate \"-5\": a rate cannot be negative"),
+        ("load", "-c", "-5", "-5 is not in 1..=100000"),
+        ("load", "-n", "-5", "a count cannot be negative"),
+        ("check", "-w", "-5s", "a duration cannot be negative"),
+        ("check", "-c", "-1s", "a duration cannot be negative"),
+        ("serve", "--interval", "-1s", "a duration cannot be negative"),
+        ("serve", "--max-connections", "-1", "-1 is not in 1..=65536"),
+    ] {
+        let r = run(&[command, "--mock", flag, value], &[]);
+        assert_usage_error(command, &r, why);
+    }
+    let r = run(&["mock", "--stall-for", "-1s"], &[]);
+    assert_usage_error("mock", &r, "a duration cannot be negative");
+    // A flag where a value was due is still no negative number.
+    let r = run(&["load", "--mock", "-d", "--quiet"], &[]);
+    assert_usage_error("load", &r, "invalid duration \"--quiet\": expected e.g. 30s");
+    assert!(!r.stderr.contains("negative"), "{}", r.stderr);
+}
+
+#[test]
+fn a_rate_above_the_cap_says_the_range() {
+    let r = run(&["load", "--mock", "--rps", "1e9"], &[]);
+    assert_usage_error("load", &r, "too high; expected requests per second above 0 and at most 10,000,000");
+}
+
+/// `p100<1s` used to be accepted, and an unknown metric got a 500-character line.
+#[test]
+fn bad_threshold_metrics_get_one_short_line() {
+    for (rule, why) in [
+        ("p100<1s", "p100 is the slowest call: write max instead (a percentile is above 0 and below 100)"),
+        ("latency<1s", "unknown metric \"latency\"; the metrics are pNN (0 < NN < 100)"),
+        ("errors<1%", "did you mean error_rate?"),
+    ] {
+        let r = run(&["load", "--mock", "--threshold", rule], &[]);
+        assert_usage_error("load", &r, why);
+        assert!(r.stderr.len() < 260, "one short line: {}", r.stderr);
+        let r = run(&["report", "-", "--threshold", rule], &[]);
+        assert_usage_error("report", &r, why);
+    }
+}
