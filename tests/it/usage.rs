@@ -1,7 +1,7 @@
 //! Mistakes a newcomer makes on the command line (issue 21), each told in one line with
 //! the documented exit code (2, or 3 UNKNOWN for `check`) before any call is made.
 
-use crate::support::{Run, assert_one_clear_error, run};
+use crate::support::{Run, assert_one_clear_error, assert_unknown_line, run};
 
 /// The exit code of a usage error of `command`.
 fn usage_code(command: &str) -> i32 {
@@ -88,4 +88,28 @@ fn bad_threshold_metrics_get_one_short_line() {
         let r = run(&["report", "-", "--threshold", rule], &[]);
         assert_usage_error("report", &r, why);
     }
+}
+
+/// `check`'s usage errors went to stderr only, so Nagios showed "(No output returned
+/// from plugin)": the UNKNOWN line is on stdout too, unless stdout is JSON or metrics.
+#[test]
+fn check_usage_errors_are_an_unknown_status_line_on_stdout() {
+    for args in [
+        &["check", "--bogus"][..],
+        &["check", "--mock", "-w", "3s", "-c", "1s"],
+        &["check", "--url", "http://127.0.0.1:9/nehrapi/login/getToken"],
+        &["check", "--mock", "--timeout", "ten"],
+    ] {
+        let r = run(args, &[]);
+        assert_unknown_line(&r);
+        assert!(r.stdout.starts_with("NEHR-TOKEN UNKNOWN - "), "{args:?}: {r:?}");
+    }
+    for format in ["json", "prometheus"] {
+        let r = run(&["check", "--mock", "--format", format, "--timeout", "0"], &[]);
+        assert_usage_error("check", &r, "--timeout must be more than 0");
+        assert!(r.stdout.is_empty(), "{format}: a status line would break its reader: {r:?}");
+    }
+    let r = run(&["load", "--mock", "--timeout", "0"], &[]);
+    assert_usage_error("load", &r, "--timeout must be more than 0");
+    assert!(r.stdout.is_empty(), "{r:?}");
 }
