@@ -95,6 +95,9 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         let (w, c) = (humantime::format_duration(w), humantime::format_duration(c));
         anyhow::bail!("--cert-warning ({w}) must not be below --cert-critical ({c}): it warns earlier");
     }
+    if let Some(path) = &args.textfile {
+        crate::util::fs::check_writable("--textfile", path, crate::util::fs::Written::Atomically)?;
+    }
     let mut target = args.target.resolve()?;
     let _mock = crate::mock::start_embedded(&mut target, &args.target, None).await?;
     // One call on a connection of its own, which it asks the server to close.

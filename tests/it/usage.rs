@@ -1,7 +1,11 @@
 //! Mistakes a newcomer makes on the command line (issue 21), each told in one line with
 //! the documented exit code (2, or 3 UNKNOWN for `check`) before any call is made.
 
-use crate::support::{Run, assert_one_clear_error, assert_unknown_line, run};
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    HostileServer, PASSWORD, Run, USERNAME, assert_one_clear_error, assert_unknown_line, edited_answer, run,
+};
 
 /// The exit code of a usage error of `command`.
 fn usage_code(command: &str) -> i32 {
@@ -112,4 +116,44 @@ fn check_usage_errors_are_an_unknown_status_line_on_stdout() {
     let r = run(&["load", "--mock", "--timeout", "0"], &[]);
     assert_usage_error("load", &r, "--timeout must be more than 0");
     assert!(r.stdout.is_empty(), "{r:?}");
+}
+
+/// `--out` into a missing directory used to fail only after the whole run: every file a
+/// command writes is checked before the first call, which the server never sees.
+#[test]
+fn an_output_that_cannot_be_written_fails_before_the_first_call() {
+    let server = HostileServer::start(edited_answer(|_| {}));
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("kept.json");
+    std::fs::write(&kept, "keep").unwrap();
+    let missing = dir.path().join("missing/x");
+    let (kept, missing) = (kept.to_str().unwrap(), missing.to_str().unwrap());
+    let load = ["load", "--url", &url, "--username", USERNAME, "--rps", "10", "-d", "30s", "--quiet"];
+    for flag in ["--out", "--html", "--hlog", "--compare-out", "--junit", "--summary"] {
+        let started = Instant::now();
+        // A file that can be written is named first (--html, or --out for the others):
+        // probing it must not touch it.
+        let writable = if flag == "--html" { "--out" } else { "--html" };
+        let args = [&load[..], &[writable, kept, flag, missing]].concat();
+        let r = run(&args, &[("NEHR_PROBE_PASSWORD", PASSWORD)]);
+        assert_usage_error("load", &r, &format!("cannot write {flag} {missing}: directory "));
+        assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+        assert!(started.elapsed() < Duration::from_secs(10), "{flag}: failed after the run");
+    }
+    let r = run(
+        &["check", "--url", &url, "--username", USERNAME, "--textfile", missing],
+        &[("NEHR_PROBE_PASSWORD", PASSWORD)],
+    );
+    assert_unknown_line(&r);
+    assert!(r.stderr.contains(&format!("cannot write --textfile {missing}: directory ")), "{}", r.stderr);
+    let r = run(&["check", "--mock", "--textfile", dir.path().to_str().unwrap()], &[]);
+    assert_unknown_line(&r);
+    assert!(r.stderr.contains("it is a directory"), "{}", r.stderr);
+    let r = run(&["report", "-", "--html", kept, "--junit", missing], &[]);
+    assert_usage_error("report", &r, &format!("cannot write --junit {missing}"));
+    assert!(server.requests().is_empty(), "the server was called");
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), "keep", "an existing file was changed");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["kept.json"], "stray files");
 }
