@@ -56,33 +56,33 @@ pub struct MockArgs {
     pub users: Option<PathBuf>,
 
     /// Added latency: fixed `20ms`, uniform `10ms..50ms`, or long-tailed `p50=20ms,p99=200ms`
-    #[arg(long, value_parser = Latency::parse, value_name = "SPEC")]
+    #[arg(allow_hyphen_values = true, long, value_parser = Latency::parse, value_name = "SPEC")]
     pub latency: Option<Latency>,
 
     /// Share of requests answered with the spec's 500 body: `0.05` or `5%`
-    #[arg(long, default_value = "0", value_parser = parse_share, value_name = "SHARE")]
+    #[arg(allow_hyphen_values = true, long, default_value = "0", value_parser = parse_share, value_name = "SHARE")]
     pub error_rate: f64,
 
     /// Share of 200 answers whose body breaks the schema (a missing token, expires_in 0, or a wrong token_type)
-    #[arg(long, default_value = "0", value_parser = parse_share, value_name = "SHARE")]
+    #[arg(allow_hyphen_values = true, long, default_value = "0", value_parser = parse_share, value_name = "SHARE")]
     pub invalid_body_rate: f64,
 
     /// Stall every answer for --stall-for once every DURATION (a periodic pause, like a GC or a failover)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub stall_every: Option<Duration>,
 
     /// How long each periodic stall lasts
-    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub stall_for: Duration,
 
     /// `expires_in` of the tokens handed out, in seconds; the resource refuses a token
     /// once it has expired
-    #[arg(long, default_value_t = 86399, value_name = "SECONDS")]
+    #[arg(allow_hyphen_values = true, long, default_value_t = 86399, value_name = "SECONDS")]
     pub expires_in: i64,
 
     /// Share of valid tokens the protected resource refuses with 401 (a token store that
     /// is down, a node with a stale key): `1` refuses them all
-    #[arg(long, default_value = "0", value_parser = parse_share, value_name = "SHARE")]
+    #[arg(allow_hyphen_values = true, long, default_value = "0", value_parser = parse_share, value_name = "SHARE")]
     pub reject_token_rate: f64,
 
     /// Hand every login the same access token, as a cache replaying one answer would

@@ -38,11 +38,11 @@ pub struct TargetArgs {
     pub password_file: Option<PathBuf>,
 
     /// Deadline for the whole call: connect, headers and body
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Target")]
+    #[arg(allow_hyphen_values = true, long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Target")]
     pub timeout: Duration,
 
     /// Largest answer body read; a bigger 200 answer is `invalid_body`
-    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE", help_heading = "Target")]
+    #[arg(allow_hyphen_values = true, long, default_value = "1MiB", value_parser = parse_size, value_name = "SIZE", help_heading = "Target")]
     pub max_body: usize,
 
     /// JSON Schema file that replaces the built-in answer schema (see `nehr-probe schema`)
@@ -262,6 +262,8 @@ pub enum ConfigError {
     PinElsewhere { pin: String, url: String },
     #[error("invalid --then {url:?}: {why}; expected a URL such as https://host/api/… or a path such as /nehrapi/…")]
     BadThen { url: String, why: String },
+    #[error("--mock and {flag} cannot be used together: --mock probes the embedded mock with its own URL and account")]
+    MockOverrides { flag: &'static str },
     #[error("--timeout must be more than 0")]
     ZeroTimeout,
     #[error(transparent)]
@@ -298,6 +300,7 @@ impl TargetArgs {
         });
         let ca_cert = self.ca_cert.as_deref().map(read_ca_cert).transpose()?;
         let (url, credentials) = if self.mock {
+            self.refuse_flags_mock_replaces()?;
             // The mock is started with the same accounts (`mock::start_embedded`).
             let url = Url::parse(&format!("http://127.0.0.1:0{TOKEN_PATH}")).expect("static URL");
             let credentials = match credentials_file {
@@ -334,6 +337,27 @@ impl TargetArgs {
             ledger: Arc::default(),
             token_reuse: self.token_reuse,
         })
+    }
+
+    /// `--mock` brings its own URL and account, so a `--url`, `--username` or
+    /// `--password-file` given with it would be ignored: a usage error. The same settings
+    /// from the environment (`NEHR_PROBE_URL`, …) stay defaults that `--mock` overrides.
+    fn refuse_flags_mock_replaces(&self) -> Result<(), ConfigError> {
+        let on_command_line = |value: Option<&std::ffi::OsStr>, env: &str| {
+            value.is_some_and(|v| std::env::var_os(env).is_none_or(|e| e != v))
+        };
+        let given = [
+            ("--url", on_command_line(self.url.as_deref().map(AsRef::as_ref), "NEHR_PROBE_URL")),
+            ("--username", on_command_line(self.username.as_deref().map(AsRef::as_ref), "NEHR_PROBE_USERNAME")),
+            (
+                "--password-file",
+                on_command_line(self.password_file.as_deref().map(AsRef::as_ref), "NEHR_PROBE_PASSWORD_FILE"),
+            ),
+        ];
+        match given.into_iter().find(|(_, given)| *given) {
+            Some((flag, _)) => Err(ConfigError::MockOverrides { flag }),
+            None => Ok(()),
+        }
     }
 
     fn password(&self) -> Result<Secret, ConfigError> {

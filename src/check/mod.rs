@@ -28,26 +28,26 @@ pub struct CheckArgs {
     pub target: TargetArgs,
 
     /// Latency at or above which the check is WARNING
-    #[arg(short, long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, short, long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
     pub warning: Duration,
 
     /// Latency at or above which the check is CRITICAL
-    #[arg(short, long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, short, long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub critical: Duration,
 
     /// Over https: WARNING when the server's certificate expires within this, e.g. 21d
     /// (off unless given)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub cert_warning: Option<Duration>,
 
     /// Over https: CRITICAL when the server's certificate expires within this, e.g. 7d
     /// (off unless given)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub cert_critical: Option<Duration>,
 
     /// WARNING when a valid token's lifetime (`expires_in`) is shorter than this, e.g. 1h
     /// (the API documents a day; off unless given)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub min_token_lifetime: Option<Duration>,
 
     /// Output format
@@ -94,6 +94,9 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     {
         let (w, c) = (humantime::format_duration(w), humantime::format_duration(c));
         anyhow::bail!("--cert-warning ({w}) must not be below --cert-critical ({c}): it warns earlier");
+    }
+    if let Some(path) = &args.textfile {
+        crate::util::fs::check_writable("--textfile", path, crate::util::fs::Written::Atomically)?;
     }
     let mut target = args.target.resolve()?;
     let _mock = crate::mock::start_embedded(&mut target, &args.target, None).await?;

@@ -215,6 +215,12 @@ impl Verdict {
     }
 }
 
+/// The status line of a check that could not run (a usage or config error), as
+/// monitoring plugins print one: Nagios shows a plugin's stdout, not its stderr.
+pub fn unknown_line(error: &str) -> String {
+    format!("NEHR-TOKEN {} - {}", Status::Unknown.as_str(), error.replace('|', "/"))
+}
+
 /// One probe, judged.
 pub async fn probe_once(prober: &Prober, limits: Limits) -> Verdict {
     Verdict::judge(prober.call(0, Instant::now()).await, limits)

@@ -48,6 +48,8 @@ pub struct Finished {
 /// or an `--out` or `--hlog` that could not be written after the report was printed
 /// (exit 2).
 pub async fn run(args: &LoadArgs, signals: &Shutdown) -> anyhow::Result<u8> {
+    let hlog = [("--hlog", args.hlog.as_deref())];
+    crate::report::check_outputs(args.out.as_deref(), args.html.as_deref(), &args.compare, &hlog)?;
     // A baseline that cannot be read fails before the first request, not after the run.
     let baseline = args.compare.baseline.as_deref().map(crate::report::read_baseline).transpose()?;
     if let Some(b) = &baseline {

@@ -9,16 +9,22 @@ use std::fmt;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// What every grammar error ends with.
-pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, ok_p99<300ms, error_rate<=1%, rps>=49; \
-     METRIC is p50, p90, p95, p99, p99.9, max or mean (latency of all calls, in us, ms or s; \
-     with ok_ in front, of ok calls only; with then_, of the --then call), error_rate, \
-     journey_error_rate or dropped (in % or as a fraction) or rps; OP is <, <=, > or >=";
+/// What a grammar error ends with: the shape of a rule, short enough for one line.
+pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, error_rate<=1%, rps>=49 (docs/commands.md#load)";
+
+/// What an unknown metric's error ends with, in place of [`GRAMMAR`].
+pub const METRICS: &str = "the metrics are pNN (0 < NN < 100), max, mean (ok_/then_ too), error_rate, \
+     journey_error_rate, dropped, rps (docs/commands.md#load)";
+
+/// The metrics a misspelt name is held against for a did-you-mean.
+const NAMES: [&str; 11] =
+    ["p50", "p90", "p95", "p99", "p99.9", "max", "mean", "error_rate", "journey_error_rate", "dropped", "rps"];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid threshold {expr:?}: {why}; {GRAMMAR}")]
+#[error("invalid threshold {expr:?}: {why}")]
 pub struct ThresholdError {
     pub expr: String,
+    /// What is wrong and what was expected.
     pub why: String,
 }
 
@@ -52,8 +58,30 @@ impl Metric {
             "rps" => Some(Metric::Rps),
             _ => {
                 let p: f64 = name.strip_prefix('p')?.replace('_', ".").parse().ok()?;
-                (p > 0.0 && p <= 100.0).then_some(Metric::Percentile(p))
+                (p > 0.0 && p < 100.0).then_some(Metric::Percentile(p))
             }
+        }
+    }
+
+    /// Why `name` is no metric, on one line: p100 is the max, a percentile out of range
+    /// says the range, a near miss gets a did-you-mean.
+    fn unknown(name: &str) -> String {
+        let lower = name.to_ascii_lowercase();
+        if lower != name && Metric::parse(&lower).is_some() {
+            return format!("unknown metric {name:?}: did you mean {lower}?");
+        }
+        let percentile = name.strip_prefix('p').and_then(|p| p.replace('_', ".").parse::<f64>().ok());
+        match percentile {
+            Some(100.0) => {
+                format!("{name} is the slowest call: write max instead (a percentile is above 0 and below 100)")
+            }
+            Some(_) => format!("percentile {name} is out of range: a percentile is above 0 and below 100"),
+            None => match NAMES.iter().filter_map(|known| Some((near(name, known)?, known))).min() {
+                Some((_, known)) => {
+                    format!("unknown metric {name:?}: did you mean {known}? (the metrics: docs/commands.md#load)")
+                }
+                None => format!("unknown metric {name:?}; {METRICS}"),
+            },
         }
     }
 
@@ -131,7 +159,7 @@ impl Threshold {
     /// Parses `p99<300ms`, `p99.9 <= 1s`, `error_rate<1%`, `error_rate<0.01`, `rps>=49.5`.
     pub fn parse(s: &str) -> Result<Threshold, ThresholdError> {
         let expr = s.trim().to_string();
-        let err = |why: &str| ThresholdError { expr: expr.clone(), why: why.to_string() };
+        let err = |why: &str| ThresholdError { expr: expr.clone(), why: format!("{why}; {GRAMMAR}") };
         let at = expr.find(['<', '>']).ok_or_else(|| err("no operator"))?;
         let name = expr[..at].trim();
         let rest = &expr[at..];
@@ -152,7 +180,8 @@ impl Threshold {
             (_, Some(bare)) => (false, true, bare),
             _ => (false, false, name),
         };
-        let metric = Metric::parse(bare).ok_or_else(|| err(&format!("unknown metric {name:?}")))?;
+        let metric =
+            Metric::parse(bare).ok_or_else(|| ThresholdError { expr: expr.clone(), why: Metric::unknown(bare) })?;
         if (ok_only || then) && !metric.is_latency() {
             let prefix = if ok_only { "ok_" } else { "then_" };
             return Err(err(&format!("{prefix} goes with a latency metric only, not {bare}")));
@@ -226,6 +255,32 @@ impl Threshold {
     }
 }
 
+/// How near a misspelt `name` is to `known`, when near enough for a did-you-mean: 0
+/// when they start alike (`errors`, `drop`), else their edit distance up to 2.
+fn near(name: &str, known: &str) -> Option<usize> {
+    let common = name.chars().zip(known.chars()).take_while(|(a, b)| a == b).count();
+    if common >= 4 {
+        return Some(0);
+    }
+    Some(edits(name, known)).filter(|d| *d <= 2)
+}
+
+/// The Levenshtein distance of two short names.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let replaced = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = replaced.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,19 +328,47 @@ mod tests {
             ("p99<<3ms", "no number"),
             ("p99<300", "needs a unit"),
             ("p99<300kg", "unit \"kg\""),
-            ("p101<1s", "unknown metric"),
-            ("latency<1s", "unknown metric"),
             ("error_rate<5", "at most 1"),
             ("rps>10ms", "does not fit"),
             ("p99<1.2.3s", "not a number"),
             ("ok_error_rate<1%", "latency metric only"),
             ("ok_rps>1", "latency metric only"),
-            ("ok_<1s", "unknown metric"),
         ] {
-            let e = Threshold::parse(bad).unwrap_err().to_string();
-            assert!(e.contains(why), "{bad}: {e}");
+            let e = refused(bad, why);
             assert!(e.contains("expected METRIC OP VALUE") && e.contains(&format!("{bad:?}")), "{e}");
         }
+    }
+
+    /// The error of a refused rule, which says `why` on one short line.
+    fn refused(bad: &str, why: &str) -> String {
+        let e = Threshold::parse(bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+        assert!(e.len() < 200, "one short line: {e}");
+        e
+    }
+
+    /// p100 used to be accepted as a percentile (it is the max), and an unknown metric
+    /// got a 500-character line.
+    #[test]
+    fn unknown_metrics_get_one_short_line_and_p100_is_refused() {
+        for (bad, why) in [
+            ("p100<1s", "p100 is the slowest call: write max instead"),
+            ("ok_p100<1s", "p100 is the slowest call: write max"),
+            ("p101<1s", "percentile p101 is out of range: a percentile is above 0 and below 100"),
+            ("p0<1s", "out of range"),
+            ("latency<1s", "unknown metric \"latency\"; the metrics are pNN"),
+            ("ok_<1s", "unknown metric \"\"; the metrics are"),
+            ("p999<1s", "out of range"),
+            ("P99<1s", "unknown metric \"P99\": did you mean p99?"),
+            ("errors<1%", "unknown metric \"errors\": did you mean error_rate?"),
+            ("error-rate<1%", "did you mean error_rate?"),
+            ("mx<1s", "did you mean max?"),
+            ("drop<1%", "did you mean dropped?"),
+            ("rsp>1", "did you mean rps?"),
+        ] {
+            refused(bad, why);
+        }
+        assert_eq!(t("p99.99<1s").metric, Metric::Percentile(99.99));
     }
 
     fn histogram(values_ms: &[u64]) -> Histogram<u64> {

@@ -117,14 +117,30 @@ fn exit_codes_of_load_and_report() {
     assert!(no_target.stderr.contains("--url"), "{no_target:?}");
     assert_one_clear_error(&no_target);
 
-    // An --out that cannot be written does not cost the measured run: the report first,
-    // then one line of error.
-    let unwritable = run(&quick(&["--out", "/nonexistent/dir/run.json"]), &[]);
+    // An --out that can no longer be written at the end (its directory went away
+    // during the run; a missing one is refused before it, tests/it/usage.rs) does not
+    // cost the measured run: the report first, then one line of error.
+    let gone = dir.path().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let (out, hlog) = (gone.join("run.json"), gone.join("run.hlog"));
+    let child = nehr_probe()
+        .args(["load", "--mock", "--rps", "20", "-n", "20", "--out", out.to_str().unwrap()])
+        .args(["--hlog", hlog.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    // The --hlog is created as the run starts, after the outputs were checked.
+    let started = std::time::Instant::now();
+    while !hlog.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::fs::remove_file(&hlog).unwrap();
+    std::fs::remove_dir(&gone).unwrap();
+    let unwritable = finish(child);
     assert_eq!(unwritable.code, Some(2), "{unwritable:?}");
     assert!(unwritable.stdout.contains("20 requests in"), "{unwritable:?}");
     let lines: Vec<&str> = unwritable.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{unwritable:?}");
-    assert!(lines[0].starts_with("nehr-probe: cannot write --out /nonexistent/dir/run.json: "), "{unwritable:?}");
+    assert!(lines[0].starts_with(&format!("nehr-probe: cannot write --out {}: ", out.display())), "{unwritable:?}");
 
     assert_eq!(run(&["report", saved], &[]).code, Some(0));
     assert_eq!(run(&["report", saved, "--threshold", "p50<1us"], &[]).code, Some(1));

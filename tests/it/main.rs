@@ -25,3 +25,4 @@ mod serve;
 mod support;
 mod timeline;
 mod tls;
+mod usage;

@@ -372,15 +372,31 @@ pub fn check(url: &str, extra: &[&str]) -> Run {
 
 /// Bad input gets one clear error line, never a panic or a backtrace. Our own errors
 /// are exactly one line; clap's add only its usage and help hints after the line.
+/// Nothing else is printed but, for `check`, the same error as its UNKNOWN status line
+/// on stdout ([`assert_unknown_line`]).
 pub fn assert_one_clear_error(run: &Run) {
     let err = &run.stderr;
     assert!(!err.contains("panicked") && !err.contains("backtrace") && !err.contains("RUST_BACKTRACE"), "{err}");
-    assert!(run.stdout.is_empty(), "stdout on a usage error: {}", run.stdout);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty(), "no error message");
     // clap's errors too: one line, no usage block.
     assert_eq!(lines.len(), 1, "more than one line: {err}");
     assert!(lines[0].starts_with("nehr-probe: "), "{err}");
+    assert!(run.stdout.is_empty() || run.stdout == unknown_line(run), "stdout on a usage error: {}", run.stdout);
+}
+
+/// `check`'s usage error is on stdout too, as its UNKNOWN status line, so that Nagios
+/// (which shows a plugin's stdout) says what is wrong.
+pub fn assert_unknown_line(run: &Run) {
+    assert_eq!(run.code, Some(3), "{run:?}");
+    assert_one_clear_error(run);
+    assert_eq!(run.stdout, unknown_line(run), "{run:?}");
+}
+
+/// The UNKNOWN status line that echoes `run`'s one error line.
+fn unknown_line(run: &Run) -> String {
+    let error = run.stderr.trim_end().strip_prefix("nehr-probe: ").unwrap_or(&run.stderr);
+    format!("NEHR-TOKEN UNKNOWN - {}\n", error.replace('|', "/"))
 }
 
 // `load` in-process, shared by the load tests and the timing tests.
