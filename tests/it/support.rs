@@ -21,7 +21,7 @@ use nehr_probe::call::target::{Credential, EXAMPLE_PASSWORD, EXAMPLE_USERNAME, T
 use nehr_probe::call::validate::Validator;
 use nehr_probe::call::{Observation, Prober};
 use nehr_probe::cli::{Cli, Command as Sub};
-use nehr_probe::load::{LoadArgs, execute};
+use nehr_probe::load::{Finished, LoadArgs, execute};
 use nehr_probe::mock::MockServer;
 use nehr_probe::report::model::Shown;
 use serde_json::Value;
@@ -444,17 +444,73 @@ pub fn decoded(report: &Value) -> hdrhistogram::Histogram<u64> {
     nehr_probe::report::histogram::decode(report["histogram"].as_str().unwrap()).unwrap()
 }
 
-/// A server that never answers, and `load`'s flags against it: `extra`, and live
-/// metrics on a free loopback address (returned).
-pub fn silent_server_load(dir: &Path, extra: &[&str]) -> (HostileServer, String, LoadArgs) {
+/// A loopback address nothing listens on, and nothing can begin to while the returned
+/// socket lives: the socket is bound there and never listens, so every connection is
+/// refused. (A port found free and let go could be anyone's by the time a test used it.)
+pub fn refused_addr() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind 127.0.0.1:0");
+    let addr = socket.local_addr().expect("local address");
+    (socket, addr)
+}
+
+/// `load` in-process in the background, serving its live metrics (`--metrics-listen`)
+/// on loopback under a `--name` of its own.
+pub struct LiveLoad {
+    /// Where its `/metrics` answers.
+    pub listen: String,
+    /// Its `--name`: the `target` label of its series.
+    pub name: String,
+    pub run: tokio::task::JoinHandle<anyhow::Result<Finished>>,
+}
+
+/// Starts `load` with these flags and live metrics, stopped by `stop`, and returns once
+/// its `/metrics` answers. `load` does not say which port `--metrics-listen 127.0.0.1:0`
+/// bound, so a free port is found and `load` binds it again: should anyone take it in
+/// between, `load` cannot bind it and another port is tried; and the run's own `--name`
+/// tells its metrics from anyone else's on that port.
+pub async fn live_load(args: &[&str], stop: CancellationToken) -> LiveLoad {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("live-{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
+    let ours = format!("target=\"{name}\"");
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build().unwrap();
+    for _ in 0..10 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let listen = format!("127.0.0.1:{port}");
+        let mut argv = args.to_vec();
+        argv.extend_from_slice(&["--metrics-listen", &listen, "--name", &name]);
+        let parsed = parse_load(&argv);
+        let stop = stop.clone();
+        let run = tokio::spawn(async move { execute(&parsed, stop).await });
+        let started = Instant::now();
+        loop {
+            if run.is_finished() {
+                match run.await.expect("load panicked") {
+                    Err(e) if format!("{e:#}").contains("for --metrics-listen") => break,
+                    Err(e) => panic!("load failed: {e:#}"),
+                    Ok(_) => panic!("load ended before its metrics answered on {listen}"),
+                }
+            }
+            if let Ok(answer) = client.get(format!("http://{listen}/metrics")).send().await
+                && answer.text().await.is_ok_and(|text| text.contains(&ours))
+            {
+                return LiveLoad { listen, name, run };
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "load's metrics did not answer on {listen}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    panic!("--metrics-listen found ten free ports taken");
+}
+
+/// A server that never answers, and `load` against it in the background with `extra`
+/// flags and live metrics ([`live_load`]).
+pub async fn silent_server_live_load(dir: &Path, extra: &[&str], stop: CancellationToken) -> (HostileServer, LiveLoad) {
     let server = HostileServer::start(vec![Step::Hold]);
     let accounts = example_account(dir);
     let url = server.url();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut args =
-        vec!["--url", url.as_str(), "--credentials", accounts.to_str().unwrap(), "--metrics-listen", &listen];
+    let mut args = vec!["--url", url.as_str(), "--credentials", accounts.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let args = parse_load(&args);
-    (server, listen, args)
+    let live = live_load(&args, stop).await;
+    (server, live)
 }
