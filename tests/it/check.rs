@@ -205,9 +205,8 @@ fn check_of_a_silent_server_ends_at_the_timeout() {
 
 #[test]
 fn check_of_a_closed_port_is_critical() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/nehrapi/login/getToken", listener.local_addr().unwrap());
-    drop(listener);
+    let (_refusing, addr) = crate::support::refused_addr();
+    let url = format!("http://{addr}/nehrapi/login/getToken");
     let r = check(&url, &["--format", "json"]);
     assert_eq!(r.code, Some(2), "{r:?}");
     assert_eq!(json_of(&r)["outcome"], "connect_error");

@@ -370,9 +370,7 @@ async fn body_trickled_a_byte_a_second_times_out_with_the_status_known() {
 
 #[tokio::test]
 async fn port_nobody_listens_on_is_a_connect_error() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let (_refusing, addr) = crate::support::refused_addr();
     let started = Instant::now();
     let obs = call(&format!("http://{addr}{TOKEN_PATH}"), PATIENT).await;
     assert_eq!(obs.outcome, Outcome::ConnectError, "{obs:?}");
