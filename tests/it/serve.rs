@@ -622,7 +622,9 @@ async fn probe_takes_configured_names_only_and_fits_the_scrape_timeout() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("probe_success 1\n") && body.contains("nehr_probe_outcome{outcome=\"ok\"} 1\n"), "{body}");
 
-    // Prometheus would give up after 1 s: the probe ends in time, as a timeout.
+    // Prometheus would give up after 1 s: the probe ends as a timeout, not when the
+    // slow target answers (3 s) or times out (5 s). That it ends within the second is
+    // measured in tests/timing (deadlines.rs), where no other test runs beside it.
     let start = Instant::now();
     let r = client
         .get(format!("{base}/probe?target=slow"))
@@ -631,7 +633,7 @@ async fn probe_takes_configured_names_only_and_fits_the_scrape_timeout() {
         .await
         .unwrap();
     let body = r.text().await.unwrap();
-    assert!(start.elapsed() < Duration::from_millis(950), "{:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_millis(2500), "{:?}", start.elapsed());
     assert!(
         body.contains("probe_success 0\n") && body.contains("nehr_probe_outcome{outcome=\"timeout\"} 1\n"),
         "{body}"

@@ -1,12 +1,18 @@
 //! The tests that measure time closely: the rate and the delay reported at a fixed rate,
-//! coordinated omission around a stall, and stages. They live in their own test binary
-//! (cargo runs test binaries one after another) and take turns within it, so that no
-//! other test competes with them for this machine's cores while they measure.
+//! coordinated omission around a stall, stages, and the deadlines of a call and of
+//! `/probe`. They live in their own test binary (cargo runs test binaries one after
+//! another) and take turns within it, so that no other test competes with them for this
+//! machine's cores while they measure.
 
 // The kit serves the `it` binary; this one uses a few parts of it (it allows dead code).
 #[path = "../it/support.rs"]
 mod support;
+// The hostile answers too, a few of them.
+#[path = "../it/answers.rs"]
+#[allow(dead_code)]
+mod answers;
 
+mod deadlines;
 mod overload;
 mod segments;
 
