@@ -291,13 +291,15 @@ async fn phases_match_a_servers_delays_in_check_and_probe() {
     let probe = format!("http://{}/probe", exporter.addr());
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
-    // Each phase should show its delay within a few milliseconds: never less (the server
-    // slept that long; half a millisecond of slack for the clocks), more only by the
-    // machine's noise (a crowded machine wakes the client late), so the best of three
-    // attempts is judged.
-    let close = |got: f64, want: Duration| (-0.0005..0.008).contains(&(got - want.as_secs_f64()));
+    // Each phase should show its delay: never less (the server slept that long; half a
+    // millisecond of slack for the clocks), more only by the machine's noise (a crowded
+    // machine wakes the client late: with two busy loops on the two cores, by up to
+    // 30 ms). So the best of five attempts is judged, within half the 30 ms between the
+    // two delays: the phases told apart, a phase measured as the other or as both never
+    // passes.
+    let close = |got: f64, want: Duration| (-0.0005..0.015).contains(&(got - want.as_secs_f64()));
     let mut attempts = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         let check = {
             let url = url.clone();
             tokio::task::spawn_blocking(move || support::check(&url, &["--format", "json"])).await.unwrap()
@@ -325,5 +327,5 @@ async fn phases_match_a_servers_delays_in_check_and_probe() {
             "check: processing {processing}, transfer {transfer}; /probe: {probe_processing}, {probe_transfer}"
         ));
     }
-    panic!("phases not within 8 ms of the delays ({head:?} to the head, {body:?} to the rest): {attempts:#?}");
+    panic!("phases not within 15 ms of the delays ({head:?} to the head, {body:?} to the rest): {attempts:#?}");
 }
