@@ -60,7 +60,7 @@ impl Daemon {
     /// The address the daemon listens on, from its log: Prometheus and the Pushgateway,
     /// told `--web.listen-address=127.0.0.1:0`, log the port they were given (at `info`):
     /// `msg="Listening on" address=127.0.0.1:PORT`.
-    fn listening(&mut self) -> String {
+    async fn listening(&mut self) -> String {
         let start = Instant::now();
         loop {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -80,7 +80,7 @@ impl Daemon {
                 self.name,
                 self.log_tail()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -131,7 +131,7 @@ pub(crate) async fn start_prometheus(
         "--log.level=info".to_string(),
     ];
     let mut d = Daemon::spawn("prometheus", bin, &args, dir.join("prometheus.log"));
-    let base = format!("http://{}", d.listening());
+    let base = format!("http://{}", d.listening().await);
     d.wait_ready(client, &format!("{base}/-/ready")).await;
     (d, base)
 }
@@ -445,7 +445,7 @@ async fn check_push_reaches_a_pushgateway_and_its_textfile_passes_promtool() {
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
     let args = ["--web.listen-address=127.0.0.1:0".to_string(), "--log.level=info".to_string()];
     let mut gw = Daemon::spawn("pushgateway", &gateway, &args, dir.path().join("pushgateway.log"));
-    let base = format!("http://{}", gw.listening());
+    let base = format!("http://{}", gw.listening().await);
     gw.wait_ready(&client, &format!("{base}/-/ready")).await;
     let mock = mock(dir.path(), MockArgs::default()).await;
     let textfile = dir.path().join("nehr.prom");
