@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load test: open model (--rps, --stages) or closed model; report and thresholds at the end
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
     /// One probe for cron and Nagios/Icinga: status line with perfdata, JSON, or metrics
     Check(CheckArgs),
     /// A server that answers as the API document says, with injectable latency and faults

@@ -7,7 +7,7 @@ use clap::error::ErrorKind;
 use nehr_probe::cli::{Cli, usage_error_code};
 
 /// mimalloc rather than glibc's malloc: a load test allocates a few times a call, and
-/// glibc's malloc and free were 5-7 % of the load hot path's CPU (README, Performance).
+/// glibc's malloc and free were 5-7 % of the load hot path's CPU (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

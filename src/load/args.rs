@@ -11,6 +11,7 @@ use super::schedule::{Schedule, Stage, parse_stages};
 use super::segment::{Segment, WHOLE, parse_segment, parse_start_at};
 use crate::call::target::TargetArgs;
 use crate::report::Format;
+use crate::report::compare::CompareArgs;
 use crate::report::model::Model;
 use crate::report::threshold::Threshold;
 use crate::util::units::parse_duration;
@@ -109,6 +110,9 @@ pub struct LoadArgs {
     /// No live progress display (there is none anyway when stderr is not a terminal)
     #[arg(short, long, help_heading = "Report")]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub compare: CompareArgs,
 }
 
 /// The parsed `--stages` (a newtype, so clap takes it as one value).

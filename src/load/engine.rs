@@ -141,7 +141,7 @@ pub async fn run_phase(
     // Each thread runs its share of the calls (and, open model, its lane's pacer) as one
     // task on its own single-threaded runtime with its own prober: a call, its
     // connection's task and the release that started it stay on one thread instead of
-    // waking each other across threads (README, Performance, has the figures).
+    // waking each other across threads (docs/performance.md has the figures).
     let mut threads = Vec::new();
     for (i, prober) in probers.iter().enumerate() {
         let slots = plan.concurrency / probers.len() + usize::from(i < plan.concurrency % probers.len());

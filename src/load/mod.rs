@@ -47,14 +47,29 @@ pub struct Finished {
 /// or an `--out` or `--hlog` that could not be written after the report was printed
 /// (exit 2).
 pub async fn run(args: &LoadArgs, signals: &Shutdown) -> anyhow::Result<u8> {
+    // A baseline that cannot be read fails before the first request, not after the run.
+    let baseline = args.compare.baseline.as_deref().map(crate::report::read_baseline).transpose()?;
+    if let Some(b) = &baseline {
+        let plan = Plan::from_args(args);
+        // A --stages plan's mean rate is known only once it ran: the comparison checks it.
+        let rps = if args.stages.is_some() { None } else { args.rps };
+        crate::report::compare::comparable(&b.report, plan.model(), rps, plan.concurrency as u64)
+            .context("--baseline")?;
+    }
     let finished = execute(args, signals.token()).await?;
-    crate::report::emit(&finished.shown, args.format, args.out.as_deref(), args.html.as_deref())?;
+    let shown = &finished.shown;
+    let comparison = baseline
+        .map(|b| crate::report::compare::compare(&b, shown, args.compare.tolerance))
+        .transpose()
+        .context("--baseline")?;
+    crate::report::emit(shown, args.format, args.out.as_deref(), args.html.as_deref())?;
+    let judged = crate::report::finish(shown, comparison.as_ref(), args.format, &args.compare)?;
     finished.hlog?;
     Ok(match signals.signal() {
         Some(signal) if finished.interrupted => signal.exit_code(),
         // A segment's thresholds are judged on the merged segments, by `report`.
         _ if args.segment.is_some_and(|s| s.count > 1) => 0,
-        _ => finished.shown.report.exit_code(),
+        _ => judged,
     })
 }
 

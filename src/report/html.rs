@@ -82,12 +82,7 @@ pub fn render(shown: &Shown) -> String {
     let page = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "nehr-probe load report: " (r.target) }
-                style { (PreEscaped(STYLE)) }
-            }
+            (head(&format!("nehr-probe load report: {}", r.target)))
             body {
                 h1 { "nehr-probe load report" }
                 p.sub { (r.target) }
@@ -131,7 +126,19 @@ pub fn render(shown: &Shown) -> String {
     page.into_string()
 }
 
-fn figure(svg: String, caption: &str) -> Markup {
+/// The `head` of every page: its title, the viewport, the one style sheet.
+pub(super) fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) }
+            style { (PreEscaped(STYLE)) }
+        }
+    }
+}
+
+pub(super) fn figure(svg: String, caption: &str) -> Markup {
     html! { figure { (PreEscaped(svg)) figcaption { (caption) } } }
 }
 
@@ -356,9 +363,9 @@ fn log_range(values: impl Iterator<Item = f64>) -> Range<f64> {
 type Series = (&'static str, RGBColor, fn(&TimelineEntry) -> f64);
 
 /// A line of the spectrum: its name, colour and points.
-type Line = (&'static str, RGBColor, Vec<(f64, f64)>);
+pub(super) type Line = (&'static str, RGBColor, Vec<(f64, f64)>);
 
-fn latency_chart(r: &LoadReport) -> String {
+pub(super) fn latency_chart(r: &LoadReport) -> String {
     let points = points(r);
     let series: [Series; 4] = [
         ("p50", RGBColor(9, 105, 218), |e| e.latency_seconds.p50),
@@ -472,7 +479,7 @@ fn rate_chart(r: &LoadReport) -> String {
 }
 
 /// `(1 / (1 - q), latency in seconds)` along the histogram, to p99.999.
-fn spectrum(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+pub(super) fn spectrum(h: &Histogram<u64>) -> Vec<(f64, f64)> {
     let mut out: Vec<(f64, f64)> = h
         .iter_quantiles(4)
         .map(|v| {
@@ -507,6 +514,11 @@ fn spectrum_chart(shown: &Shown) -> String {
     if let Some(service) = &shown.service {
         lines.push(("service time, from send", RGBColor(130, 80, 223), spectrum(service)));
     }
+    lines_chart(lines)
+}
+
+/// The percentile spectra of `lines` on one chart.
+pub(super) fn lines_chart(mut lines: Vec<Line>) -> String {
     lines.retain(|l| !l.2.is_empty());
     let y = log_range(lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)));
     svg(|root| {

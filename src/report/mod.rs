@@ -3,11 +3,15 @@
 //!
 //! [`model`] owns the report's shape, [`histogram`] its histograms, [`merge`] reading and
 //! merging, [`text`] the terminal rendering, [`html`] the `--html` page, [`threshold`]
-//! the pass/fail rules. This module
+//! the pass/fail rules, [`compare`] the comparison with a baseline, [`ci`] JUnit and
+//! Markdown. This module
 //! knows nothing of how a run is measured: the load engine builds reports, this reads them.
 
+pub mod ci;
+pub mod compare;
 pub mod histogram;
 pub mod html;
+pub mod html_compare;
 pub mod merge;
 pub mod model;
 pub mod text;
@@ -19,6 +23,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use crate::util::fs::print_stdout;
+use compare::{CompareArgs, Comparison};
 use merge::{ReportError, WARNING, merge, read_inputs};
 use model::Shown;
 use threshold::Threshold;
@@ -50,6 +55,9 @@ pub struct ReportArgs {
     /// outcomes over time, the percentile spectrum) to this file
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub compare: CompareArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -79,14 +87,58 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
             rules.push(t.clone());
         }
     }
+    let baseline = args.compare.baseline.as_deref().map(read_baseline).transpose()?;
     let mut shown = merge(parts.into_iter().map(|(_, s)| s).collect())?;
     for warning in shown.notes.iter().filter(|n| n.starts_with(WARNING)) {
         eprintln!("nehr-probe report: {warning}");
     }
     shown.notes.extend(skipped);
     shown.report.judge(&rules, &shown.latency, shown.ok_latency.as_ref());
-    emit(&shown, args.format, args.out.as_deref(), args.html.as_deref())?;
-    Ok(shown.report.exit_code())
+    let comparison = baseline.as_ref().map(|b| compare::compare(b, &shown, args.compare.tolerance)).transpose()?;
+    // With a baseline, --html is the comparison's page.
+    let run_page = if comparison.is_some() { None } else { args.html.as_deref() };
+    emit(&shown, args.format, args.out.as_deref(), run_page)?;
+    if let (Some(b), Some(c), Some(path)) = (&baseline, &comparison, &args.html) {
+        std::fs::write(path, html_compare::render(b, &shown, c))
+            .with_context(|| format!("cannot write --html {}", path.display()))?;
+    }
+    finish(&shown, comparison.as_ref(), args.format, &args.compare)
+}
+
+/// Reads a `--baseline`: one saved report, or the segments of one run (merged).
+pub fn read_baseline(path: &Path) -> anyhow::Result<Shown> {
+    let (parts, _) = read_inputs(&[path.to_path_buf()]).context("cannot read --baseline")?;
+    merge(parts.into_iter().map(|(_, s)| s).collect()).context("cannot read --baseline")
+}
+
+/// After the report was printed: the comparison (after the report in text; on stderr
+/// when stdout carries the JSON report), `--compare-out`, `--junit` and `--summary`.
+/// Returns the exit code: 1 when a threshold failed or a measure is worse.
+pub fn finish(
+    shown: &Shown,
+    comparison: Option<&Comparison>,
+    format: Format,
+    args: &CompareArgs,
+) -> anyhow::Result<u8> {
+    if let Some(c) = comparison {
+        match format {
+            Format::Text => print_stdout(&format!("\n{}", compare::render(c)))?,
+            Format::Json => eprint!("{}", compare::render(c)),
+        }
+        if let Some(path) = &args.compare_out {
+            std::fs::write(path, c.json()).with_context(|| format!("cannot write --compare-out {}", path.display()))?;
+        }
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, ci::junit(&shown.report, comparison))
+            .with_context(|| format!("cannot write --junit {}", path.display()))?;
+    }
+    if let Some(path) = &args.summary {
+        std::fs::write(path, ci::markdown(&shown.report, comparison))
+            .with_context(|| format!("cannot write --summary {}", path.display()))?;
+    }
+    let worse = comparison.is_some_and(|c| !c.passed);
+    Ok(if worse { 1 } else { shown.report.exit_code() })
 }
 
 /// Prints the report as asked, then writes `out` (JSON) and `html`: a file that cannot be

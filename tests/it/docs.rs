@@ -415,3 +415,160 @@ async fn metrics_md_names_every_series_with_its_type_and_labels_and_no_other() {
         wrong.into_iter().collect::<Vec<_>>().join("\n")
     );
 }
+
+/// The README and every page of `docs/`, with their paths relative to the repository.
+fn markdown_files() -> Vec<String> {
+    let mut files = vec!["README.md".to_string()];
+    let mut pages: Vec<String> = std::fs::read_dir(Path::new(REPO).join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    pages.sort();
+    files.extend(pages);
+    files
+}
+
+/// The lines of a markdown text outside fenced code blocks, numbered from 1, inline code
+/// spans emptied (so a `[x](y)` shown as code is not taken for a link, while a link
+/// whose text is code still is one).
+fn prose(text: &str) -> Vec<(usize, String)> {
+    let mut fenced = false;
+    let mut lines = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if !fenced {
+            let mut kept = String::new();
+            for (i, part) in line.split('`').enumerate() {
+                if i % 2 == 0 {
+                    kept.push_str(part);
+                }
+            }
+            lines.push((n + 1, kept));
+        }
+    }
+    lines
+}
+
+/// The anchors GitHub gives the headings of a markdown text: each heading lowercased,
+/// every character but letters, digits, spaces, `-` and `_` dropped, spaces made `-`;
+/// a heading seen before gets `-1`, `-2`, ….
+fn heading_slugs(text: &str) -> BTreeSet<String> {
+    let mut slugs = BTreeSet::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        let Some(title) = line.strip_prefix('#').filter(|_| !fenced) else { continue };
+        let title = title.trim_start_matches('#');
+        if !title.starts_with(' ') {
+            continue;
+        }
+        let slug: String = title
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let mut unique = slug.clone();
+        for n in 1.. {
+            if !slugs.contains(&unique) {
+                break;
+            }
+            unique = format!("{slug}-{n}");
+        }
+        slugs.insert(unique);
+    }
+    slugs
+}
+
+/// The targets of the inline links and images (`[text](target)`) of a line.
+fn link_targets(line: &str) -> Vec<String> {
+    line.match_indices("](")
+        .filter_map(|(i, _)| {
+            let rest = &line[i + 2..];
+            let end = rest.find(')')?;
+            Some(rest[..end].split_whitespace().next().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn heading_slugs_follow_github() {
+    let slugs = heading_slugs(
+        "# A\n## `check --format json`\n### Cron: `--textfile` and `--push`\n## A\n```\n# not a heading\n```\n#nope\n",
+    );
+    let want = ["a", "a-1", "check---format-json", "cron---textfile-and---push"];
+    assert_eq!(slugs, want.iter().map(|s| s.to_string()).collect());
+}
+
+/// Every relative link of the README and of `docs/` leads to a file that exists, and
+/// one into a markdown file with `#anchor` to a heading of it: pages moved or headings
+/// renamed cannot leave a dead link behind.
+#[test]
+fn every_relative_link_of_the_readme_and_the_docs_resolves() {
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for file in markdown_files() {
+        let text = std::fs::read_to_string(Path::new(REPO).join(&file)).unwrap();
+        let dir = Path::new(&file).parent().unwrap();
+        for (n, line) in prose(&text) {
+            for target in link_targets(&line) {
+                if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                checked += 1;
+                let (path, anchor) = target.split_once('#').map_or((target.as_str(), None), |(p, a)| (p, Some(a)));
+                let linked = if path.is_empty() { Path::new(&file).to_path_buf() } else { dir.join(path) };
+                let on_disk = Path::new(REPO).join(&linked);
+                if !on_disk.exists() {
+                    wrong.push(format!("{file}:{n}: `{target}`: no file {}", linked.display()));
+                    continue;
+                }
+                let Some(anchor) = anchor else { continue };
+                if on_disk.extension().is_some_and(|e| e == "md") {
+                    let slugs = heading_slugs(&std::fs::read_to_string(&on_disk).unwrap());
+                    if !slugs.contains(anchor) {
+                        wrong.push(format!("{file}:{n}: `{target}`: no heading #{anchor} in {}", linked.display()));
+                    }
+                } else {
+                    wrong.push(format!("{file}:{n}: `{target}`: an anchor into a file that is not markdown"));
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} links found: does the link scan still work?");
+    assert!(wrong.is_empty(), "dead links:\n{}", wrong.join("\n"));
+}
+
+/// The README is the guide, not the manual: what it once repeated lives in `docs/`.
+#[test]
+fn the_readme_is_a_guide_of_at_most_250_lines() {
+    let readme = std::fs::read_to_string(Path::new(REPO).join("README.md")).unwrap();
+    let lines = readme.lines().count();
+    assert!(lines <= 250, "README.md has {lines} lines; move reference material to docs/");
+}
+
+/// The README's first code block is the first screen: the load on the embedded mock,
+/// and the test command, the very one `.ci/run` runs (with `--locked`).
+#[test]
+fn the_readme_opens_with_the_mock_load_and_the_test_command_ci_runs() {
+    let readme = std::fs::read_to_string(Path::new(REPO).join("README.md")).unwrap();
+    let start = readme.find("```sh\n").expect("a sh block") + 6;
+    let first: Vec<&str> = readme[start..][..readme[start..].find("```").unwrap()]
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(readme[..start].lines().count() <= 20, "the first commands are not on the first screen");
+    assert!(first.iter().any(|l| l.starts_with("cargo run --release -- load --mock ")), "{first:?}");
+    let ci = std::fs::read_to_string(Path::new(REPO).join(".ci/run")).unwrap();
+    let after = ci.split_once("# The README's test command:\n").expect(".ci/run names the README's test command").1;
+    let ci_command = after.lines().next().unwrap().replace(" --locked", "");
+    assert!(first.contains(&ci_command.as_str()), "`.ci/run` runs `{ci_command}`, the README says {first:?}");
+}

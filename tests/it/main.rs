@@ -5,6 +5,7 @@ mod answers;
 mod browser;
 mod check;
 mod cli;
+mod compare;
 mod deploy;
 mod docs;
 mod golden;

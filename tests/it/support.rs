@@ -384,7 +384,7 @@ pub fn parse_load(args: &[&str]) -> LoadArgs {
     let mut argv = vec!["nehr-probe", "load", "--quiet"];
     argv.extend_from_slice(args);
     match Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}")).command {
-        Sub::Load(a) => a,
+        Sub::Load(a) => *a,
         other => panic!("not load: {other:?}"),
     }
 }
