@@ -464,43 +464,40 @@ pub struct LiveLoad {
     pub run: tokio::task::JoinHandle<anyhow::Result<Finished>>,
 }
 
-/// Starts `load` with these flags and live metrics, stopped by `stop`, and returns once
-/// its `/metrics` answers. `load` does not say which port `--metrics-listen 127.0.0.1:0`
-/// bound, so a free port is found and `load` binds it again: should anyone take it in
-/// between, `load` cannot bind it and another port is tried; and the run's own `--name`
-/// tells its metrics from anyone else's on that port.
+/// Starts `load` with these flags and live metrics on `127.0.0.1:0`, stopped by `stop`,
+/// and returns once its `/metrics` answers, on the port `load` bound and reported.
 pub async fn live_load(args: &[&str], stop: CancellationToken) -> LiveLoad {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let name = format!("live-{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
-    let ours = format!("target=\"{name}\"");
-    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build().unwrap();
-    for _ in 0..10 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let listen = format!("127.0.0.1:{port}");
-        let mut argv = args.to_vec();
-        argv.extend_from_slice(&["--metrics-listen", &listen, "--name", &name]);
-        let parsed = parse_load(&argv);
-        let stop = stop.clone();
-        let run = tokio::spawn(async move { execute(&parsed, stop).await });
-        let started = Instant::now();
-        loop {
-            if run.is_finished() {
-                match run.await.expect("load panicked") {
-                    Err(e) if format!("{e:#}").contains("for --metrics-listen") => break,
-                    Err(e) => panic!("load failed: {e:#}"),
-                    Ok(_) => panic!("load ended before its metrics answered on {listen}"),
-                }
-            }
-            if let Ok(answer) = client.get(format!("http://{listen}/metrics")).send().await
-                && answer.text().await.is_ok_and(|text| text.contains(&ours))
-            {
-                return LiveLoad { listen, name, run };
-            }
-            assert!(started.elapsed() < Duration::from_secs(20), "load's metrics did not answer on {listen}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-    panic!("--metrics-listen found ten free ports taken");
+    let mut argv = args.to_vec();
+    argv.extend_from_slice(&["--metrics-listen", "127.0.0.1:0", "--name", &name]);
+    let parsed = parse_load(&argv);
+    let (bound, listening) = tokio::sync::oneshot::channel();
+    let mut run = tokio::spawn(async move {
+        nehr_probe::load::execute_with(&parsed, stop, |addr| {
+            let _ = bound.send(addr);
+        })
+        .await
+    });
+    let listen = tokio::select! {
+        Ok(addr) = listening => addr.to_string(),
+        ended = &mut run => match ended.expect("load panicked") {
+            Err(e) => panic!("load failed: {e:#}"),
+            Ok(_) => panic!("load ended without serving its metrics"),
+        },
+    };
+    let text = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{listen}/metrics"))
+        .send()
+        .await
+        .and_then(|a| a.error_for_status())
+        .unwrap_or_else(|e| panic!("load's metrics on {listen}: {e}"));
+    let text = text.text().await.unwrap();
+    assert!(text.contains(&format!("target=\"{name}\"")), "{text}");
+    LiveLoad { listen, name, run }
 }
 
 /// A server that never answers, and `load` against it in the background with `extra`
