@@ -444,6 +444,26 @@ pub fn decoded(report: &Value) -> hdrhistogram::Histogram<u64> {
     nehr_probe::report::histogram::decode(report["histogram"].as_str().unwrap()).unwrap()
 }
 
+/// A mock answering every login after `ms` milliseconds.
+pub async fn mock_at(ms: u64) -> MockServer {
+    let latency = Some(nehr_probe::mock::Latency::Fixed(Duration::from_millis(ms)));
+    MockServer::start(&nehr_probe::mock::MockArgs { latency, ..Default::default() }).await.unwrap()
+}
+
+/// A 6 s run at 100 rps against `server`, saved as `dir/name` (a `--baseline` to be).
+pub async fn saved_run(server: &MockServer, dir: &Path, name: &str) -> PathBuf {
+    let shown = load_against(server, dir, &["--rps", "100", "-d", "6s"]).await;
+    let path = dir.join(name);
+    std::fs::write(&path, shown.report.json()).unwrap();
+    path
+}
+
+/// The verdict of `measure` in a comparison's JSON (`--compare-out`).
+pub fn verdict(comparison: &Value, measure: &str) -> String {
+    let m = comparison["measures"].as_array().unwrap().iter().find(|m| m["measure"] == measure);
+    m.unwrap_or_else(|| panic!("no {measure} in {comparison:#}"))["verdict"].as_str().unwrap().to_string()
+}
+
 /// A loopback address nothing listens on, and nothing can begin to while the returned
 /// socket lives: the socket is bound there and never listens, so every connection is
 /// refused. (A port found free and let go could be anyone's by the time a test used it.)

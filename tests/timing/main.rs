@@ -1,6 +1,6 @@
 //! The tests that measure time closely: the rate and the delay reported at a fixed rate,
-//! coordinated omission around a stall, stages, and the deadlines of a call and of
-//! `/probe`. They live in their own test binary (cargo runs test binaries one after
+//! coordinated omission around a stall, stages, the deadlines of a call and of `/probe`,
+//! and `--baseline`'s verdicts on latency. They live in their own test binary (cargo runs test binaries one after
 //! another) and take turns within it, so that no other test competes with them for this
 //! machine's cores while they measure.
 
@@ -12,6 +12,7 @@ mod support;
 #[allow(dead_code)]
 mod answers;
 
+mod compare;
 mod deadlines;
 mod overload;
 mod segments;
