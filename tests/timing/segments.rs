@@ -73,9 +73,11 @@ async fn segments_and_one_process(url: &str) -> Result<(), String> {
     assert!(within(merged["achieved_rps"].as_f64().unwrap(), rate, rate / 100.0), "{merged}");
     assert!(within(merged["duration_seconds"].as_f64().unwrap(), secs, 0.05), "{merged}");
     assert_eq!(decoded(&merged), sum, "the merge is exact");
-    // Latencies alike: the mock's 5 ms, give or take what a crowded machine adds.
+    // Latencies alike: the mock's 5 ms, give or take what a crowded machine adds. The
+    // minimum and the median, which a neighbour moves least; a p90 of the same 5 ms
+    // server was seen at 5 and at 17 ms in runs a minute apart while others built.
     let mut unlike = Vec::new();
-    for (q, ms, share) in [("p50", 0.002, 0.25), ("p90", 0.003, 0.4)] {
+    for (q, ms, share) in [("min", 0.001, 0.2), ("p50", 0.002, 0.25)] {
         let (a, b) = (merged["latency_seconds"][q].as_f64().unwrap(), whole["latency_seconds"][q].as_f64().unwrap());
         if !within(a, b, (b * share).max(ms)) {
             unlike.push(format!("{q}: segments {a} s, one process {b} s"));
