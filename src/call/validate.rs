@@ -395,7 +395,7 @@ mod tests {
     /// common answers (or it is no faster).
     #[test]
     fn fast_path_agrees_with_the_schema() {
-        let schema_only = Validator::from_file(&write_builtin()).unwrap();
+        let schema_only = schema_only();
         let builtin = Validator::builtin();
         let mut cases: Vec<Value> = vec![spec_answer()];
         let edits: Vec<fn(&mut Value)> = vec![
@@ -469,7 +469,7 @@ mod tests {
     /// only with the schema, and with the same facts.
     #[test]
     fn fast_path_agrees_with_the_schema_one_byte_off() {
-        let schema_only = Validator::from_file(&write_builtin()).unwrap();
+        let schema_only = schema_only();
         let spec = serde_json::to_vec(&spec_answer()).unwrap();
         let mut bodies = Vec::new();
         for i in 0..spec.len() {
@@ -495,11 +495,12 @@ mod tests {
         assert!(fast_said_valid > 100, "the fast path should still take most harmless edits");
     }
 
-    fn write_builtin() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("nehr-probe-schema-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("get-token.schema.json");
+    /// The built-in schema read from a file, so without the fast path. The file is in a
+    /// directory of the caller's own: tests running at once never share it.
+    fn schema_only() -> Validator {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("get-token.schema.json");
         std::fs::write(&p, TOKEN_SCHEMA).unwrap();
-        p
+        Validator::from_file(&p).unwrap()
     }
 }

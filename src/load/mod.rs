@@ -16,6 +16,7 @@ pub mod segment;
 pub mod then;
 pub mod timeline;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -78,6 +79,17 @@ pub async fn run(args: &LoadArgs, signals: &Shutdown) -> anyhow::Result<u8> {
 
 /// Runs the load test and returns what it measured, without printing it.
 pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Result<Finished> {
+    execute_with(args, shutdown, |_| {}).await
+}
+
+/// [`execute`], telling `on_listening` the address `--metrics-listen` bound (the port
+/// the system picked, for port 0) before the first request is sent. Not called without
+/// `--metrics-listen`.
+pub async fn execute_with(
+    args: &LoadArgs,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(SocketAddr),
+) -> anyhow::Result<Finished> {
     let plan = Plan::from_args(args);
     plan.check(args)?;
     let mut target = args.target.resolve_with(args.credentials.as_deref())?;
@@ -98,7 +110,7 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
             let dropped = live::register_dropped(&registry, &args.name).context("registering metrics")?;
             let late_starts = live::register_late_starts(&registry, &args.name).context("registering metrics")?;
             register_build_info(&registry).context("registering metrics")?;
-            live::serve_metrics(addr, registry, stop_servers.clone()).await?;
+            on_listening(live::serve_metrics(addr, registry, stop_servers.clone()).await?);
             (Some(metrics), Some(dropped), Some(late_starts))
         }
     };
