@@ -110,6 +110,9 @@ pub fn render(shown: &Shown) -> String {
                     h2 { "Where the time went" }
                     (phases(r))
                 }
+                @if let Some(t) = &r.then {
+                    (super::html_then::section(t, r.requests + r.dropped))
+                }
                 @if !r.thresholds.is_empty() {
                     h2 { "Thresholds" }
                     (thresholds(r))

@@ -221,3 +221,30 @@ async fn a_token_store_of_our_own_up_down_and_cached() {
     assert_eq!(json["outcomes"]["reused_token"], 19, "{json:#}");
     assert_eq!(json["then"]["calls"], 1, "a reused token's login is not ok: no next call");
 }
+
+#[test]
+fn the_html_report_shows_the_journeys_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("journeys.html");
+    let run = load(&[
+        "--mock",
+        "--mock-fault",
+        "reject-tokens=0.3",
+        "-n",
+        "200",
+        "-c",
+        "4",
+        "--then",
+        RESOURCE,
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("Journeys: GET http://127.0.0.1:"), "no journey section");
+    assert!(html.contains("token_refused") && html.contains("Next call latency"), "{html}");
+    let png = crate::browser::keep("journeys.png");
+    if let Some(shot) = crate::browser::screenshot(&page, &png, (1200, 3400)) {
+        shot.assert_drawn();
+    }
+}
