@@ -9,6 +9,8 @@ use std::fmt;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::histogram::percentile;
+
 /// What every grammar error ends with.
 pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, ok_p99<300ms, error_rate<=1%, rps>=49; \
      METRIC is p50, p90, p95, p99, p99.9, max or mean (latency of all calls, in us, ms or s; \
@@ -181,7 +183,7 @@ impl Threshold {
             Metric::Dropped => Some(facts.dropped as f64 / due as f64),
             _ if facts.requests == 0 => None,
             _ if h.is_empty() => None,
-            Metric::Percentile(p) => Some(secs(h.value_at_quantile(p / 100.0))),
+            Metric::Percentile(p) => Some(secs(percentile(h, p))),
             Metric::Max => Some(secs(h.max())),
             Metric::Mean => Some(h.mean() / 1e6),
         }
