@@ -55,9 +55,9 @@ impl Slice {
         Slice {
             outcomes,
             dropped,
-            p50_us: h.value_at_quantile(0.5),
-            p90_us: h.value_at_quantile(0.9),
-            p99_us: h.value_at_quantile(0.99),
+            p50_us: histogram::percentile(h, 50.0),
+            p90_us: histogram::percentile(h, 90.0),
+            p99_us: histogram::percentile(h, 99.0),
             max_us: h.max(),
         }
     }

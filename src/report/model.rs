@@ -12,6 +12,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::histogram::percentile;
 use super::threshold::{Facts, Judged, Threshold};
 use crate::call::Outcome;
 use crate::call::phases::PHASE_NAMES;
@@ -103,15 +104,15 @@ impl Percentiles {
         if h.is_empty() {
             return Percentiles::default();
         }
-        let q = |q: f64| secs(h.value_at_quantile(q));
+        let q = |p: f64| secs(percentile(h, p));
         Percentiles {
             min: secs(h.min()),
             mean: round6(h.mean() / 1e6),
-            p50: q(0.5),
-            p90: q(0.9),
-            p99: q(0.99),
-            p99_9: q(0.999),
-            p99_99: q(0.9999),
+            p50: q(50.0),
+            p90: q(90.0),
+            p99: q(99.0),
+            p99_9: q(99.9),
+            p99_99: q(99.99),
             max: secs(h.max()),
         }
     }
@@ -169,8 +170,8 @@ impl PhaseStats {
         if h.is_empty() {
             return None;
         }
-        let q = |q: f64| secs(h.value_at_quantile(q));
-        Some(PhaseStats { calls: h.len(), p50: q(0.5), p90: q(0.9), p99: q(0.99), max: secs(h.max()) })
+        let q = |p: f64| secs(percentile(h, p));
+        Some(PhaseStats { calls: h.len(), p50: q(50.0), p90: q(90.0), p99: q(99.0), max: secs(h.max()) })
     }
 }
 

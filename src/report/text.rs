@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 
+use super::histogram::percentile;
 use super::merge::WARNING;
 use super::model::{LoadReport, Model, PhaseTable, Shown, ThenReport, TimelineEntry};
 use super::threshold::Threshold;
@@ -225,7 +226,7 @@ fn spectrum(o: &mut String, shown: &Shown) {
     }
     let max = h.max().max(1) as f64;
     for (p, label) in SPECTRUM {
-        let v = if p == 0.0 { h.min() } else { h.value_at_quantile(p / 100.0) };
+        let v = percentile(h, p);
         let _ = writeln!(o, "  {label:<7} {} {}", bar(v as f64 / max), human_secs(v as f64 / 1e6));
     }
 }

@@ -9,6 +9,8 @@ use std::fmt;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::histogram::percentile;
+
 /// What a grammar error ends with: the shape of a rule, short enough for one line.
 pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, error_rate<=1%, rps>=49 (docs/commands.md#load)";
 
@@ -228,7 +230,7 @@ impl Threshold {
             Metric::Dropped => Some(facts.dropped as f64 / due as f64),
             _ if facts.requests == 0 => None,
             _ if h.is_empty() => None,
-            Metric::Percentile(p) => Some(secs(h.value_at_quantile(p / 100.0))),
+            Metric::Percentile(p) => Some(secs(percentile(h, p))),
             Metric::Max => Some(secs(h.max())),
             Metric::Mean => Some(h.mean() / 1e6),
         }
