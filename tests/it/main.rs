@@ -24,4 +24,5 @@ mod serve;
 mod support;
 mod timeline;
 mod tls;
+mod tls_errors;
 mod usage;
