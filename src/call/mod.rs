@@ -17,6 +17,7 @@ pub mod probe;
 pub mod secret;
 pub mod target;
 pub mod tls;
+mod tls_error;
 pub mod validate;
 
 pub use observation::{Observation, Outcome, Step};

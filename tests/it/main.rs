@@ -25,4 +25,5 @@ mod serve;
 mod support;
 mod timeline;
 mod tls;
+mod tls_errors;
 mod usage;
