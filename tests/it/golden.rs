@@ -111,6 +111,7 @@ fn p99_9_is_one_number_in_the_table_the_spectrum_and_the_thresholds() {
         duration: Duration::from_secs(10),
         segment: None,
         started_at: UNIX_EPOCH,
+        then: None,
     };
     let shown = rec.into_shown(&facts, &[Threshold::parse("p99.9<=999.5ms").unwrap()], vec![]);
     let text = render(&shown);
