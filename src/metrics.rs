@@ -12,6 +12,7 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::call::door::Door;
 use crate::call::observation::StepOutcome;
 use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome};
@@ -221,6 +222,68 @@ impl Metrics {
                 then.duration.observe(step.latency().as_secs_f64());
             }
         }
+    }
+}
+
+/// The series of the wrong-password login (docs/metrics.md): `check --wrong-password`
+/// and `serve`'s `wrong_password_probe`.
+#[derive(Clone)]
+pub struct DoorMetrics {
+    probes: IntCounterVec,
+    accepted: GaugeVec,
+    last: GaugeVec,
+}
+
+impl DoorMetrics {
+    pub fn register(registry: &Registry, target: &str) -> prometheus::Result<DoorMetrics> {
+        let opts = |name: &str, help: &str| Opts::new(name, help).const_label("target", target);
+        let probes = IntCounterVec::new(
+            opts(
+                "nehr_probe_wrong_password_probes_total",
+                "Logins with a wrong password, by result: refused (401), accepted (200) or undecided",
+            ),
+            &["result"],
+        )?;
+        // Vectors with no variable label so that the series is absent until the first
+        // probe: a 0 before it would read as "the door is shut".
+        let accepted = GaugeVec::new(
+            opts("nehr_probe_wrong_password_accepted", "1 if the last wrong-password login got a 200, else 0"),
+            &[],
+        )?;
+        let last = GaugeVec::new(
+            opts(
+                "nehr_probe_wrong_password_last_probe_timestamp_seconds",
+                "When the last wrong-password login ended, Unix seconds",
+            ),
+            &[],
+        )?;
+        for c in [
+            Box::new(probes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(accepted.clone()),
+            Box::new(last.clone()),
+        ] {
+            registry.register(c)?;
+        }
+        for l in Door::LABELS {
+            probes.with_label_values(&[l]);
+        }
+        Ok(DoorMetrics { probes, accepted, last })
+    }
+
+    /// Takes the series out of `registry`.
+    pub fn unregister(&self, registry: &Registry) {
+        let _ = registry.unregister(Box::new(self.probes.clone()));
+        let _ = registry.unregister(Box::new(self.accepted.clone()));
+        let _ = registry.unregister(Box::new(self.last.clone()));
+    }
+
+    pub fn observe(&self, door: Door) {
+        self.probes.with_label_values(&[door.label()]).inc();
+        // Undecided says nothing about the door: the last verdict stands.
+        if door != Door::Undecided {
+            self.accepted.with_label_values::<&str>(&[]).set(f64::from(u8::from(door == Door::Open)));
+        }
+        self.last.with_label_values::<&str>(&[]).set(unix_now());
     }
 }
 

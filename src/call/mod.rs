@@ -8,6 +8,7 @@
 //! Passwords live in [`secret::Secret`] and leave it only to build the request body.
 
 pub mod conn;
+pub mod door;
 mod fast;
 pub mod h1;
 pub mod ledger;

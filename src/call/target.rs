@@ -236,6 +236,17 @@ pub struct Target {
     /// The access tokens handed out so far, shared by every prober of this target.
     pub ledger: Arc<Ledger>,
     pub token_reuse: TokenReuse,
+    /// `serve`'s `wrong_password_probe`: a login with a wrong password now and then.
+    pub wrong_password: Option<WrongPasswordProbe>,
+}
+
+/// How `serve` tries a wrong password on a target (docs/journeys.md#the-door-stays-shut).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrongPasswordProbe {
+    /// The account tried; the target's own when `None`.
+    pub username: Option<String>,
+    /// At most one such login this often.
+    pub every: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -336,6 +347,7 @@ impl TargetArgs {
             then,
             ledger: Arc::default(),
             token_reuse: self.token_reuse,
+            wrong_password: None,
         })
     }
 

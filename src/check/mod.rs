@@ -5,6 +5,7 @@
 //!
 //! It must not print the password or the token, and usage errors exit 3 (UNKNOWN).
 
+pub mod door;
 pub mod push;
 pub mod verdict;
 
@@ -72,6 +73,17 @@ pub struct CheckArgs {
     /// (job nehr_probe, grouped by instance = this host and target = --name)
     #[arg(long, value_name = "URL")]
     pub push: Option<String>,
+
+    /// Log in with a random wrong password instead: OK only when the server refuses it
+    /// (401), CRITICAL when it answers 200. Each run is one failed login of the account:
+    /// mind its lockout policy (docs/journeys.md#the-door-stays-shut)
+    #[arg(long, conflicts_with = "then")]
+    pub wrong_password: bool,
+
+    /// The account the wrong password is tried on (default: --username); e.g. one kept
+    /// for this probe, so its failed logins never lock a real user out
+    #[arg(long, requires = "wrong_password", value_name = "NAME")]
+    pub wrong_password_username: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,6 +112,9 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     }
     let mut target = args.target.resolve()?;
     let _mock = crate::mock::start_embedded(&mut target, &args.target, None).await?;
+    if args.wrong_password {
+        target = crate::call::door::wrong_password_target(&target, args.wrong_password_username.as_deref());
+    }
     // One call on a connection of its own, which it asks the server to close.
     let prober = Prober::with_keepalive(&target, false)?;
     let limits = Limits {
@@ -115,9 +130,15 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         Some(base) => Some(push::group_url(base, &push::instance_name(), &args.name)?),
         None => None,
     };
-    let verdict = probe_once(&prober, limits).await;
-
-    let text = metrics_text(&verdict, &args.name, args.target.then.is_some())?;
+    let (verdict, text) = if args.wrong_password {
+        let verdict = door::judge(prober.call(0, std::time::Instant::now()).await, limits);
+        let text = door::metrics_text(&verdict, &args.name)?;
+        (verdict, text)
+    } else {
+        let verdict = probe_once(&prober, limits).await;
+        let text = metrics_text(&verdict, &args.name, args.target.then.is_some())?;
+        (verdict, text)
+    };
     let mut out = render(&verdict, args.format, &text);
     if args.extended_perfdata && args.format == CheckFormat::Nagios {
         out.insert_str(out.len() - 1, &verdict.extended_perfdata());

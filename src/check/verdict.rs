@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::call::door::Door;
 use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome, Prober};
 use crate::util::fmt::cert_note;
@@ -65,6 +66,8 @@ pub struct Verdict {
     pub limits: Limits,
     /// Seconds until the server's certificate expires (negative: expired), when known.
     pub cert_left: Option<i64>,
+    /// `--wrong-password`: what the wrong-password login found.
+    pub door: Option<Door>,
 }
 
 impl Verdict {
@@ -116,7 +119,7 @@ impl Verdict {
                 status = Status::Critical;
             }
         }
-        Verdict { status, observation, message, limits, cert_left }
+        Verdict { status, observation, message, limits, cert_left, door: None }
     }
 
     /// `NEHR-TOKEN OK - valid bearer token, expires in 86399 s, in 0.042 s | time=…`
@@ -196,6 +199,9 @@ impl Verdict {
         // Over https only: an http target has no certificate.
         if let Some(left) = self.cert_left {
             out["tls_cert_expires_in_seconds"] = left.into();
+        }
+        if let Some(door) = self.door {
+            out["wrong_password"] = door.label().into();
         }
         if let Some(step) = &o.then {
             let phases: serde_json::Map<String, serde_json::Value> = PHASE_NAMES

@@ -79,8 +79,12 @@ pub enum ServeError {
         "--config {path}: invalid target name {name:?}: use letters, digits, '_', '-' and '.', starting with a letter or digit"
     )]
     BadName { path: String, name: String },
-    #[error("--config {path}, target {name:?}: invalid timeout {value:?}: {why}")]
-    BadTimeout { path: String, name: String, value: String, why: String },
+    #[error("--config {path}, target {name:?}: invalid {key} {value:?}: {why}")]
+    BadDuration { path: String, name: String, key: &'static str, value: String, why: String },
+    #[error(
+        "--config {path}, target {name:?}: wrong_password_username and wrong_password_every need wrong_password_probe = true"
+    )]
+    DoorWithoutProbe { path: String, name: String },
     #[error("--config {path}, target {name:?}: {why}")]
     BadResolve { path: String, name: String, why: String },
     #[error(transparent)]

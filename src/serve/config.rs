@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::args::{DEFAULT_TARGET, ServeArgs, ServeError};
-use crate::call::target::{Pin, Target, ThenMethod, TokenReuse};
+use crate::call::target::{Pin, Target, ThenMethod, TokenReuse, WrongPasswordProbe};
 use crate::util::units::parse_duration;
 
 /// The `--config` file.
@@ -35,6 +35,13 @@ struct TargetEntry {
     then: Option<String>,
     then_method: Option<ThenMethod>,
     token_reuse: Option<TokenReuse>,
+    /// Now and then a login with a wrong password, which must be refused.
+    #[serde(default)]
+    wrong_password_probe: bool,
+    /// The account the wrong password is tried on (default: `username`).
+    wrong_password_username: Option<String>,
+    /// At most one wrong-password login this often (default 5m).
+    wrong_password_every: Option<String>,
 }
 
 /// The named, checked targets of a `serve` command line, in the order they are shown.
@@ -66,8 +73,9 @@ pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeE
         flags.then_method = entry.then_method.unwrap_or(ThenMethod::Get);
         flags.token_reuse = entry.token_reuse.unwrap_or(flags.token_reuse);
         let name = entry.name;
-        let target =
+        let mut target =
             flags.resolve().map_err(|cause| ServeError::Target { path: shown.clone(), name: name.clone(), cause })?;
+        target.wrong_password = entry.wrong_password;
         out.push((name, target));
     }
     Ok(out)
@@ -88,6 +96,7 @@ pub struct Entry {
     pub then: Option<String>,
     pub then_method: Option<ThenMethod>,
     pub token_reuse: Option<TokenReuse>,
+    pub wrong_password: Option<WrongPasswordProbe>,
 }
 
 /// The targets the text of a `--config` file names (`shown` names the file in errors):
@@ -106,15 +115,25 @@ pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
         if !valid_name(&name) {
             return Err(ServeError::BadName { path: shown.to_string(), name });
         }
-        let timeout = match entry.timeout {
-            None => None,
-            Some(value) => Some(parse_duration(&value).map_err(|why| ServeError::BadTimeout {
+        let duration = |key: &'static str, value: Option<String>| match value {
+            None => Ok(None),
+            Some(value) => parse_duration(&value).map(Some).map_err(|why| ServeError::BadDuration {
                 path: shown.to_string(),
                 name: name.clone(),
+                key,
                 value: value.clone(),
                 why,
-            })?),
+            }),
         };
+        let timeout = duration("timeout", entry.timeout)?;
+        let every = duration("wrong_password_every", entry.wrong_password_every)?;
+        if !entry.wrong_password_probe && (every.is_some() || entry.wrong_password_username.is_some()) {
+            return Err(ServeError::DoorWithoutProbe { path: shown.to_string(), name });
+        }
+        let wrong_password = entry.wrong_password_probe.then(|| WrongPasswordProbe {
+            username: entry.wrong_password_username,
+            every: every.unwrap_or(super::door::DEFAULT_EVERY),
+        });
         let resolve = match entry.resolve {
             None => None,
             Some(value) => Some(Pin::parse(&value).map_err(|why| ServeError::BadResolve {
@@ -133,6 +152,7 @@ pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
             then: entry.then,
             then_method: entry.then_method,
             token_reuse: entry.token_reuse,
+            wrong_password,
         });
     }
     Ok(out)

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::access::{self, Access};
 use super::args::{Log, ServeArgs, ServeError};
 use super::config::resolve_targets;
+use super::door::{self, DoorWatch};
 use super::gate::Gate;
 use super::listener::{self, Limits};
 use super::state::{App, Live, Watched};
@@ -65,7 +66,8 @@ impl Exporter {
         let mut watched = Vec::with_capacity(targets.len());
         for (name, target) in &targets {
             let metrics = Metrics::register_with(&registry, name, target.then.is_some())?;
-            watched.push(watch(name, target, args, &log, &stop, Carried::fresh(metrics))?);
+            let door = door::series(name, target, None, &registry)?;
+            watched.push(watch(name, target, args, &log, &stop, Carried { door, ..Carried::fresh(metrics) })?);
         }
         let tcp = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -121,7 +123,14 @@ impl Exporter {
     fn start_loop(&self, w: Arc<Watched>) {
         let own = self.stop.child_token();
         let name = w.name.clone();
-        let task = tokio::spawn(probe_loop(w, self.args.interval, own.clone()));
+        let door = w.door.clone().map(|d| door::door_loop(name.clone(), d, self.log.clone(), own.clone()));
+        let probes = probe_loop(w, self.args.interval, own.clone());
+        let task = tokio::spawn(async move {
+            match door {
+                Some(door) => drop(tokio::join!(probes, door)),
+                None => probes.await,
+            }
+        });
         let mut loops = self.loops.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((old, _)) = loops.insert(name, (own, task)) {
             old.cancel();
@@ -159,7 +168,7 @@ impl Exporter {
                 if let Some(w) = before.get(name.as_str()).filter(|_| kept.is_none()) {
                     w.metrics.unregister(&old.registry);
                 }
-                let carried = match kept {
+                let mut carried = match kept {
                     Some(w) => Carried::from(w),
                     None => {
                         let metrics = Metrics::register_with(&old.registry, name, target.then.is_some())?;
@@ -167,6 +176,8 @@ impl Exporter {
                         Carried::fresh(metrics)
                     }
                 };
+                let had = before.get(name.as_str()).and_then(|w| w.door.as_deref());
+                carried.door = door::series(name, target, had, &old.registry)?;
                 next.push(watch(name, target, &self.args, &self.log, &self.stop, carried)?);
             }
             Ok(())
@@ -183,6 +194,9 @@ impl Exporter {
             old.targets.iter().filter(|w| !next.iter().any(|n| n.name == w.name)).collect();
         for w in &removed {
             w.metrics.unregister(&old.registry);
+            if let Some(d) = &w.door {
+                d.metrics.unregister(&old.registry);
+            }
             if let Some((own, _)) = self.loops.lock().unwrap_or_else(|p| p.into_inner()).remove(&w.name) {
                 own.cancel();
             }
@@ -243,11 +257,13 @@ struct Carried {
     history: Arc<Mutex<super::state::History>>,
     gate: Option<Arc<Gate<crate::call::Observation>>>,
     seq: u64,
+    /// The wrong-password series, when the target has that probe.
+    door: Option<crate::metrics::DoorMetrics>,
 }
 
 impl Carried {
     fn fresh(metrics: Metrics) -> Carried {
-        Carried { metrics, history: Arc::default(), gate: None, seq: 0 }
+        Carried { metrics, history: Arc::default(), gate: None, seq: 0, door: None }
     }
 
     fn from(w: &Watched) -> Carried {
@@ -256,6 +272,7 @@ impl Carried {
             history: Arc::clone(&w.history),
             gate: Some(Arc::clone(&w.gate)),
             seq: w.seq.load(Ordering::Relaxed),
+            door: None,
         }
     }
 }
@@ -282,6 +299,7 @@ fn watch(
         history: carried.history,
         gate: carried.gate.unwrap_or_else(|| Gate::new(args.probe_min_interval, stop.clone())),
         log: log.clone(),
+        door: DoorWatch::new(target, carried.door, args.interval),
     }))
 }
 

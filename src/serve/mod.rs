@@ -14,6 +14,7 @@
 pub mod access;
 pub mod args;
 pub mod config;
+pub mod door;
 pub mod exporter;
 pub mod gate;
 pub mod http;

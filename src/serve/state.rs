@@ -81,6 +81,8 @@ pub struct Watched {
     /// The one way to a login of this target.
     pub gate: Arc<Gate<Observation>>,
     pub log: Log,
+    /// `wrong_password_probe`: the target's wrong-password logins.
+    pub door: Option<Arc<super::door::DoorWatch>>,
 }
 
 impl Watched {
@@ -173,6 +175,7 @@ pub(crate) mod tests {
             history: Arc::default(),
             gate: Gate::new(Duration::from_secs(1), CancellationToken::new()),
             log: Arc::new(|_: &str| {}),
+            door: None,
         })
     }
 

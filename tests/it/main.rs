@@ -8,6 +8,7 @@ mod cli;
 mod compare;
 mod deploy;
 mod docs;
+mod door;
 mod golden;
 mod guard;
 mod html;

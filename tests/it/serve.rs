@@ -175,7 +175,7 @@ pub(crate) async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
 }
 
 /// `promtool check metrics` on an exposition: no errors, no lint problems.
-fn promtool_check_metrics(promtool: &Path, what: &str, text: &str) {
+pub(crate) fn promtool_check_metrics(promtool: &Path, what: &str, text: &str) {
     let mut child = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -400,7 +400,7 @@ scrape_configs:
     let rules: Value = serde_json::from_str(&get(&client, &format!("{base}/api/v1/rules")).await.1).unwrap();
     let all: Vec<&Value> =
         rules["data"]["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()).collect();
-    assert_eq!(all.len(), 10, "{rules}");
+    assert_eq!(all.len(), 11, "{rules}");
     for r in &all {
         assert_ne!(r["health"], "err", "rule {}: {}", r["name"], r["lastError"]);
     }

@@ -303,6 +303,7 @@ pub fn target(url: &str, timeout: Duration) -> Target {
         // that gives an account its live token again does; the tests of reused tokens
         // set `Forbid` themselves.
         token_reuse: nehr_probe::call::target::TokenReuse::SameAccount,
+        wrong_password: None,
     }
 }
 

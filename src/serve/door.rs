@@ -1,0 +1,93 @@
+//! `wrong_password_probe = true`: now and then, a login of the target's account (or
+//! `wrong_password_username`) with a random wrong password, in a loop of its own beside
+//! the target's probe loop. Its series are [`DoorMetrics`]'; a door found open is logged.
+//!
+//! The pace keeps the account clear of lockout: at most one such login every
+//! `wrong_password_every` (5 minutes unless set, never more often than `--interval`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus::Registry;
+use tokio_util::sync::CancellationToken;
+
+use super::args::Log;
+use crate::call::Prober;
+use crate::call::door::{Door, wrong_password_target};
+use crate::call::target::Target;
+use crate::metrics::DoorMetrics;
+
+/// The pace when the config does not set `wrong_password_every`.
+pub const DEFAULT_EVERY: Duration = Duration::from_secs(300);
+
+/// One target's wrong-password logins.
+pub struct DoorWatch {
+    /// The target as configured: each login takes a fresh wrong password from it.
+    target: Target,
+    username: Option<String>,
+    /// Kept across a `--config` reload while the target keeps its probe.
+    pub metrics: DoorMetrics,
+    every: Duration,
+}
+
+impl DoorWatch {
+    /// The target's wrong-password probe, when its config asks for one; `metrics` are
+    /// the series it feeds, registered by [`series`].
+    pub fn new(target: &Target, metrics: Option<DoorMetrics>, interval: Duration) -> Option<Arc<DoorWatch>> {
+        let (plan, metrics) = (target.wrong_password.as_ref()?, metrics?);
+        Some(Arc::new(DoorWatch {
+            target: target.clone(),
+            username: plan.username.clone(),
+            metrics,
+            every: plan.every.max(interval),
+        }))
+    }
+}
+
+/// The wrong-password series a target needs in `registry` after a (re)load: those of
+/// `old` when it had them, fresh ones when it did not, none (and `old`'s gone) when the
+/// target no longer asks for the probe.
+pub fn series(
+    name: &str,
+    target: &Target,
+    old: Option<&DoorWatch>,
+    registry: &Registry,
+) -> prometheus::Result<Option<DoorMetrics>> {
+    let had = old.map(|d| d.metrics.clone());
+    match (had, target.wrong_password.is_some()) {
+        (Some(m), true) => Ok(Some(m)),
+        (Some(m), false) => {
+            m.unregister(registry);
+            Ok(None)
+        }
+        (None, true) => DoorMetrics::register(registry, name).map(Some),
+        (None, false) => Ok(None),
+    }
+}
+
+/// Tries the wrong password on `name` every so often until stopped; a fresh random
+/// password and a fresh connection each time.
+pub async fn door_loop(name: String, door: Arc<DoorWatch>, log: Log, stop: CancellationToken) {
+    let mut ticker = tokio::time::interval(door.every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last: Option<Door> = None;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        // Each login its own password: none is ever tried twice.
+        let target = wrong_password_target(&door.target, door.username.as_deref());
+        let Ok(prober) = Prober::with_keepalive(&target, false) else { return };
+        let obs = tokio::select! {
+            _ = stop.cancelled() => return,
+            obs = prober.call(0, Instant::now()) => obs,
+        };
+        let found = Door::of(&obs);
+        door.metrics.observe(found);
+        if last != Some(found) {
+            log(&format!("target {name}: wrong-password login: {}", found.reason(&obs)));
+        }
+        last = Some(found);
+    }
+}
