@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::histogram::percentile;
 use super::merge::WARNING;
-use super::model::{LoadReport, Model, Shown, TimelineEntry};
+use super::model::{LoadReport, Model, NO_OK, Shown, TimelineEntry};
 use super::threshold::Threshold;
 use crate::call::Outcome;
 use crate::util::fmt::human_secs;
@@ -128,8 +128,11 @@ pub fn render(shown: &Shown) -> String {
         spectrum(o, shown);
     }
 
-    if !r.thresholds.is_empty() {
+    if !r.thresholds.is_empty() || r.outcomes.ok == 0 {
         let _ = writeln!(o, "\nthresholds");
+        if r.outcomes.ok == 0 {
+            let _ = writeln!(o, "  FAIL  {NO_OK:<24} the run fails (exit 1) whatever its rules");
+        }
         for v in &r.thresholds {
             let actual = match Threshold::parse(&v.expr) {
                 Ok(t) => t.show(v.actual),

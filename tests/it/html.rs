@@ -141,12 +141,13 @@ fn an_overloaded_run_draws_its_dropped_requests_on_the_rate_chart() {
         ],
         &[],
     );
-    assert_eq!(out.code, Some(0), "no thresholds: {out:?}");
+    assert_eq!(out.code, Some(1), "no call was ok: {out:?}");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let dropped = report["dropped"].as_u64().unwrap();
     assert!(dropped > 100, "{report}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("dropped (never sent)"), "the rate chart's legend");
+    assert!(page.contains(">FAIL: no call was ok<"), "the verdict says why");
     let png = keep("html-report-dropped.png");
     let Some(shot) = screenshot(&html, &png, (1100, 2200)) else { return };
     shot.assert_drawn();

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use nehr_probe::call::target::{EXAMPLE_PASSWORD, EXAMPLE_USERNAME};
 use nehr_probe::load::execute;
 use nehr_probe::mock::{Latency, MockArgs, MockServer};
 use nehr_probe::report::histogram::decode;
@@ -232,4 +233,29 @@ async fn live_metrics_are_served_during_the_run() {
     assert!(text.contains("nehr_probe_late_starts_total{target=\"default\"} "), "{text}");
     let done = load.await.unwrap().unwrap();
     assert!(done.shown.report.requests as f64 >= live);
+}
+
+/// A run in which not one call was ok fails without any threshold, and says so: a
+/// closed port (every call a connect_error) and a wrong password (every call
+/// unauthorized). docs/exit-codes.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_no_ok_call_fails_without_a_threshold() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/nehrapi/login/getToken", listener.local_addr().unwrap())
+    };
+    let server = MockServer::start(&MockArgs::default()).await.unwrap();
+    let mock = server.url();
+    let load = |url: String, password: &'static str| {
+        let args = ["load", "--url", &url, "--username", EXAMPLE_USERNAME, "--rps", "100", "-n", "20"].map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            run(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[("NEHR_PROBE_PASSWORD", password)])
+        })
+    };
+    let (refused, wrong) = (load(closed, EXAMPLE_PASSWORD).await.unwrap(), load(mock, "not-the-password").await.unwrap());
+    for (out, outcome) in [(&refused, "connect_error"), (&wrong, "unauthorized")] {
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(out.stdout.contains(&format!("  {outcome:<16}         20   100.00 %")), "{out:?}");
+        assert!(out.stdout.contains("FAIL  no call was ok"), "{out:?}");
+    }
 }
