@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use nehr_probe::cli::{Cli, usage_error_code};
+use nehr_probe::cli::{Cli, usage_error_code, usage_error_stdout};
 
 /// mimalloc rather than glibc's malloc: a load test allocates a few times a call, and
 /// glibc's malloc and free were 5-7 % of the load hot path's CPU (docs/performance.md).
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
                 let _ = e.print();
             } else {
-                eprintln!("nehr-probe: {}", one_line(&e.render().to_string()));
+                usage_error_said(&args, &one_line(&e.render().to_string()));
             }
             return ExitCode::from(usage_error);
         }
@@ -32,9 +32,19 @@ fn main() -> ExitCode {
     match nehr_probe::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("nehr-probe: {e:#}");
+            usage_error_said(&args, &format!("{e:#}"));
             ExitCode::from(usage_error)
         }
+    }
+}
+
+/// A usage or start-up error on its one stderr line, and for `check` its UNKNOWN status
+/// line on stdout too.
+fn usage_error_said(args: &[std::ffi::OsString], error: &str) {
+    eprintln!("nehr-probe: {error}");
+    if let Some(line) = usage_error_stdout(args, error) {
+        // A closed stdout is not an error; the status is in the exit code anyway.
+        let _ = nehr_probe::util::fs::print_stdout(&line);
     }
 }
 

@@ -69,8 +69,9 @@ pub enum ConnectError {
     NoAddress { host: String },
     #[error("TCP connect to {addr} failed: {source}")]
     Tcp { addr: SocketAddr, source: std::io::Error },
-    #[error("TLS handshake with {host} failed: {source}")]
-    Tls { host: String, source: std::io::Error },
+    /// `why` in words ([`super::tls_error::handshake`]).
+    #[error("TLS handshake with {host} failed: {why}")]
+    Tls { host: String, why: String },
 }
 
 /// Why an exchange failed below HTTP.
@@ -237,7 +238,7 @@ impl Connector {
                 let tls = connector
                     .connect(name.clone(), stream)
                     .await
-                    .map_err(|source| ConnectError::Tls { host: self.host.clone(), source })?;
+                    .map_err(|e| ConnectError::Tls { host: self.host.clone(), why: super::tls_error::handshake(&e) })?;
                 marks.stamp(Mark::Secured);
                 let session = tls.get_ref().1;
                 let cert_not_after = tls::earliest_not_after(session.peer_certificates().unwrap_or_default());

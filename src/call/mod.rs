@@ -10,14 +10,16 @@
 pub mod conn;
 mod fast;
 pub mod h1;
+pub mod ledger;
 pub mod observation;
 pub mod phases;
 pub mod probe;
 pub mod secret;
 pub mod target;
 pub mod tls;
+mod tls_error;
 pub mod validate;
 
-pub use observation::{Observation, Outcome};
+pub use observation::{Observation, Outcome, Step};
 pub use phases::{Connection, Phases};
 pub use probe::Prober;

@@ -46,8 +46,8 @@ pub fn connector(ca_cert: Option<&[u8]>, insecure: bool, resume: bool) -> Result
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Setup(e.to_string()))?;
-    let mut config = if insecure {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider))).with_no_client_auth()
+    let check = if insecure {
+        Check::Any
     } else {
         let mut roots = rustls::RootCertStore::empty();
         // A broken system store is not fatal when --ca-cert gives the root we need.
@@ -58,8 +58,19 @@ pub fn connector(ca_cert: Option<&[u8]>, insecure: bool, resume: bool) -> Result
                 roots.add(cert).map_err(|e| TlsError::CaCert(e.to_string()))?;
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        // No root at all (a container without CA certificates): every certificate is
+        // of an unknown issuer, which the verifier says in words.
+        let webpki = (!roots.is_empty())
+            .then(|| {
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .build()
+                    .map_err(|e| TlsError::Setup(e.to_string()))
+            })
+            .transpose()?;
+        Check::Roots(webpki)
     };
+    let verifier = Arc::new(Verifier { check, provider });
+    let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     if !resume {
         config.resumption = rustls::client::Resumption::disabled();
@@ -72,21 +83,38 @@ pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Strin
     CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().map_err(|e| e.to_string())
 }
 
-/// `--insecure`: accepts any certificate, still checks that the handshake signatures
-/// are well formed.
+/// How the server's certificate is checked.
 #[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+enum Check {
+    /// `--insecure`: any certificate.
+    Any,
+    /// Against the system's roots and `--ca-cert` (`None`: there is no root at all).
+    Roots(Option<Arc<rustls::client::WebPkiServerVerifier>>),
+}
 
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+/// rustls' own verification (or, with `--insecure`, none), its failures put in words
+/// by [`super::tls_error`]; the handshake signatures are checked either way.
+#[derive(Debug)]
+struct Verifier {
+    check: Check,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: rustls::pki_types::UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
+        let verified = match &self.check {
+            Check::Any => return Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            Check::Roots(Some(webpki)) => webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
+            Check::Roots(None) => Err(rustls::CertificateError::UnknownIssuer.into()),
+        };
+        verified.map_err(|e| super::tls_error::certificate(e, end_entity, server_name))
     }
 
     fn verify_tls12_signature(
@@ -95,7 +123,7 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -104,10 +132,10 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }

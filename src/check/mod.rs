@@ -28,26 +28,26 @@ pub struct CheckArgs {
     pub target: TargetArgs,
 
     /// Latency at or above which the check is WARNING
-    #[arg(short, long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, short, long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION")]
     pub warning: Duration,
 
     /// Latency at or above which the check is CRITICAL
-    #[arg(short, long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, short, long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     pub critical: Duration,
 
     /// Over https: WARNING when the server's certificate expires within this, e.g. 21d
     /// (off unless given)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub cert_warning: Option<Duration>,
 
     /// Over https: CRITICAL when the server's certificate expires within this, e.g. 7d
     /// (off unless given)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub cert_critical: Option<Duration>,
 
     /// WARNING when a valid token's lifetime (`expires_in`) is shorter than this, e.g. 1h
     /// (the API documents a day; off unless given)
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub min_token_lifetime: Option<Duration>,
 
     /// Output format
@@ -95,6 +95,9 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         let (w, c) = (humantime::format_duration(w), humantime::format_duration(c));
         anyhow::bail!("--cert-warning ({w}) must not be below --cert-critical ({c}): it warns earlier");
     }
+    if let Some(path) = &args.textfile {
+        crate::util::fs::check_writable("--textfile", path, crate::util::fs::Written::Atomically)?;
+    }
     let mut target = args.target.resolve()?;
     let _mock = crate::mock::start_embedded(&mut target, &args.target, None).await?;
     // One call on a connection of its own, which it asks the server to close.
@@ -114,7 +117,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     };
     let verdict = probe_once(&prober, limits).await;
 
-    let text = metrics_text(&verdict, &args.name)?;
+    let text = metrics_text(&verdict, &args.name, args.target.then.is_some())?;
     let mut out = render(&verdict, args.format, &text);
     if args.extended_perfdata && args.format == CheckFormat::Nagios {
         out.insert_str(out.len() - 1, &verdict.extended_perfdata());
@@ -139,9 +142,10 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
 }
 
 /// The Prometheus text of one check: `serve`'s series for target `name`.
-pub fn metrics_text(verdict: &Verdict, name: &str) -> anyhow::Result<String> {
+/// With `then`, the `--then` series too.
+pub fn metrics_text(verdict: &Verdict, name: &str, then: bool) -> anyhow::Result<String> {
     let registry = Registry::new();
-    let metrics = Metrics::register(&registry, name).context("registering metrics")?;
+    let metrics = Metrics::register_with(&registry, name, then).context("registering metrics")?;
     register_build_info(&registry).context("registering metrics")?;
     metrics.observe(&verdict.observation);
     Ok(encode(&registry))

@@ -14,7 +14,7 @@ use crate::report::Format;
 use crate::report::compare::CompareArgs;
 use crate::report::model::Model;
 use crate::report::threshold::Threshold;
-use crate::util::units::parse_duration;
+use crate::util::units::{parse_count, parse_duration};
 
 /// How long a run lasts when neither `--duration`, `--requests` nor `--stages` says.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -32,7 +32,7 @@ pub struct LoadArgs {
 
     /// Open model: send N requests per second on a fixed schedule, whatever the server
     /// does. Without --rps or --stages the model is closed
-    #[arg(long, value_name = "N", value_parser = parse_rate, help_heading = "Load")]
+    #[arg(allow_hyphen_values = true, long, value_name = "N", value_parser = parse_rate, help_heading = "Load")]
     pub rps: Option<f64>,
 
     /// Open model with a changing rate, k6 style: DURATION:RPS,… each stage ramps
@@ -42,7 +42,7 @@ pub struct LoadArgs {
 
     /// Open model: requests in flight at most (a due request waits for a slot, and the
     /// wait counts in its latency). Closed model: workers calling back to back
-    #[arg(short, long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Load")]
+    #[arg(allow_hyphen_values = true, short, long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Load")]
     pub concurrency: u32,
 
     /// A new connection, and TLS handshake, for every call, closed after it (as distinct
@@ -51,16 +51,16 @@ pub struct LoadArgs {
     pub no_keepalive: bool,
 
     /// How long to send requests [default: 10s, unless --requests or --stages is given]
-    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Load")]
+    #[arg(allow_hyphen_values = true, short, long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Load")]
     pub duration: Option<Duration>,
 
     /// Stop after this many requests (with --duration: whichever comes first)
-    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Load")]
+    #[arg(allow_hyphen_values = true, short = 'n', long, value_name = "N", value_parser = parse_count, help_heading = "Load")]
     pub requests: Option<u64>,
 
     /// Send traffic for this long first, not recorded (at --rps, the first stage's rate,
     /// or --concurrency workers): warms connections and the server's caches
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0", help_heading = "Load")]
+    #[arg(allow_hyphen_values = true, long, value_name = "DURATION", value_parser = parse_duration, default_value = "0", help_heading = "Load")]
     pub warmup: Duration,
 
     /// Send only segment I of N of the schedule (I from 0): the requests whose sequence
@@ -123,11 +123,21 @@ fn parse_stage_list(s: &str) -> Result<StageList, String> {
     parse_stages(s).map(StageList)
 }
 
+/// The highest `--rps`: far above what one process sends, low enough that a schedule's
+/// arithmetic stays exact.
+pub const MAX_RPS: f64 = 10_000_000.0;
+
 fn parse_rate(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 && r <= 10_000_000.0 => Ok(r),
-        _ => Err(format!("invalid rate {s:?}: expected requests per second, a number above 0, e.g. 50 or 0.5")),
-    }
+    let why = match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= MAX_RPS => return Ok(r),
+        Ok(r) if r < 0.0 => "a rate cannot be negative",
+        Ok(0.0) => "a rate of 0 sends nothing",
+        Ok(r) if r > MAX_RPS => "too high",
+        _ => "not a number",
+    };
+    Err(format!(
+        "invalid rate {s:?}: {why}; expected requests per second above 0 and at most 10,000,000, e.g. 50 or 0.5"
+    ))
 }
 
 /// The checked shape of a run.
@@ -225,6 +235,13 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
+        for (rate, why) in
+            [("-5", "cannot be negative"), ("1e9", "too high"), ("0", "sends nothing"), ("x", "not a number")]
+        {
+            let e = parse(&["--rps", rate]).unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains("at most 10,000,000"), "{rate}: {e}");
+        }
+        assert_eq!(parse(&["--mock", "--rps", "1e7"]).unwrap().rps, Some(MAX_RPS));
         let e = parse(&["--threshold", "p99<<3"]).unwrap_err().to_string();
         assert!(e.contains("expected METRIC OP VALUE"), "{e}");
     }

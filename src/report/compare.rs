@@ -49,7 +49,7 @@ pub struct CompareArgs {
 
     /// With --baseline: the smallest relative change that counts (a change must also be
     /// real, its interval clear of zero); shares also need a change of 0.1 percentage point
-    #[arg(long, value_name = "SHARE", default_value = DEFAULT_TOLERANCE, value_parser = parse_share,
+    #[arg(allow_hyphen_values = true, long, value_name = "SHARE", default_value = DEFAULT_TOLERANCE, value_parser = parse_share,
           help_heading = "Comparison and CI")]
     pub tolerance: f64,
 

@@ -12,6 +12,7 @@ pub mod compare;
 pub mod histogram;
 pub mod html;
 pub mod html_compare;
+pub mod html_then;
 pub mod merge;
 pub mod model;
 pub mod text;
@@ -71,6 +72,7 @@ pub enum Format {
 /// `nehr-probe report FILE…`: renders (and merges), judges the saved and the given
 /// thresholds, returns the exit code.
 pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
+    check_outputs(args.out.as_deref(), args.html.as_deref(), &args.compare, &[])?;
     let (parts, skipped) = read_inputs(&args.files)?;
     let mut rules: Vec<Threshold> = Vec::new();
     for (name, part) in &parts {
@@ -103,6 +105,30 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("cannot write --html {}", path.display()))?;
     }
     finish(&shown, comparison.as_ref(), args.format, &args.compare)
+}
+
+/// Checks that every file a report goes to (`--out`, `--html`, `--compare-out`,
+/// `--junit`, `--summary`, and any `extra` of the command's own) can be written: a usage
+/// error before the first request, not after the run.
+pub fn check_outputs(
+    out: Option<&Path>,
+    html: Option<&Path>,
+    args: &CompareArgs,
+    extra: &[(&str, Option<&Path>)],
+) -> anyhow::Result<()> {
+    let ours = [
+        ("--out", out),
+        ("--html", html),
+        ("--compare-out", args.compare_out.as_deref()),
+        ("--junit", args.junit.as_deref()),
+        ("--summary", args.summary.as_deref()),
+    ];
+    for (flag, path) in ours.iter().chain(extra) {
+        if let Some(path) = path {
+            crate::util::fs::check_writable(flag, path, crate::util::fs::Written::InPlace)?;
+        }
+    }
+    Ok(())
 }
 
 /// Reads a `--baseline`: one saved report, or the segments of one run (merged).

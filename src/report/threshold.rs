@@ -11,16 +11,22 @@ use serde::{Deserialize, Serialize};
 
 use super::histogram::percentile;
 
-/// What every grammar error ends with.
-pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, ok_p99<300ms, error_rate<=1%, rps>=49; \
-     METRIC is p50, p90, p95, p99, p99.9, max or mean (latency of all calls, in us, ms or s; \
-     with ok_ in front, of ok calls only), error_rate or dropped (in % or as a fraction) \
-     or rps; OP is <, <=, > or >=";
+/// What a grammar error ends with: the shape of a rule, short enough for one line.
+pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, error_rate<=1%, rps>=49 (docs/commands.md#load)";
+
+/// What an unknown metric's error ends with, in place of [`GRAMMAR`].
+pub const METRICS: &str = "the metrics are pNN (0 < NN < 100), max, mean (ok_/then_ too), error_rate, \
+     journey_error_rate, dropped, rps (docs/commands.md#load)";
+
+/// The metrics a misspelt name is held against for a did-you-mean.
+const NAMES: [&str; 11] =
+    ["p50", "p90", "p95", "p99", "p99.9", "max", "mean", "error_rate", "journey_error_rate", "dropped", "rps"];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid threshold {expr:?}: {why}; {GRAMMAR}")]
+#[error("invalid threshold {expr:?}: {why}")]
 pub struct ThresholdError {
     pub expr: String,
+    /// What is wrong and what was expected.
     pub why: String,
 }
 
@@ -34,6 +40,9 @@ pub enum Metric {
     /// The share of due requests that got no `ok`: calls with another outcome, and
     /// dropped requests.
     ErrorRate,
+    /// With `--then`: the share of due journeys that did not end with the next call
+    /// accepted.
+    JourneyErrorRate,
     /// The share of due requests that were dropped (never sent).
     Dropped,
     /// The achieved request rate.
@@ -46,12 +55,35 @@ impl Metric {
             "max" => Some(Metric::Max),
             "mean" => Some(Metric::Mean),
             "error_rate" => Some(Metric::ErrorRate),
+            "journey_error_rate" => Some(Metric::JourneyErrorRate),
             "dropped" => Some(Metric::Dropped),
             "rps" => Some(Metric::Rps),
             _ => {
                 let p: f64 = name.strip_prefix('p')?.replace('_', ".").parse().ok()?;
-                (p > 0.0 && p <= 100.0).then_some(Metric::Percentile(p))
+                (p > 0.0 && p < 100.0).then_some(Metric::Percentile(p))
             }
+        }
+    }
+
+    /// Why `name` is no metric, on one line: p100 is the max, a percentile out of range
+    /// says the range, a near miss gets a did-you-mean.
+    fn unknown(name: &str) -> String {
+        let lower = name.to_ascii_lowercase();
+        if lower != name && Metric::parse(&lower).is_some() {
+            return format!("unknown metric {name:?}: did you mean {lower}?");
+        }
+        let percentile = name.strip_prefix('p').and_then(|p| p.replace('_', ".").parse::<f64>().ok());
+        match percentile {
+            Some(100.0) => {
+                format!("{name} is the slowest call: write max instead (a percentile is above 0 and below 100)")
+            }
+            Some(_) => format!("percentile {name} is out of range: a percentile is above 0 and below 100"),
+            None => match NAMES.iter().filter_map(|known| Some((near(name, known)?, known))).min() {
+                Some((_, known)) => {
+                    format!("unknown metric {name:?}: did you mean {known}? (the metrics: docs/commands.md#load)")
+                }
+                None => format!("unknown metric {name:?}; {METRICS}"),
+            },
         }
     }
 
@@ -87,6 +119,8 @@ pub struct Threshold {
     pub metric: Metric,
     /// A latency metric of `ok` calls only (`ok_p99`), which fast failures cannot flatter.
     pub ok_only: bool,
+    /// A latency metric of the `--then` call (`then_p99`).
+    pub then: bool,
     pub op: Op,
     pub value: f64,
 }
@@ -103,6 +137,10 @@ pub struct Facts<'a> {
     pub latency: &'a Histogram<u64>,
     /// Latency of `ok` calls in microseconds; `None` in reports written before it.
     pub ok_latency: Option<&'a Histogram<u64>>,
+    /// Latency of the `--then` calls in microseconds; `None` without `--then`.
+    pub then_latency: Option<&'a Histogram<u64>>,
+    /// Journeys that ended with the `--then` call accepted; `None` without `--then`.
+    pub journeys_ok: Option<u64>,
     pub requests: u64,
     pub ok: u64,
     /// Due requests never sent.
@@ -123,7 +161,7 @@ impl Threshold {
     /// Parses `p99<300ms`, `p99.9 <= 1s`, `error_rate<1%`, `error_rate<0.01`, `rps>=49.5`.
     pub fn parse(s: &str) -> Result<Threshold, ThresholdError> {
         let expr = s.trim().to_string();
-        let err = |why: &str| ThresholdError { expr: expr.clone(), why: why.to_string() };
+        let err = |why: &str| ThresholdError { expr: expr.clone(), why: format!("{why}; {GRAMMAR}") };
         let at = expr.find(['<', '>']).ok_or_else(|| err("no operator"))?;
         let name = expr[..at].trim();
         let rest = &expr[at..];
@@ -139,13 +177,16 @@ impl Threshold {
         if name.is_empty() {
             return Err(err("no metric before the operator"));
         }
-        let (ok_only, bare) = match name.strip_prefix("ok_") {
-            Some(bare) => (true, bare),
-            None => (false, name),
+        let (ok_only, then, bare) = match (name.strip_prefix("ok_"), name.strip_prefix("then_")) {
+            (Some(bare), _) => (true, false, bare),
+            (_, Some(bare)) => (false, true, bare),
+            _ => (false, false, name),
         };
-        let metric = Metric::parse(bare).ok_or_else(|| err(&format!("unknown metric {name:?}")))?;
-        if ok_only && !metric.is_latency() {
-            return Err(err(&format!("ok_ goes with a latency metric only, not {bare}")));
+        let metric =
+            Metric::parse(bare).ok_or_else(|| ThresholdError { expr: expr.clone(), why: Metric::unknown(bare) })?;
+        if (ok_only || then) && !metric.is_latency() {
+            let prefix = if ok_only { "ok_" } else { "then_" };
+            return Err(err(&format!("{prefix} goes with a latency metric only, not {bare}")));
         }
         let value = value.trim();
         let split = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
@@ -159,27 +200,33 @@ impl Threshold {
             (m, "ms") if m.is_latency() => n / 1000.0,
             (m, "s") if m.is_latency() => n,
             (m, "") if m.is_latency() => return Err(err("a latency needs a unit: us, ms or s")),
-            (Metric::ErrorRate | Metric::Dropped, "%") => n / 100.0,
-            (Metric::ErrorRate | Metric::Dropped, "") if n <= 1.0 => n,
-            (Metric::ErrorRate | Metric::Dropped, "") => {
+            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, "%") => n / 100.0,
+            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, "") if n <= 1.0 => n,
+            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, "") => {
                 return Err(err("a fraction is at most 1; write a percentage with %"));
             }
             (Metric::Rps, "") => n,
             (_, unit) => return Err(err(&format!("unit {unit:?} does not fit {name}"))),
         };
-        Ok(Threshold { expr, metric, ok_only, op, value })
+        Ok(Threshold { expr, metric, ok_only, then, op, value })
     }
 
     /// The measured value, in the metric's base unit; `None` without requests (or,
-    /// for `ok_` rules, without ok calls).
+    /// for `ok_` rules, without ok calls; for `then_` and journey rules, without
+    /// `--then` calls).
     pub fn actual(&self, facts: &Facts) -> Option<f64> {
-        let h = if self.ok_only { facts.ok_latency? } else { facts.latency };
+        let h = match (self.ok_only, self.then) {
+            (true, _) => facts.ok_latency?,
+            (_, true) => facts.then_latency?,
+            _ => facts.latency,
+        };
         let secs = |us: u64| us as f64 / 1e6;
         let due = facts.requests + facts.dropped;
         match self.metric {
             Metric::Rps => Some(facts.achieved_rps),
-            Metric::ErrorRate | Metric::Dropped if due == 0 => None,
+            Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped if due == 0 => None,
             Metric::ErrorRate => Some(due.saturating_sub(facts.ok) as f64 / due as f64),
+            Metric::JourneyErrorRate => Some(due.saturating_sub(facts.journeys_ok?) as f64 / due as f64),
             Metric::Dropped => Some(facts.dropped as f64 / due as f64),
             _ if facts.requests == 0 => None,
             _ if h.is_empty() => None,
@@ -199,12 +246,41 @@ impl Threshold {
     pub fn show(&self, actual: Option<f64>) -> String {
         match (self.metric, actual) {
             (_, None) if self.ok_only => "no ok calls".to_string(),
+            (_, None) if self.then || self.metric == Metric::JourneyErrorRate => "no --then calls".to_string(),
             (_, None) => "no requests".to_string(),
-            (Metric::ErrorRate | Metric::Dropped, Some(a)) => format!("{:.2} %", a * 100.0),
+            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, Some(a)) => {
+                format!("{:.2} %", a * 100.0)
+            }
             (Metric::Rps, Some(a)) => format!("{a:.2}/s"),
             (_, Some(a)) => crate::util::fmt::human_secs(a),
         }
     }
+}
+
+/// How near a misspelt `name` is to `known`, when near enough for a did-you-mean: 0
+/// when they start alike (`errors`, `drop`), else their edit distance up to 2.
+fn near(name: &str, known: &str) -> Option<usize> {
+    let common = name.chars().zip(known.chars()).take_while(|(a, b)| a == b).count();
+    if common >= 4 {
+        return Some(0);
+    }
+    Some(edits(name, known)).filter(|d| *d <= 2)
+}
+
+/// The Levenshtein distance of two short names.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let replaced = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = replaced.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -223,6 +299,7 @@ mod tests {
                 expr: "p99<300ms".into(),
                 metric: Metric::Percentile(99.0),
                 ok_only: false,
+                then: false,
                 op: Op::Lt,
                 value: 0.3
             }
@@ -253,19 +330,47 @@ mod tests {
             ("p99<<3ms", "no number"),
             ("p99<300", "needs a unit"),
             ("p99<300kg", "unit \"kg\""),
-            ("p101<1s", "unknown metric"),
-            ("latency<1s", "unknown metric"),
             ("error_rate<5", "at most 1"),
             ("rps>10ms", "does not fit"),
             ("p99<1.2.3s", "not a number"),
             ("ok_error_rate<1%", "latency metric only"),
             ("ok_rps>1", "latency metric only"),
-            ("ok_<1s", "unknown metric"),
         ] {
-            let e = Threshold::parse(bad).unwrap_err().to_string();
-            assert!(e.contains(why), "{bad}: {e}");
+            let e = refused(bad, why);
             assert!(e.contains("expected METRIC OP VALUE") && e.contains(&format!("{bad:?}")), "{e}");
         }
+    }
+
+    /// The error of a refused rule, which says `why` on one short line.
+    fn refused(bad: &str, why: &str) -> String {
+        let e = Threshold::parse(bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+        assert!(e.len() < 200, "one short line: {e}");
+        e
+    }
+
+    /// p100 used to be accepted as a percentile (it is the max), and an unknown metric
+    /// got a 500-character line.
+    #[test]
+    fn unknown_metrics_get_one_short_line_and_p100_is_refused() {
+        for (bad, why) in [
+            ("p100<1s", "p100 is the slowest call: write max instead"),
+            ("ok_p100<1s", "p100 is the slowest call: write max"),
+            ("p101<1s", "percentile p101 is out of range: a percentile is above 0 and below 100"),
+            ("p0<1s", "out of range"),
+            ("latency<1s", "unknown metric \"latency\"; the metrics are pNN"),
+            ("ok_<1s", "unknown metric \"\"; the metrics are"),
+            ("p999<1s", "out of range"),
+            ("P99<1s", "unknown metric \"P99\": did you mean p99?"),
+            ("errors<1%", "unknown metric \"errors\": did you mean error_rate?"),
+            ("error-rate<1%", "did you mean error_rate?"),
+            ("mx<1s", "did you mean max?"),
+            ("drop<1%", "did you mean dropped?"),
+            ("rsp>1", "did you mean rps?"),
+        ] {
+            refused(bad, why);
+        }
+        assert_eq!(t("p99.99<1s").metric, Metric::Percentile(99.99));
     }
 
     fn histogram(values_ms: &[u64]) -> Histogram<u64> {
@@ -280,8 +385,16 @@ mod tests {
     fn evaluation() {
         let h = histogram(&(1..=100).collect::<Vec<_>>());
         let fast = histogram(&[1, 1, 1]);
-        let facts =
-            Facts { latency: &h, ok_latency: Some(&fast), requests: 100, ok: 97, dropped: 0, achieved_rps: 50.0 };
+        let facts = Facts {
+            latency: &h,
+            ok_latency: Some(&fast),
+            then_latency: None,
+            journeys_ok: None,
+            requests: 100,
+            ok: 97,
+            dropped: 0,
+            achieved_rps: 50.0,
+        };
         let judge = |s: &str| t(s).judge(&facts);
         // Percentiles are reported as the highest value equivalent to them (3 digits).
         assert!(judge("p50<51ms").passed && !judge("p50<50ms").passed);
@@ -301,12 +414,31 @@ mod tests {
         let v = t("ok_p99<1s").judge(&old);
         assert!(!v.passed && v.actual.is_none());
         assert_eq!(t("ok_p99<1s").show(None), "no ok calls");
+        // then_ and journey rules judge the --then calls, and fail without them.
+        assert!(!judge("then_p99<1s").passed && !judge("journey_error_rate<50%").passed);
+        assert_eq!(t("then_p99<1s").show(None), "no --then calls");
+        let then = histogram(&[5, 5, 200]);
+        let journeys = Facts { then_latency: Some(&then), journeys_ok: Some(90), ..old };
+        assert_eq!(t("then_max<1s").judge(&journeys).actual, Some(0.200063));
+        assert!(t("then_p50<6ms").judge(&journeys).passed && !t("then_p99<6ms").judge(&journeys).passed);
+        let j = t("journey_error_rate<=10%").judge(&journeys);
+        assert!(j.passed && j.actual == Some(0.1), "{j:?}");
+        assert!(!t("journey_error_rate<10%").judge(&journeys).passed);
     }
 
     #[test]
     fn nothing_measured_fails_except_rate() {
         let h = histogram(&[]);
-        let facts = Facts { latency: &h, ok_latency: Some(&h), requests: 0, ok: 0, dropped: 0, achieved_rps: 0.0 };
+        let facts = Facts {
+            latency: &h,
+            ok_latency: Some(&h),
+            then_latency: None,
+            journeys_ok: None,
+            requests: 0,
+            ok: 0,
+            dropped: 0,
+            achieved_rps: 0.0,
+        };
         let v = t("p99<1s").judge(&facts);
         assert!(!v.passed && v.actual.is_none());
         assert!(!t("error_rate<1%").judge(&facts).passed);
@@ -322,13 +454,31 @@ mod tests {
         assert!(Threshold::parse("dropped<5").unwrap_err().to_string().contains("at most 1"));
         assert!(Threshold::parse("dropped<5ms").unwrap_err().to_string().contains("does not fit"));
         let h = histogram(&[10; 60]);
-        let facts = Facts { latency: &h, ok_latency: None, requests: 60, ok: 50, dropped: 40, achieved_rps: 6.0 };
+        let facts = Facts {
+            latency: &h,
+            ok_latency: None,
+            then_latency: None,
+            journeys_ok: None,
+            requests: 60,
+            ok: 50,
+            dropped: 40,
+            achieved_rps: 6.0,
+        };
         assert_eq!(t("error_rate<1%").judge(&facts).actual, Some(0.5));
         assert_eq!(t("dropped<1%").judge(&facts).actual, Some(0.4));
         assert!(!t("dropped<1%").judge(&facts).passed && t("dropped<=40%").judge(&facts).passed);
         // Everything dropped: nothing was sent, yet both rates are known.
         let none = histogram(&[]);
-        let all = Facts { latency: &none, ok_latency: None, requests: 0, ok: 0, dropped: 7, achieved_rps: 0.0 };
+        let all = Facts {
+            latency: &none,
+            ok_latency: None,
+            then_latency: None,
+            journeys_ok: None,
+            requests: 0,
+            ok: 0,
+            dropped: 7,
+            achieved_rps: 0.0,
+        };
         assert_eq!(t("error_rate<1%").judge(&all).actual, Some(1.0));
         assert_eq!(t("dropped<1%").judge(&all).actual, Some(1.0));
         assert_eq!(t("p99<1s").judge(&all).actual, None);

@@ -27,7 +27,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Time between two probes of each target
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub interval: Duration,
 
     /// TOML file naming several targets: a [targets.NAME] table each, with url,
@@ -38,7 +38,7 @@ pub struct ServeArgs {
 
     /// Least time between two logins of a target, whoever asks: /probe requests inside
     /// it get the last result and its age; concurrent ones share one login
-    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub probe_min_interval: Duration,
 
     /// Web configuration file in the Prometheus exporters' format (exporter-toolkit):
@@ -47,12 +47,12 @@ pub struct ServeArgs {
     pub web_config: Option<PathBuf>,
 
     /// Connections served at once; more wait until one closes
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536), value_name = "N")]
+    #[arg(allow_hyphen_values = true, long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536), value_name = "N")]
     pub max_connections: u32,
 
     /// Time a client has to send a request's headers (and with TLS, to finish the
     /// handshake); also how long an idle connection is kept
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub header_timeout: Duration,
 }
 
@@ -66,7 +66,7 @@ pub enum ServeError {
     #[error(transparent)]
     WebConfig(#[from] super::web_config::WebConfigError),
     #[error(
-        "give the targets either in --config or with --url/--mock/--resolve, not both (a target's resolve goes in its table)"
+        "give the targets either in --config or with --url/--mock/--resolve/--then, not both (a target's resolve and then go in its table)"
     )]
     ConfigAndFlags,
     #[error("cannot read --config {path}: {cause}")]

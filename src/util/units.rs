@@ -10,7 +10,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if t == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(t).map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 500ms, 2m"))
+    let why = if negative(t) { "a duration cannot be negative; " } else { "" };
+    humantime::parse_duration(t).map_err(|_| format!("invalid duration {s:?}: {why}expected e.g. 30s, 500ms, 2m"))
+}
+
+/// Whether `t` is written as a negative number (`-5`, `-.5s`), not a flag given where a
+/// value was due (`--quiet`).
+pub fn negative(t: &str) -> bool {
+    t.strip_prefix('-').is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
+}
+
+/// A count of at least 1, e.g. `--requests 1000`.
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    match t.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => {
+            let why = if negative(t) { "a count cannot be negative; " } else { "" };
+            Err(format!("invalid count {s:?}: {why}expected a whole number, 1 or more, e.g. 1000"))
+        }
+    }
 }
 
 /// `1048576`, `512KiB`, `1MiB`, `1MB` (decimal units are 1000-based).
@@ -18,7 +37,8 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let err = || format!("invalid size {s:?}: expected e.g. 1MiB, 512KiB, 4096");
+    let why = if negative(t) { "a size cannot be negative; " } else { "" };
+    let err = || format!("invalid size {s:?}: {why}expected e.g. 1MiB, 512KiB, 4096");
     let n: usize = num.parse().map_err(|_| err())?;
     let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
@@ -86,6 +106,16 @@ mod tests {
         let e = parse_duration("ten").unwrap_err();
         assert!(e.contains("expected e.g. 30s"), "{e}");
         assert!(parse_duration("10").is_err());
+        assert!(!parse_duration("--quiet").unwrap_err().contains("negative"));
+        let e = parse_duration("-5s").unwrap_err();
+        assert!(e.contains("cannot be negative") && e.contains("expected e.g. 30s"), "{e}");
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("1000").unwrap(), 1000);
+        assert!(parse_count("0").is_err() && parse_count("1.5").is_err());
+        assert!(parse_count("-5").unwrap_err().contains("cannot be negative"));
     }
 
     #[test]
@@ -97,6 +127,7 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("lots").is_err());
         assert!(parse_size("1TiB").is_err());
+        assert!(parse_size("-5").unwrap_err().contains("cannot be negative"));
     }
 
     #[test]

@@ -81,6 +81,7 @@ fn run() -> Shown {
         duration: Duration::from_secs(10),
         segment: None,
         started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_777_636_800),
+        then: None,
     };
     let rules = ["p99<300ms", "error_rate<1%", "rps>=19.5"].map(|r| Threshold::parse(r).unwrap());
     rec.into_shown(&facts, &rules, vec![])
@@ -110,6 +111,7 @@ fn p99_9_is_one_number_in_the_table_the_spectrum_and_the_thresholds() {
         duration: Duration::from_secs(10),
         segment: None,
         started_at: UNIX_EPOCH,
+        then: None,
     };
     let shown = rec.into_shown(&facts, &[Threshold::parse("p99.9<=999.5ms").unwrap()], vec![]);
     let text = render(&shown);

@@ -13,11 +13,13 @@ use nehr_probe::report::model::{LoadReport, Model, Percentiles};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Run, assert_one_clear_error, finish, load_against, nehr_probe, parse_load, run, within};
+use crate::support::{
+    Run, assert_one_clear_error, finish, live_load, load_against, nehr_probe, parse_load, run, within,
+};
 
 const SCHEMA: &str = include_str!("../../schemas/load-report.schema.json");
 
-fn assert_valid_report(json: &Value) {
+pub fn assert_valid_report(json: &Value) {
     let schema: Value = serde_json::from_str(SCHEMA).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the report schema compiles");
     let errors: Vec<String> = validator.iter_errors(json).map(|e| format!("{} {e}", e.instance_path())).collect();
@@ -33,7 +35,7 @@ async fn json_reports_validate_against_the_committed_schema() {
     for shown in [&open, &closed] {
         let json: Value = serde_json::from_str(&shown.report.json()).unwrap();
         assert_valid_report(&json);
-        assert_eq!(json["outcomes"].as_object().unwrap().len(), 9);
+        assert_eq!(json["outcomes"].as_object().unwrap().len(), 10);
         assert!(json["outcomes"]["server_error"].as_u64().unwrap() > 0, "{json:#}");
         assert!(json["http_status"]["500"].as_u64().unwrap() > 0);
     }
@@ -118,14 +120,30 @@ fn exit_codes_of_load_and_report() {
     assert!(no_target.stderr.contains("--url"), "{no_target:?}");
     assert_one_clear_error(&no_target);
 
-    // An --out that cannot be written does not cost the measured run: the report first,
-    // then one line of error.
-    let unwritable = run(&quick(&["--out", "/nonexistent/dir/run.json"]), &[]);
+    // An --out that can no longer be written at the end (its directory went away
+    // during the run; a missing one is refused before it, tests/it/usage.rs) does not
+    // cost the measured run: the report first, then one line of error.
+    let gone = dir.path().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let (out, hlog) = (gone.join("run.json"), gone.join("run.hlog"));
+    let child = nehr_probe()
+        .args(["load", "--mock", "--rps", "20", "-n", "20", "--out", out.to_str().unwrap()])
+        .args(["--hlog", hlog.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    // The --hlog is created as the run starts, after the outputs were checked.
+    let started = std::time::Instant::now();
+    while !hlog.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::fs::remove_file(&hlog).unwrap();
+    std::fs::remove_dir(&gone).unwrap();
+    let unwritable = finish(child);
     assert_eq!(unwritable.code, Some(2), "{unwritable:?}");
     assert!(unwritable.stdout.contains("20 requests in"), "{unwritable:?}");
     let lines: Vec<&str> = unwritable.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{unwritable:?}");
-    assert!(lines[0].starts_with("nehr-probe: cannot write --out /nonexistent/dir/run.json: "), "{unwritable:?}");
+    assert!(lines[0].starts_with(&format!("nehr-probe: cannot write --out {}: ", out.display())), "{unwritable:?}");
 
     assert_eq!(run(&["report", saved], &[]).code, Some(0));
     assert_eq!(run(&["report", saved, "--threshold", "p50<1us"], &[]).code, Some(1));
@@ -217,12 +235,9 @@ async fn warmup_traffic_is_sent_but_not_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_metrics_are_served_during_the_run() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let args = parse_load(&["--mock", "--rps", "50", "--duration", "2s", "--metrics-listen", &listen]);
-    let load = tokio::spawn(async move { execute(&args, CancellationToken::new()).await });
+    let load = live_load(&["--mock", "--rps", "50", "--duration", "2s"], CancellationToken::new()).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let text = reqwest::get(format!("http://{listen}/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(format!("http://{}/metrics", load.listen)).await.unwrap().text().await.unwrap();
     let ok_line = text
         .lines()
         .find(|l| l.starts_with("nehr_probe_requests_total{outcome=\"ok\""))
@@ -230,8 +245,8 @@ async fn live_metrics_are_served_during_the_run() {
     let live: f64 = ok_line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(live > 10.0, "{ok_line}");
     assert!(text.contains("nehr_probe_build_info{version="), "{text}");
-    assert!(text.contains("nehr_probe_late_starts_total{target=\"default\"} "), "{text}");
-    let done = load.await.unwrap().unwrap();
+    assert!(text.contains(&format!("nehr_probe_late_starts_total{{target=\"{}\"}} ", load.name)), "{text}");
+    let done = load.run.await.unwrap().unwrap();
     assert!(done.shown.report.requests as f64 >= live);
 }
 

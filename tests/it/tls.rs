@@ -56,8 +56,8 @@ struct Seen {
 }
 
 /// A TLS server on a loopback port.
-struct TlsServer {
-    addr: std::net::SocketAddr,
+pub(crate) struct TlsServer {
+    pub(crate) addr: std::net::SocketAddr,
     seen: Arc<Seen>,
 }
 
@@ -69,7 +69,7 @@ impl TlsServer {
 
 /// Serves the spec's answer over TLS on a loopback port, keeping connections alive
 /// unless the client asks to close.
-async fn tls_server(cert: &[u8], key: &[u8]) -> TlsServer {
+pub(crate) async fn tls_server(cert: &[u8], key: &[u8]) -> TlsServer {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert).map(|c| c.unwrap()).collect();
     let key = PrivateKeyDer::from_pem_slice(key).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
@@ -273,6 +273,8 @@ async fn load_tls(url: &str, ca: &Path, dir: &Path, flags: &[&str]) -> nehr_prob
     std::fs::write(&password, PASSWORD).unwrap();
     let (ca, password) = (ca.to_str().unwrap(), password.to_str().unwrap());
     let mut args = vec!["--url", url, "--username", USERNAME, "--password-file", password, "--ca-cert", ca];
+    // The canned server hands every login the token of its one answer.
+    args.extend_from_slice(&["--token-reuse", "same-account"]);
     args.extend_from_slice(flags);
     let args = crate::support::parse_load(&args);
     let finished = nehr_probe::load::execute(&args, tokio_util::sync::CancellationToken::new()).await.unwrap();
