@@ -4,7 +4,7 @@
 //! JSON report does not.
 
 use super::compare::{Comparison, Verdict, show_change, show_value};
-use super::model::LoadReport;
+use super::model::{LoadReport, NO_OK};
 use super::threshold::Threshold;
 use crate::util::fmt::human_secs;
 
@@ -43,8 +43,15 @@ pub fn junit(report: &LoadReport, comparison: Option<&Comparison>) -> String {
         let failure = (!t.passed).then(|| format!("{}: measured {}", t.expr, shown_actual(&t.expr, t.actual)));
         cases.push(case("nehr-probe.thresholds", &t.expr, failure.as_deref(), None));
     }
-    let failed = report.thresholds.iter().filter(|t| !t.passed).count();
+    let mut failed = report.thresholds.iter().filter(|t| !t.passed).count();
+    if report.outcomes.ok == 0 {
+        // The rule that needs no flag (docs/exit-codes.md), a case only when it fails.
+        let failure = format!("{NO_OK}: {} requests, none ok", report.requests);
+        cases.push(case("nehr-probe.thresholds", "at least one call ok", Some(&failure), None));
+        failed += 1;
+    }
     suites.push(suite("thresholds", report.duration_seconds, &cases, failed, 0));
+    let cases_in_thresholds = cases.len();
     if let Some(c) = comparison {
         let mut cases = Vec::new();
         for m in &c.measures {
@@ -59,7 +66,7 @@ pub fn junit(report: &LoadReport, comparison: Option<&Comparison>) -> String {
         let skipped = c.measures.iter().filter(|m| m.verdict == Verdict::NotJudged).count();
         suites.push(suite("comparison with the baseline", 0.0, &cases, c.worse.len(), skipped));
     }
-    let tests: usize = report.thresholds.len() + comparison.map_or(0, |c| c.measures.len());
+    let tests: usize = cases_in_thresholds + comparison.map_or(0, |c| c.measures.len());
     let failures = failed + comparison.map_or(0, |c| c.worse.len());
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"nehr-probe\" tests=\"{tests}\" \
@@ -104,8 +111,11 @@ fn cell(text: &str) -> String {
 /// A Markdown summary of a run: the verdict, the figures, the thresholds and, with a
 /// baseline, the comparison.
 pub fn markdown(report: &LoadReport, comparison: Option<&Comparison>) -> String {
-    let passed = report.passed() && comparison.is_none_or(|c| c.passed);
+    let passed = report.failures().is_empty() && comparison.is_none_or(|c| c.passed);
     let mut out = format!("### nehr-probe: {}\n\n", if passed { "PASS" } else { "FAIL" });
+    if report.outcomes.ok == 0 {
+        out.push_str(&format!("**{NO_OK}**: the run fails whatever its thresholds.\n\n"));
+    }
     let due = report.requests + report.dropped;
     let errors = due.saturating_sub(report.outcomes.ok);
     let l = &report.latency_seconds;

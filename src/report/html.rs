@@ -75,10 +75,11 @@ figure{margin:8px 0}figcaption{color:#59636e;font-size:13px}svg{max-width:100%;h
 /// The whole page.
 pub fn render(shown: &Shown) -> String {
     let r = &shown.report;
-    let verdict = match (r.thresholds.is_empty(), r.passed()) {
-        (true, _) => ("none", "no thresholds"),
-        (false, true) => ("pass", "PASS"),
-        (false, false) => ("fail", "FAIL"),
+    let failures = r.failures();
+    let verdict = match (r.thresholds.is_empty(), failures.is_empty()) {
+        (_, false) => ("fail", format!("FAIL: {}", failures.join(", "))),
+        (true, true) => ("none", "no thresholds".to_string()),
+        (false, true) => ("pass", "PASS".to_string()),
     };
     let page = html! {
         (DOCTYPE)

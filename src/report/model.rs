@@ -356,15 +356,29 @@ impl LoadReport {
         self.thresholds.iter().all(|t| t.passed)
     }
 
-    /// The exit code of `load` and `report`: 1 when a threshold failed.
+    /// What fails the run, as people read it: each rule that failed and, when not one
+    /// call was `ok`, [`NO_OK`] (a run that measured nothing but failures, or nothing,
+    /// must not pass silently: docs/exit-codes.md). Empty when the run passed.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.thresholds.iter().filter(|t| !t.passed).map(|t| t.expr.clone()).collect();
+        if self.outcomes.ok == 0 {
+            out.push(NO_OK.to_string());
+        }
+        out
+    }
+
+    /// The exit code of `load` and `report`: 1 when a threshold failed or no call was ok.
     pub fn exit_code(&self) -> u8 {
-        if self.passed() { 0 } else { 1 }
+        if self.failures().is_empty() { 0 } else { 1 }
     }
 
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report serializes") + "\n"
     }
 }
+
+/// The failure of a run in which not one call was `ok`, whatever its thresholds.
+pub const NO_OK: &str = "no call was ok";
 
 /// Microseconds as seconds, to the microsecond.
 pub fn secs(us: u64) -> f64 {

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::histogram::percentile;
 use super::merge::WARNING;
-use super::model::{LoadReport, Model, PhaseTable, Shown, ThenReport, TimelineEntry};
+use super::model::{LoadReport, Model, NO_OK, PhaseTable, Shown, ThenReport, TimelineEntry};
 use super::threshold::Threshold;
 use crate::call::Outcome;
 use crate::call::observation::StepOutcome;
@@ -88,6 +88,12 @@ pub fn render(shown: &Shown) -> String {
         Model::Open => ("latency (from due)", "service time (from send)"),
         Model::Closed => ("latency", "service time"),
     };
+    if r.model == Model::Open {
+        let _ = writeln!(
+            o,
+            "\n  latency counts from the due time, late starts are calls sent over 1 ms late (docs/measurement.md)"
+        );
+    }
     let _ = writeln!(o, "\n  {:<8} {lat:>20}  {:>14}  {svc:>26}", "", "ok calls only");
     let ok_rows = r.ok_latency_seconds.filter(|_| r.outcomes.ok > 0).map(|p| p.rows());
     for (i, ((name, l), (_, s))) in r.latency_seconds.rows().into_iter().zip(r.service_time_seconds.rows()).enumerate()
@@ -132,8 +138,11 @@ pub fn render(shown: &Shown) -> String {
         spectrum(o, shown);
     }
 
-    if !r.thresholds.is_empty() {
+    if !r.thresholds.is_empty() || r.outcomes.ok == 0 {
         let _ = writeln!(o, "\nthresholds");
+        if r.outcomes.ok == 0 {
+            let _ = writeln!(o, "  FAIL  {NO_OK:<24} the run fails (exit 1) whatever its rules");
+        }
         for v in &r.thresholds {
             let actual = match Threshold::parse(&v.expr) {
                 Ok(t) => t.show(v.actual),
@@ -205,14 +214,10 @@ fn phase_table(o: &mut String, table: &PhaseTable) -> bool {
     }
     let _ = writeln!(o, "\n  {:<12} {:>8} {:>10} {:>10} {:>10} {:>10}", "phase", "calls", "p50", "p90", "p99", "max");
     for (name, p) in rows {
-        match p {
-            Some(p) => {
-                let [p50, p90, p99, max] = [p.p50, p.p90, p.p99, p.max].map(human_secs);
-                let _ = writeln!(o, "  {name:<12} {:>8} {p50:>10} {p90:>10} {p99:>10} {max:>10}", p.calls);
-            }
-            None => {
-                let _ = writeln!(o, "  {name:<12} {:>8}", "–");
-            }
+        // A phase no call had (resolve of an IP address, tls over http) is noise.
+        if let Some(p) = p {
+            let [p50, p90, p99, max] = [p.p50, p.p90, p.p99, p.max].map(human_secs);
+            let _ = writeln!(o, "  {name:<12} {:>8} {p50:>10} {p90:>10} {p99:>10} {max:>10}", p.calls);
         }
     }
     true

@@ -96,6 +96,13 @@ fn report_html_draws_saved_runs_merged() {
     assert_eq!(page.matches("<svg").count(), 3);
     assert!(page.contains("merged from 2 reports"), "the merge's notes");
     assert!(page.contains("<td class=\"n\">80</td>"), "80 ok calls in the outcomes table");
+    // The badge names the rules that failed.
+    let strict = dir.path().join("strict.html");
+    let rules = ["--threshold", "p99<1us", "--threshold", "max<1us", "--threshold", "p50<10s"];
+    let out = run(&[&["report", &files[0], "--html", strict.to_str().unwrap()][..], &rules].concat(), &[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let strict = std::fs::read_to_string(&strict).unwrap();
+    assert!(strict.contains(">FAIL: p99&lt;1us, max&lt;1us<"), "the badge says which rules failed");
     let png = keep("html-report-merged.png");
     let Some(shot) = screenshot(&html, &png, (1100, 1600)) else { return };
     shot.assert_drawn();
@@ -141,12 +148,13 @@ fn an_overloaded_run_draws_its_dropped_requests_on_the_rate_chart() {
         ],
         &[],
     );
-    assert_eq!(out.code, Some(0), "no thresholds: {out:?}");
+    assert_eq!(out.code, Some(1), "no call was ok: {out:?}");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let dropped = report["dropped"].as_u64().unwrap();
     assert!(dropped > 100, "{report}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("dropped (never sent)"), "the rate chart's legend");
+    assert!(page.contains(">FAIL: no call was ok<"), "the verdict says why");
     let png = keep("html-report-dropped.png");
     let Some(shot) = screenshot(&html, &png, (1100, 2200)) else { return };
     shot.assert_drawn();

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use nehr_probe::call::target::{EXAMPLE_PASSWORD, EXAMPLE_USERNAME};
 use nehr_probe::load::execute;
 use nehr_probe::mock::{Latency, MockArgs, MockServer};
 use nehr_probe::report::histogram::decode;
@@ -247,4 +248,48 @@ async fn live_metrics_are_served_during_the_run() {
     assert!(text.contains(&format!("nehr_probe_late_starts_total{{target=\"{}\"}} ", load.name)), "{text}");
     let done = load.run.await.unwrap().unwrap();
     assert!(done.shown.report.requests as f64 >= live);
+}
+
+/// A run in which not one call was ok fails without any threshold, and says so in
+/// every output (text, JUnit, the Markdown summary, the HTML badge), and `report` of
+/// its saved JSON fails again: a closed port (every call a connect_error) and a wrong
+/// password (every call unauthorized). docs/exit-codes.md.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_no_ok_call_fails_without_a_threshold() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/nehrapi/login/getToken", listener.local_addr().unwrap())
+    };
+    let server = MockServer::start(&MockArgs::default()).await.unwrap();
+    let mock = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (junit, summary, html, saved) = (file("junit.xml"), file("summary.md"), file("run.html"), file("run.json"));
+    let load = |url: String, password: &'static str, extra: Vec<String>| {
+        let mut args: Vec<String> = ["load", "--url", &url, "--username", EXAMPLE_USERNAME, "--rps", "100", "-n", "20"]
+            .map(str::to_owned)
+            .into();
+        args.extend(extra);
+        tokio::task::spawn_blocking(move || {
+            run(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[("NEHR_PROBE_PASSWORD", password)])
+        })
+    };
+    let outputs = ["--junit", &junit, "--summary", &summary, "--html", &html, "--out", &saved].map(str::to_owned);
+    let refused = load(closed, EXAMPLE_PASSWORD, outputs.into()).await.unwrap();
+    let wrong = load(mock, "not-the-password", Vec::new()).await.unwrap();
+    for (out, outcome) in [(&refused, "connect_error"), (&wrong, "unauthorized")] {
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(out.stdout.contains(&format!("  {outcome:<16} {:>10}  {:>8}", 20, "100.00 %")), "{out:?}");
+        assert!(out.stdout.contains("FAIL  no call was ok"), "{out:?}");
+    }
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        junit.contains("name=\"at least one call ok\"") && junit.contains("no call was ok: 20 requests"),
+        "{junit}"
+    );
+    assert!(std::fs::read_to_string(&summary).unwrap().starts_with("### nehr-probe: FAIL\n\n**no call was ok**"));
+    assert!(std::fs::read_to_string(&html).unwrap().contains(">FAIL: no call was ok<"));
+    let again = run(&["report", &saved], &[]);
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert!(again.stdout.contains("FAIL  no call was ok"), "{again:?}");
 }
