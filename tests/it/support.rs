@@ -61,6 +61,8 @@ pub struct Request {
     pub version: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When it was read to its end.
+    pub at: Instant,
 }
 
 impl Request {
@@ -254,7 +256,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
         body.extend_from_slice(&chunk[..n]);
     }
     body.truncate(length);
-    Some(Request { method, path, version, headers, body })
+    Some(Request { method, path, version, headers, body, at: Instant::now() })
 }
 
 /// An HTTP/1.1 answer with a Content-Length and `Connection: close`.
