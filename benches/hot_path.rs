@@ -52,6 +52,7 @@ fn record(c: &mut Criterion) {
             ..Phases::default()
         },
         connection: Some(Connection::Reused),
+        then: None,
     };
     let mut recorder = Recorder::new();
     c.bench_function("record one observation", |b| b.iter(|| recorder.record(black_box(&obs))));

@@ -2,7 +2,7 @@
 //! target, registered in a caller's registry so `serve`, `load --metrics-listen` and
 //! `check --format prometheus` print the same names.
 //!
-//! Labels stay low-cardinality: the nine outcomes, schema paths (bounded by the schema)
+//! Labels stay low-cardinality: the ten outcomes, schema paths (bounded by the schema)
 //! and configured target names. Never an error text, a URL with a query, or a token.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,6 +12,7 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::call::observation::StepOutcome;
 use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome};
 
@@ -44,6 +45,46 @@ pub struct Metrics {
     /// One child per phase, in [`PHASE_NAMES`]' order: no label lookup per call.
     phases: [Histogram; 5],
     phase_vec: HistogramVec,
+    /// `--then`: registered only for a target that makes the next call.
+    then: Option<ThenMetrics>,
+}
+
+/// The series of the call after the login (docs/metrics.md, `--then`).
+#[derive(Clone)]
+struct ThenMetrics {
+    requests: IntCounterVec,
+    duration: Histogram,
+    journey: IntGauge,
+}
+
+impl ThenMetrics {
+    fn register(registry: &Registry, target: &str) -> prometheus::Result<ThenMetrics> {
+        let opts = |name: &str, help: &str| Opts::new(name, help).const_label("target", target);
+        let requests = IntCounterVec::new(
+            opts("nehr_probe_then_requests_total", "Calls made with the token after an ok login (--then), by outcome"),
+            &["outcome"],
+        )?;
+        let duration = Histogram::with_opts(
+            HistogramOpts::new("nehr_probe_then_duration_seconds", "Latency of the --then calls, from their send")
+                .const_label("target", target)
+                .buckets(DURATION_BUCKETS.to_vec()),
+        )?;
+        let journey = IntGauge::with_opts(opts(
+            "nehr_probe_journey_success",
+            "1 if the last probe's login was ok and the --then call accepted its token, else 0",
+        ))?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(journey.clone()))?;
+        for o in StepOutcome::ALL {
+            requests.with_label_values(&[o.as_str()]);
+        }
+        Ok(ThenMetrics { requests, duration, journey })
+    }
+
+    fn collectors(&self) -> [Box<dyn prometheus::core::Collector>; 3] {
+        [Box::new(self.requests.clone()), Box::new(self.duration.clone()), Box::new(self.journey.clone())]
+    }
 }
 
 impl Metrics {
@@ -112,7 +153,22 @@ impl Metrics {
             cert_expiry,
             phases,
             phase_vec,
+            then: None,
         })
+    }
+
+    /// As [`Metrics::register`], with the `--then` series when `then` is set.
+    pub fn register_with(registry: &Registry, target: &str, then: bool) -> prometheus::Result<Metrics> {
+        let mut m = Metrics::register(registry, target)?;
+        if then {
+            m.then = Some(ThenMetrics::register(registry, target)?);
+        }
+        Ok(m)
+    }
+
+    /// Whether the target's `--then` series are registered.
+    pub fn has_then(&self) -> bool {
+        self.then.is_some()
     }
 
     /// Takes the target's series out of `registry` (its target left the config).
@@ -128,7 +184,7 @@ impl Metrics {
             Box::new(self.cert_expiry.clone()),
             Box::new(self.phase_vec.clone()),
         ];
-        for c in collectors {
+        for c in collectors.into_iter().chain(self.then.iter().flat_map(ThenMetrics::collectors)) {
             let _ = registry.unregister(c);
         }
     }
@@ -157,6 +213,13 @@ impl Metrics {
             }
         } else {
             self.success.set(0);
+        }
+        if let Some(then) = &self.then {
+            then.journey.set(i64::from(obs.journey_ok()));
+            if let Some(step) = &obs.then {
+                then.requests.with_label_values(&[step.outcome.as_str()]).inc();
+                then.duration.observe(step.latency().as_secs_f64());
+            }
         }
     }
 }
@@ -261,6 +324,38 @@ mod tests {
         assert!(text.contains(&(phase("processing", "0.05") + " 1")), "{text}");
         assert!(text.contains("nehr_probe_phase_duration_seconds_count{phase=\"resolve\",target=\"default\"} 0"));
         assert!(text.contains("nehr_probe_tls_cert_expiry_timestamp_seconds{target=\"default\"} 1798761600"), "{text}");
+    }
+
+    #[test]
+    fn then_series_exist_only_with_then_and_follow_the_journeys() {
+        let reg = Registry::new();
+        let plain = Metrics::register_with(&reg, "plain", false).unwrap();
+        let then = Metrics::register_with(&reg, "then", true).unwrap();
+        let text = encode(&reg);
+        assert!(!text.contains("nehr_probe_then_requests_total{outcome=\"accepted\",target=\"plain\"}"));
+        for o in StepOutcome::ALL {
+            assert!(text.contains(&format!("nehr_probe_then_requests_total{{outcome=\"{o}\",target=\"then\"}} 0")));
+        }
+        let mut refused = obs(Outcome::Ok, Some(200));
+        refused.then = Some(crate::call::Step {
+            outcome: StepOutcome::TokenRefused,
+            status: Some(401),
+            sent: refused.done,
+            done: refused.done + Duration::from_millis(3),
+            detail: None,
+            phases: Default::default(),
+            connection: None,
+        });
+        plain.observe(&refused);
+        then.observe(&refused);
+        let text = encode(&reg);
+        assert!(text.contains("nehr_probe_then_requests_total{outcome=\"token_refused\",target=\"then\"} 1"), "{text}");
+        assert!(text.contains("nehr_probe_journey_success{target=\"then\"} 0"), "{text}");
+        assert!(text.contains("nehr_probe_success{target=\"then\"} 1"), "the login itself was ok: {text}");
+        assert!(text.contains("nehr_probe_then_duration_seconds_count{target=\"then\"} 1"), "{text}");
+        assert!(!text.contains("nehr_probe_journey_success{target=\"plain\"}"), "{text}");
+        then.unregister(&reg);
+        assert!(!encode(&reg).contains("target=\"then\""));
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! The embedded mock of the getToken endpoint: answers exactly as the spec documents
 //! (fresh UUID tokens, the documented 401 and 500 bodies, 405 for other methods), with
 //! injectable latency, errors and faults for demos, tests, benchmarks and rehearsals.
+//! It also serves a protected resource ([`RESOURCE_PATH`]) that accepts only the
+//! unexpired tokens it issued: each token carries its issue time and a keyed hash of
+//! it, so checking one needs no memory of the tokens handed out.
 //!
 //! It must stay cheap per request so it is never the bottleneck of a load test, and it
 //! binds loopback unless told otherwise. Faults can be changed while it runs, through
 //! [`MockServer`] in-process or `POST /_mock/config` over HTTP.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +29,7 @@ use rand_distr::{Distribution, LogNormal};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::call::target::{TOKEN_PATH, Target, TargetArgs, example_credential, read_credentials};
+use crate::call::target::{MockFault, TOKEN_PATH, Target, TargetArgs, example_credential, read_credentials};
 use crate::util::clock::Clocks;
 use crate::util::units::{parse_duration, parse_share};
 
@@ -35,6 +39,9 @@ pub const UNAUTHORIZED_BODY: &str =
 /// The spec's 500 body.
 pub const SERVER_ERROR_BODY: &str =
     r#"{"code":500,"message":"Internal Server Error: Unable to process the request due to server error."}"#;
+
+/// The protected resource: a token of this mock in `Authorization: Bearer` opens it.
+pub const RESOURCE_PATH: &str = "/nehrapi/mock/resource";
 
 /// `nehr-probe mock`: serve the documented API on loopback.
 #[derive(Debug, Clone, Args)]
@@ -68,9 +75,23 @@ pub struct MockArgs {
     #[arg(allow_hyphen_values = true, long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
     pub stall_for: Duration,
 
-    /// `expires_in` of the tokens handed out, in seconds
+    /// `expires_in` of the tokens handed out, in seconds; the resource refuses a token
+    /// once it has expired
     #[arg(allow_hyphen_values = true, long, default_value_t = 86399, value_name = "SECONDS")]
     pub expires_in: i64,
+
+    /// Share of valid tokens the protected resource refuses with 401 (a token store that
+    /// is down, a node with a stale key): `1` refuses them all
+    #[arg(allow_hyphen_values = true, long, default_value = "0", value_parser = parse_share, value_name = "SHARE")]
+    pub reject_token_rate: f64,
+
+    /// Hand every login the same access token, as a cache replaying one answer would
+    #[arg(long)]
+    pub cached_token: bool,
+
+    /// Accept any password for a known username (the door left open)
+    #[arg(long)]
+    pub accept_any_password: bool,
 }
 
 impl Default for MockArgs {
@@ -84,6 +105,9 @@ impl Default for MockArgs {
             stall_every: None,
             stall_for: Duration::from_secs(1),
             expires_in: 86399,
+            reject_token_rate: 0.0,
+            cached_token: false,
+            accept_any_password: false,
         }
     }
 }
@@ -156,6 +180,11 @@ pub struct MockStats {
     pub unauthorized: u64,
     pub server_error: u64,
     pub bad_request: u64,
+    /// Calls of the protected resource whose token was accepted, and refused.
+    #[serde(default)]
+    pub resource_accepted: u64,
+    #[serde(default)]
+    pub resource_refused: u64,
 }
 
 /// Faults that can change while the mock runs (`POST /_mock/config`). Any other key is
@@ -167,6 +196,9 @@ pub struct MockControl {
     pub invalid_body_rate: Option<f64>,
     /// Same syntax as `--latency`; `""` removes the latency.
     pub latency: Option<String>,
+    pub reject_token_rate: Option<f64>,
+    pub cached_token: Option<bool>,
+    pub accept_any_password: Option<bool>,
 }
 
 impl MockControl {
@@ -182,6 +214,9 @@ struct Faults {
     latency: Option<Latency>,
     error_rate: f64,
     invalid_body_rate: f64,
+    reject_token_rate: f64,
+    cached_token: bool,
+    accept_any_password: bool,
 }
 
 struct MockState {
@@ -190,7 +225,11 @@ struct MockState {
     stall: Option<(Duration, Duration)>,
     expires_in: i64,
     started: Instant,
-    counts: [AtomicU64; 5],
+    counts: [AtomicU64; 7],
+    /// Signs the tokens this mock issues (a random key per process).
+    key: std::collections::hash_map::RandomState,
+    /// `--cached-token`: the one token handed to every login while it is valid.
+    cached: std::sync::Mutex<Option<(u32, String)>>,
     /// What `--latency` and the stalls sleep on: precise, where tokio's timer would add
     /// up to a millisecond or more to every delay.
     clocks: Clocks,
@@ -216,7 +255,15 @@ pub async fn start_embedded(
         return Ok(None);
     }
     let users = users.map(std::path::Path::to_path_buf);
-    let server = MockServer::start(&MockArgs { users, ..MockArgs::default() }).await?;
+    let mut mock = MockArgs { users, ..MockArgs::default() };
+    for fault in &args.mock_fault {
+        match *fault {
+            MockFault::RejectTokens(share) => mock.reject_token_rate = share,
+            MockFault::CachedToken => mock.cached_token = true,
+            MockFault::AnyPassword => mock.accept_any_password = true,
+        }
+    }
+    let server = MockServer::start(&mock).await?;
     target.aim_at(server.addr());
     Ok(Some(server))
 }
@@ -246,11 +293,16 @@ impl MockServer {
                 latency: args.latency,
                 error_rate: args.error_rate,
                 invalid_body_rate: args.invalid_body_rate,
+                reject_token_rate: args.reject_token_rate,
+                cached_token: args.cached_token,
+                accept_any_password: args.accept_any_password,
             }),
             stall: args.stall_every.map(|every| (every, args.stall_for)),
             expires_in: args.expires_in,
             started: Instant::now(),
             counts: Default::default(),
+            key: Default::default(),
+            cached: Default::default(),
             clocks: Clocks::default(),
         });
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -259,6 +311,7 @@ impl MockServer {
         let addr = listener.local_addr()?;
         let app = Router::new()
             .route(TOKEN_PATH, any(get_token))
+            .route(RESOURCE_PATH, get(resource).post(resource))
             .route("/_mock/config", post(control))
             .route("/_mock/stats", get(stats))
             .fallback(not_found)
@@ -320,6 +373,8 @@ const INVALID: usize = 1;
 const UNAUTHORIZED: usize = 2;
 const SERVER_ERROR: usize = 3;
 const BAD_REQUEST: usize = 4;
+const RESOURCE_ACCEPTED: usize = 5;
+const RESOURCE_REFUSED: usize = 6;
 
 impl MockState {
     fn count(&self, kind: usize) {
@@ -334,6 +389,54 @@ impl MockState {
             unauthorized: c(UNAUTHORIZED),
             server_error: c(SERVER_ERROR),
             bad_request: c(BAD_REQUEST),
+            resource_accepted: c(RESOURCE_ACCEPTED),
+            resource_refused: c(RESOURCE_REFUSED),
+        }
+    }
+
+    /// Seconds since the mock started: a token's issue time.
+    fn now(&self) -> u32 {
+        u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// A token issued at `at`, UUID-shaped as the spec's: the issue time, a random
+    /// nonce, and 64 bits of a keyed hash of both.
+    fn mint(&self, at: u32, rng: &mut impl Rng) -> String {
+        let nonce: u32 = rng.random();
+        let mac = self.key.hash_one((at, nonce));
+        let mut bytes = [0u8; 16];
+        bytes[..4].copy_from_slice(&at.to_be_bytes());
+        bytes[4..8].copy_from_slice(&nonce.to_be_bytes());
+        bytes[8..].copy_from_slice(&mac.to_be_bytes());
+        uuid::Uuid::from_bytes(bytes).to_string()
+    }
+
+    /// Whether `token` is one this mock issued and has not expired.
+    fn valid(&self, token: &str) -> bool {
+        let Ok(uuid) = uuid::Uuid::try_parse(token) else { return false };
+        let b = uuid.as_bytes();
+        let at = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let nonce = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+        let mac = u64::from_be_bytes(b[8..16].try_into().expect("8 bytes"));
+        let age = i64::from(self.now()) - i64::from(at);
+        self.key.hash_one((at, nonce)) == mac && (0..self.expires_in).contains(&age)
+    }
+
+    /// The access token for a login: a fresh one, or with `--cached-token` the one
+    /// every login gets while it is valid.
+    fn access_token(&self, cached: bool, rng: &mut impl Rng) -> String {
+        let now = self.now();
+        if !cached {
+            return self.mint(now, rng);
+        }
+        let mut slot = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some((at, token)) if i64::from(now) - i64::from(*at) < self.expires_in => token.clone(),
+            _ => {
+                let token = self.mint(now, rng);
+                *slot = Some((now, token.clone()));
+                token
+            }
         }
     }
 
@@ -344,6 +447,7 @@ impl MockState {
         };
         let error_rate = share(change.error_rate, "error_rate")?;
         let invalid = share(change.invalid_body_rate, "invalid_body_rate")?;
+        let reject = share(change.reject_token_rate, "reject_token_rate")?;
         let latency = match change.latency.as_deref() {
             None => None,
             Some("") => Some(None),
@@ -358,6 +462,15 @@ impl MockState {
         }
         if let Some(v) = latency {
             f.latency = v;
+        }
+        if let Some(v) = reject {
+            f.reject_token_rate = v;
+        }
+        if let Some(v) = change.cached_token {
+            f.cached_token = v;
+        }
+        if let Some(v) = change.accept_any_password {
+            f.accept_any_password = v;
         }
         Ok(())
     }
@@ -391,13 +504,13 @@ async fn get_token(State(state): State<Arc<MockState>>, method: Method, body: By
         resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
-    let (delay, fail, invalid, pick) = {
+    let (delay, fail, invalid, pick, cached, any_password) = {
         let f = state.faults.read().unwrap_or_else(|p| p.into_inner());
         let mut rng = rand::rng();
         let delay = state.delay(f.latency, &mut rng);
         let fail = f.error_rate > 0.0 && rng.random_bool(f.error_rate);
         let invalid = f.invalid_body_rate > 0.0 && rng.random_bool(f.invalid_body_rate);
-        (delay, fail, invalid, rng.random_range(0..3u8))
+        (delay, fail, invalid, rng.random_range(0..3u8), f.cached_token, f.accept_any_password)
     };
     if !delay.is_zero() {
         state.clocks.sleep(delay).await;
@@ -414,12 +527,12 @@ async fn get_token(State(state): State<Arc<MockState>>, method: Method, body: By
         state.count(SERVER_ERROR);
         return json_response(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR_BODY.to_string());
     }
-    if state.users.get(&login.username).is_none_or(|p| *p != login.password) {
+    if state.users.get(&login.username).is_none_or(|p| *p != login.password && !any_password) {
         state.count(UNAUTHORIZED);
         return json_response(StatusCode::UNAUTHORIZED, UNAUTHORIZED_BODY.to_string());
     }
     let mut rng = rand::rng();
-    let access = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
+    let access = state.access_token(cached, &mut rng);
     let refresh = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
     let (access_field, expires_in, token_type) = match (invalid, pick) {
         (false, _) => (format!(r#""access_token":"{access}","#), state.expires_in, "bearer"),
@@ -434,6 +547,38 @@ async fn get_token(State(state): State<Arc<MockState>>, method: Method, body: By
         r#"{{"version":"v2","code":0,"message":"1 Records found","result":{{{access_field}"token_type":"{token_type}","refresh_token":"{refresh}","expires_in":{expires_in},"scope":["","read","write"],"firstLogin":null,"loggedInUser":null,"userDetails":null,"persCode":{pers_code},"userIntitutes":[],"civilId":null,"userMobile":null}}}}"#
     );
     json_response(StatusCode::OK, body)
+}
+
+/// The protected resource: 200 for an unexpired token of this mock (unless
+/// `--reject-token-rate` refuses it), 401 with RFC 6750's `WWW-Authenticate` otherwise.
+async fn resource(State(state): State<Arc<MockState>>, headers: axum::http::HeaderMap) -> Response {
+    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    let Some(token) = given else {
+        state.count(RESOURCE_REFUSED);
+        return refused("Bearer", r#"{"code":401,"message":"Unauthorized: no bearer token"}"#);
+    };
+    let reject = {
+        let f = state.faults.read().unwrap_or_else(|p| p.into_inner());
+        f.reject_token_rate > 0.0 && rand::rng().random_bool(f.reject_token_rate)
+    };
+    if reject || !state.valid(token) {
+        state.count(RESOURCE_REFUSED);
+        return refused(
+            r#"Bearer error="invalid_token""#,
+            r#"{"code":401,"message":"Unauthorized: invalid or expired token"}"#,
+        );
+    }
+    state.count(RESOURCE_ACCEPTED);
+    json_response(StatusCode::OK, r#"{"code":0,"message":"token accepted"}"#.to_string())
+}
+
+fn refused(challenge: &'static str, body: &str) -> Response {
+    let mut resp = json_response(StatusCode::UNAUTHORIZED, body.to_string());
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    resp
 }
 
 async fn control(State(state): State<Arc<MockState>>, body: Bytes) -> Response {

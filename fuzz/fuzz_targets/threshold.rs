@@ -17,8 +17,18 @@ fuzz_target!(|data: &[u8]| {
                 let _ = latency.record(us);
             }
             let empty = histogram();
-            for (h, ok_latency, requests, ok) in [(&latency, Some(&latency), 4, 3), (&empty, None, 0, 0)] {
-                let facts = Facts { latency: h, ok_latency, requests, ok, dropped: 1, achieved_rps: 2.5 };
+            let cases = [(&latency, Some(&latency), Some(2), 4, 3), (&empty, None, None, 0, 0)];
+            for (h, ok_latency, journeys_ok, requests, ok) in cases {
+                let facts = Facts {
+                    latency: h,
+                    ok_latency,
+                    then_latency: ok_latency,
+                    journeys_ok,
+                    requests,
+                    ok,
+                    dropped: 1,
+                    achieved_rps: 2.5,
+                };
                 let judged = t.judge(&facts);
                 let _ = t.show(judged.actual);
             }

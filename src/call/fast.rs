@@ -12,6 +12,8 @@
 /// What a valid answer says about its token, borrowed from the body.
 #[derive(Debug, PartialEq)]
 pub struct Token<'a> {
+    /// The token itself: handed on to the next call and to the ledger, never shown.
+    pub access_token: &'a str,
     pub token_type: &'a str,
     pub expires_in: i64,
     pub scope: Vec<String>,
@@ -228,7 +230,7 @@ impl<'a> Scanner<'a> {
         // The first character each optional field's value may start with (null aside).
         const KINDS: [&[u8]; 7] = [b"{tf", b"{\"", b"{", b"\"", b"[", b"{\"", b"{\""];
         let mut seen = 0u16;
-        let (mut token_type, mut expires_in, mut scope) = ("", 0, Vec::new());
+        let (mut access_token, mut token_type, mut expires_in, mut scope) = ("", "", 0, Vec::new());
         self.members(|s, key| {
             let bit: u16 = match key {
                 "access_token" => 1,
@@ -251,7 +253,11 @@ impl<'a> Scanner<'a> {
             seen |= bit;
             let c = s.next()?;
             match bit.trailing_zeros() {
-                0 | 2 => (c == b'"' && !s.string_rest()?.is_empty()).then_some(()),
+                0 => {
+                    access_token = (c == b'"').then(|| s.string_rest()).flatten()?;
+                    (!access_token.is_empty()).then_some(())
+                }
+                2 => (c == b'"' && !s.string_rest()?.is_empty()).then_some(()),
                 1 => {
                     token_type = (c == b'"').then(|| s.string_rest()).flatten()?;
                     token_type.eq_ignore_ascii_case("bearer").then_some(())
@@ -271,7 +277,7 @@ impl<'a> Scanner<'a> {
                 _ => s.skip_rest(c, 2),
             }
         })?;
-        (seen & 0b11111 == 0b11111).then_some(Token { token_type, expires_in, scope })
+        (seen & 0b11111 == 0b11111).then_some(Token { access_token, token_type, expires_in, scope })
     }
 }
 
@@ -296,7 +302,12 @@ mod tests {
         let t = token_answer(body).expect("the spec's answer");
         assert_eq!(
             t,
-            Token { token_type: "bearer", expires_in: 86399, scope: vec!["".into(), "read".into(), "write".into()] }
+            Token {
+                access_token: "d0816a77-af67-43fc-bad1-2edb2aae3dc5",
+                token_type: "bearer",
+                expires_in: 86399,
+                scope: vec!["".into(), "read".into(), "write".into()]
+            }
         );
     }
 

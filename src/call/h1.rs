@@ -101,6 +101,46 @@ pub fn request(path: &str, host: &str, keepalive: bool, body: &[u8]) -> Bytes {
     Bytes::from(bytes)
 }
 
+/// A request that carries a token, built around it: everything before the token is
+/// made once, the token put in per call (`--then`).
+#[derive(Debug, Clone)]
+pub struct BearerRequest {
+    head: String,
+    tail: &'static str,
+}
+
+impl BearerRequest {
+    /// `method path` to `host`, with `Authorization: Bearer` (RFC 6750's spelling,
+    /// whatever the login answer's `token_type` case); a POST sends an empty body.
+    pub fn new(method: &str, path: &str, host: &str, keepalive: bool) -> BearerRequest {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nUser-Agent: nehr-probe/{}\r\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        if method == "POST" {
+            head.push_str("Content-Length: 0\r\n");
+        }
+        if !keepalive {
+            head.push_str("Connection: close\r\n");
+        }
+        head.push_str("Authorization: Bearer ");
+        BearerRequest { head, tail: "\r\n\r\n" }
+    }
+
+    /// The request with `token` in it; `None` when the token holds a byte a header
+    /// cannot carry (a hostile answer could otherwise add headers of its own).
+    pub fn with(&self, token: &str) -> Option<Vec<u8>> {
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(self.head.len() + token.len() + self.tail.len());
+        bytes.extend_from_slice(self.head.as_bytes());
+        bytes.extend_from_slice(token.as_bytes());
+        bytes.extend_from_slice(self.tail.as_bytes());
+        Some(bytes)
+    }
+}
+
 /// How an answer's body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {

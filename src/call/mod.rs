@@ -10,6 +10,7 @@
 pub mod conn;
 mod fast;
 pub mod h1;
+pub mod ledger;
 pub mod observation;
 pub mod phases;
 pub mod probe;
@@ -19,6 +20,6 @@ pub mod tls;
 mod tls_error;
 pub mod validate;
 
-pub use observation::{Observation, Outcome};
+pub use observation::{Observation, Outcome, Step};
 pub use phases::{Connection, Phases};
 pub use probe::Prober;

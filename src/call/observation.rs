@@ -1,4 +1,4 @@
-//! What one call tells: its [`Outcome`] (one of nine, in the documented order) and the
+//! What one call tells: its [`Outcome`] (one of ten, in the documented order) and the
 //! [`Observation`] every sink reads. Facts derived from an observation (the token's
 //! lifetime, the certificate's time left, which violations count) are methods here,
 //! decided once, so no sink re-derives them differently.
@@ -24,14 +24,20 @@ pub enum Outcome {
     ServerError,
     HttpError,
     InvalidBody,
+    /// A valid answer whose access token an earlier login of this target was handed.
+    ReusedToken,
     Ok,
 }
 
 impl Outcome {
-    /// All nine, in the order reports list them (`ok` first).
-    pub const ALL: [Outcome; 9] = [
+    /// How many there are: the length of a per-outcome counter array.
+    pub const COUNT: usize = 10;
+
+    /// All ten, in the order reports list them (`ok` first).
+    pub const ALL: [Outcome; Outcome::COUNT] = [
         Outcome::Ok,
         Outcome::InvalidBody,
+        Outcome::ReusedToken,
         Outcome::Unauthorized,
         Outcome::RateLimited,
         Outcome::ServerError,
@@ -46,6 +52,7 @@ impl Outcome {
         match self {
             Outcome::Ok => "ok",
             Outcome::InvalidBody => "invalid_body",
+            Outcome::ReusedToken => "reused_token",
             Outcome::Unauthorized => "unauthorized",
             Outcome::RateLimited => "rate_limited",
             Outcome::ServerError => "server_error",
@@ -62,13 +69,14 @@ impl Outcome {
         match self {
             Outcome::Ok => 0,
             Outcome::InvalidBody => 1,
-            Outcome::Unauthorized => 2,
-            Outcome::RateLimited => 3,
-            Outcome::ServerError => 4,
-            Outcome::HttpError => 5,
-            Outcome::Timeout => 6,
-            Outcome::ConnectError => 7,
-            Outcome::TransportError => 8,
+            Outcome::ReusedToken => 2,
+            Outcome::Unauthorized => 3,
+            Outcome::RateLimited => 4,
+            Outcome::ServerError => 5,
+            Outcome::HttpError => 6,
+            Outcome::Timeout => 7,
+            Outcome::ConnectError => 8,
+            Outcome::TransportError => 9,
         }
     }
 
@@ -90,7 +98,122 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// Everything one call tells, and nothing secret.
+/// How the call after an ok login (`--then`) ended: whether the token it was handed
+/// works. The order of the variants is the order reports list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// A 2xx answer: the token opened the door.
+    Accepted,
+    /// 401 or 403: the server refused the token it had just handed out.
+    TokenRefused,
+    /// The login's answer, valid by the schema in force, had no access token to send.
+    NoToken,
+    RateLimited,
+    ServerError,
+    HttpError,
+    Timeout,
+    ConnectError,
+    TransportError,
+}
+
+impl StepOutcome {
+    pub const COUNT: usize = 9;
+
+    pub const ALL: [StepOutcome; StepOutcome::COUNT] = [
+        StepOutcome::Accepted,
+        StepOutcome::TokenRefused,
+        StepOutcome::NoToken,
+        StepOutcome::RateLimited,
+        StepOutcome::ServerError,
+        StepOutcome::HttpError,
+        StepOutcome::Timeout,
+        StepOutcome::ConnectError,
+        StepOutcome::TransportError,
+    ];
+
+    /// The label value and JSON key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Accepted => "accepted",
+            StepOutcome::TokenRefused => "token_refused",
+            StepOutcome::NoToken => "no_token",
+            StepOutcome::RateLimited => "rate_limited",
+            StepOutcome::ServerError => "server_error",
+            StepOutcome::HttpError => "http_error",
+            StepOutcome::Timeout => "timeout",
+            StepOutcome::ConnectError => "connect_error",
+            StepOutcome::TransportError => "transport_error",
+        }
+    }
+
+    /// Position in [`StepOutcome::ALL`].
+    pub fn index(self) -> usize {
+        StepOutcome::ALL.iter().position(|&o| o == self).expect("every variant is in ALL")
+    }
+
+    /// The outcome an HTTP status decides; the body is not judged.
+    pub fn for_status(status: u16) -> StepOutcome {
+        match status {
+            200..=299 => StepOutcome::Accepted,
+            401 | 403 => StepOutcome::TokenRefused,
+            429 => StepOutcome::RateLimited,
+            500..=599 => StepOutcome::ServerError,
+            _ => StepOutcome::HttpError,
+        }
+    }
+}
+
+impl std::fmt::Display for StepOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The call after an ok login (`--then`): one request carrying the token it was handed.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub outcome: StepOutcome,
+    pub status: Option<u16>,
+    /// When it was sent (right after the login's answer) and when it ended.
+    pub sent: Instant,
+    pub done: Instant,
+    /// Why it failed below HTTP, in a few words.
+    pub detail: Option<String>,
+    pub phases: Phases,
+    pub connection: Option<Connection>,
+}
+
+impl Step {
+    /// From its send to its end: what the server took to honour the token.
+    pub fn latency(&self) -> Duration {
+        self.done.saturating_duration_since(self.sent)
+    }
+
+    pub fn is_accepted(&self) -> bool {
+        self.outcome == StepOutcome::Accepted
+    }
+
+    /// One short, secret-free sentence on how the step went.
+    pub fn reason(&self) -> String {
+        let status = self.status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+        match self.outcome {
+            StepOutcome::Accepted => format!("token accepted by the next call{status}"),
+            StepOutcome::TokenRefused => format!("the next call refused the token{status}"),
+            StepOutcome::NoToken => "the login answer had no access_token to send".to_string(),
+            StepOutcome::Timeout => {
+                format!("next call timeout: {}", self.detail.as_deref().unwrap_or("no answer in time"))
+            }
+            StepOutcome::ConnectError | StepOutcome::TransportError => {
+                format!("next call {}: {}", self.outcome, self.detail.as_deref().unwrap_or("failed"))
+            }
+            StepOutcome::RateLimited => format!("next call rate limited{status}"),
+            StepOutcome::ServerError => format!("next call server error{status}"),
+            StepOutcome::HttpError => format!("next call unexpected answer{status}"),
+        }
+    }
+}
+
 /// The HTTP version an answer came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpVersion {
@@ -108,6 +231,7 @@ impl HttpVersion {
     }
 }
 
+/// Everything one call tells, and nothing secret.
 #[derive(Debug, Clone)]
 pub struct Observation {
     /// Which call this was (picks the account round robin).
@@ -136,6 +260,8 @@ pub struct Observation {
     pub phases: Phases,
     /// The connection the call ran on; `None` when it got none (no TCP connection).
     pub connection: Option<Connection>,
+    /// With `--then`, after an ok login: the next call, made with the token.
+    pub then: Option<Step>,
 }
 
 impl Observation {
@@ -157,6 +283,7 @@ impl Observation {
             http_version: None,
             phases: Phases::default(),
             connection: None,
+            then: None,
         }
     }
 
@@ -177,6 +304,20 @@ impl Observation {
 
     pub fn is_ok(&self) -> bool {
         self.outcome == Outcome::Ok
+    }
+
+    /// Whether a user could work after this login: it was ok and, with `--then`, the
+    /// next call accepted its token.
+    pub fn journey_ok(&self) -> bool {
+        self.is_ok() && self.then.as_ref().is_none_or(Step::is_accepted)
+    }
+
+    /// The login's reason, or when it was ok, the next call's when that failed.
+    pub fn journey_reason(&self) -> String {
+        match &self.then {
+            Some(step) if self.is_ok() && !step.is_accepted() => step.reason(),
+            _ => self.reason(),
+        }
     }
 
     /// The token's `expires_in`, only when the call was ok (an invalid answer's
@@ -216,6 +357,10 @@ impl Observation {
             Outcome::ConnectError | Outcome::TransportError => {
                 format!("{}: {}", self.outcome, self.detail.as_deref().unwrap_or("failed"))
             }
+            Outcome::ReusedToken => match self.detail.as_deref() {
+                Some(d) => format!("reused token: {d}"),
+                None => "reused token: an earlier login was handed the same access token".to_string(),
+            },
             Outcome::Unauthorized => format!("login refused{status}"),
             Outcome::RateLimited => format!("rate limited{status}"),
             Outcome::ServerError => format!("server error{status}"),
@@ -246,6 +391,7 @@ mod tests {
             [
                 "ok",
                 "invalid_body",
+                "reused_token",
                 "unauthorized",
                 "rate_limited",
                 "server_error",
@@ -258,6 +404,18 @@ mod tests {
         for o in Outcome::ALL {
             assert_eq!(Outcome::ALL[o.index()], o);
         }
+    }
+
+    #[test]
+    fn step_outcomes_are_listed_once_each() {
+        for o in StepOutcome::ALL {
+            assert_eq!(StepOutcome::ALL[o.index()], o);
+        }
+        assert_eq!(StepOutcome::for_status(204), StepOutcome::Accepted);
+        assert_eq!(StepOutcome::for_status(403), StepOutcome::TokenRefused);
+        assert_eq!(StepOutcome::for_status(401), StepOutcome::TokenRefused);
+        assert_eq!(StepOutcome::for_status(302), StepOutcome::HttpError);
+        assert_eq!(StepOutcome::for_status(503), StepOutcome::ServerError);
     }
 
     #[test]

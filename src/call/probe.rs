@@ -2,7 +2,7 @@
 //! scheduler plus a sink over [`Prober::call`]; nothing else talks to the target.
 //!
 //! A failed request is data, never an error: every way a call can end maps to one of
-//! the nine [`Outcome`]s, decided in the documented order. The call must end by
+//! the ten [`Outcome`]s, decided in the documented order. The call must end by
 //! `--timeout` whatever the server does, must not buffer more than `--max-body`, and
 //! must not put the password or a token into anything it returns.
 
@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::conn::{ConnectOptions, Connector, Failure};
+use super::conn::{ConnectOptions, Connector, Failure, Reply};
 use super::h1;
+use super::ledger::Ledger;
 use super::observation::HttpVersion;
-use super::observation::{Observation, Outcome};
+use super::observation::{Observation, Outcome, Step, StepOutcome};
 use super::phases::{Mark, Marks};
 use super::secret::Secret;
-use super::target::{ConfigError, Target};
+use super::target::{ConfigError, Target, TokenReuse};
 use super::validate::{TokenFacts, Validator, Violation};
 use crate::util::fmt::error_chain;
 
@@ -34,6 +35,17 @@ pub struct Prober {
     timeout: Duration,
     max_body: usize,
     validator: Arc<Validator>,
+    ledger: Arc<Ledger>,
+    token_reuse: TokenReuse,
+    then: Option<NextCall>,
+}
+
+/// The call after an ok login (`--then`).
+struct NextCall {
+    /// Its own connections when it goes to another origin than the login; `None`: the
+    /// login's (and their keep-alive pool).
+    conn: Option<Connector>,
+    request: h1::BearerRequest,
 }
 
 impl Prober {
@@ -53,20 +65,21 @@ impl Prober {
             keepalive,
         };
         let conn = Connector::new(&target.url, options)?;
-        let mut path = target.url.path().to_string();
-        if let Some(q) = target.url.query() {
-            path.push('?');
-            path.push_str(q);
-        }
-        let host = match (target.url.host_str(), target.url.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            (None, _) => return Err(ConfigError::Client("URL has no host".into())),
+        let (path, host) = request_target(&target.url)?;
+        let then = match target.then_url() {
+            None => None,
+            Some(url) => {
+                let (path, host) = request_target(&url)?;
+                let conn = if url.origin() == target.url.origin() {
+                    None
+                } else {
+                    // `--resolve` pins the login URL's host only.
+                    Some(Connector::new(&url, ConnectOptions { pinned: None, ..options })?)
+                };
+                let method = target.then.as_ref().map_or("GET", |t| t.method.as_str());
+                Some(NextCall { conn, request: h1::BearerRequest::new(method, &path, &host, keepalive) })
+            }
         };
-        // A parsed URL's path and host are ASCII without blanks or line breaks already.
-        if [&path, &host].iter().any(|s| s.bytes().any(|b| !b.is_ascii_graphic())) {
-            return Err(ConfigError::Client("URL has a character a request line cannot carry".into()));
-        }
         let requests = target
             .credentials
             .iter()
@@ -82,6 +95,9 @@ impl Prober {
             timeout: target.timeout,
             max_body: target.max_body,
             validator: Arc::clone(&target.validator),
+            ledger: Arc::clone(&target.ledger),
+            token_reuse: target.token_reuse,
+            then,
         })
     }
 
@@ -89,32 +105,20 @@ impl Prober {
         self.timeout
     }
 
-    /// Makes call number `seq`, which was due at `due`, and says how it went. Never
-    /// fails and never takes longer than the timeout (plus scheduling noise).
+    /// Makes call number `seq`, which was due at `due`, and says how it went; with
+    /// `--then`, an ok login's next call too, within the same timeout. Never fails and
+    /// never takes longer than the timeout (plus scheduling noise).
     pub async fn call(&self, seq: u64, due: Instant) -> Observation {
-        let limit = self.timeout;
+        let request = &self.requests[(seq % self.requests.len() as u64) as usize];
         let sent = Instant::now();
-        // The status and the marks are kept outside the exchange so a timeout while
-        // reading the body still reports what the server said, and the phases until then.
-        let status = AtomicU32::new(0);
-        let marks = Marks::new(sent);
-        let result = tokio::time::timeout(limit, self.exchange(seq, &status, &marks)).await;
-        let done = Instant::now();
-        let status = match status.load(Ordering::Relaxed) {
-            0 => None,
-            s => Some(s as u16),
-        };
-        if result.as_ref().is_ok_and(Result::is_ok) {
-            marks.stamp_at(Mark::Done, done);
-        }
-        let mut obs = Observation::new(seq, due, sent, done, status, Outcome::Ok);
-        obs.phases = marks.phases();
-        obs.connection = marks.connection();
-        match result {
-            Err(_) => {
+        let timed = self.timed(&self.conn, request, sent, self.timeout).await;
+        let mut obs = Observation::new(seq, due, sent, timed.done, timed.status, Outcome::Ok);
+        obs.phases = timed.marks.phases();
+        obs.connection = timed.marks.connection();
+        match timed.result {
+            Err(detail) => {
                 obs.outcome = Outcome::Timeout;
-                let phase = if status.is_some() { "reading the body" } else { "waiting for the answer" };
-                obs.detail = Some(timeout_detail(limit, phase));
+                obs.detail = Some(detail);
             }
             Ok(Err(Failure::Connect(e))) => {
                 obs.outcome = Outcome::ConnectError;
@@ -124,9 +128,66 @@ impl Prober {
                 obs.outcome = Outcome::TransportError;
                 obs.detail = Some(error_chain(&e));
             }
-            Ok(Ok(answer)) => self.classify(&mut obs, answer),
+            Ok(Ok(reply)) => {
+                let answer = Answer::of(reply);
+                let token = self.classify(&mut obs, &answer);
+                if let Some(next) = self.then.as_ref().filter(|_| obs.is_ok()) {
+                    obs.then = Some(self.next_call(next, token.as_deref(), sent + self.timeout).await);
+                }
+            }
         }
         obs
+    }
+
+    /// The call after an ok login, with its token, ending by `deadline`.
+    async fn next_call(&self, next: &NextCall, token: Option<&str>, deadline: Instant) -> Step {
+        let sent = Instant::now();
+        let mut step = Step {
+            outcome: StepOutcome::NoToken,
+            status: None,
+            sent,
+            done: sent,
+            detail: None,
+            phases: Default::default(),
+            connection: None,
+        };
+        let Some(request) = token.and_then(|t| next.request.with(t)) else {
+            return step;
+        };
+        let conn = next.conn.as_ref().unwrap_or(&self.conn);
+        let timed = self.timed(conn, &request, sent, deadline.saturating_duration_since(sent)).await;
+        (step.done, step.status) = (timed.done, timed.status);
+        step.phases = timed.marks.phases();
+        step.connection = timed.marks.connection();
+        (step.outcome, step.detail) = match timed.result {
+            Err(detail) => (StepOutcome::Timeout, Some(detail)),
+            Ok(Err(Failure::Connect(e))) => (StepOutcome::ConnectError, Some(e.to_string())),
+            Ok(Err(Failure::Transport(e))) => (StepOutcome::TransportError, Some(error_chain(&e))),
+            Ok(Ok(reply)) => (StepOutcome::for_status(reply.answer.status), None),
+        };
+        step
+    }
+
+    /// One exchange on `conn`, cut at `limit`. The status and the marks are kept
+    /// outside the exchange so a timeout while reading the body still reports what the
+    /// server said, and the phases until then.
+    async fn timed(&self, conn: &Connector, request: &[u8], sent: Instant, limit: Duration) -> Timed {
+        let status = AtomicU32::new(0);
+        let marks = Marks::new(sent);
+        let result = tokio::time::timeout(limit, conn.exchange(request, self.max_body, &marks, &status)).await;
+        let done = Instant::now();
+        let status = match status.load(Ordering::Relaxed) {
+            0 => None,
+            s => Some(s as u16),
+        };
+        if result.as_ref().is_ok_and(Result::is_ok) {
+            marks.stamp_at(Mark::Done, done);
+        }
+        let result = result.map_err(|_| {
+            let phase = if status.is_some() { "reading the body" } else { "waiting for the answer" };
+            timeout_detail(limit, phase)
+        });
+        Timed { result, status, marks, done }
     }
 
     /// What a caller reports that stopped waiting, `budget` after `start`, for a call
@@ -139,14 +200,9 @@ impl Prober {
         obs
     }
 
-    async fn exchange(&self, seq: u64, status: &AtomicU32, marks: &Marks) -> Result<Answer, Failure> {
-        let request = &self.requests[(seq % self.requests.len() as u64) as usize];
-        let reply = self.conn.exchange(request, self.max_body, marks, status).await?;
-        let h1::Answer { status, version, body, oversized, total, .. } = reply.answer;
-        Ok(Answer { status, body, oversized, total, tls: (reply.cert_not_after, reply.tls_version), version })
-    }
-
-    fn classify(&self, obs: &mut Observation, answer: Answer) {
+    /// Decides the outcome of a login's answer; the access token of a valid one, for
+    /// the next call.
+    fn classify<'a>(&self, obs: &mut Observation, answer: &'a Answer) -> Option<std::borrow::Cow<'a, str>> {
         obs.body_bytes = answer.total;
         (obs.cert_not_after, obs.tls_version) = answer.tls;
         obs.http_version = Some(answer.version);
@@ -156,10 +212,14 @@ impl Prober {
                 obs.outcome = Outcome::InvalidBody;
                 obs.violations.push(Violation::root(format!("body larger than --max-body ({} bytes)", self.max_body)));
             }
-            Outcome::Ok => match self.validator.check_token(&answer.body) {
-                Ok(mut facts) => {
+            Outcome::Ok => match self.validator.check_token_with(&answer.body) {
+                Ok((mut facts, token)) => {
                     self.scrub(obs.seq, &mut facts);
                     obs.token = Some(facts);
+                    if let Some(t) = &token {
+                        self.note_token(obs, t);
+                    }
+                    return token;
                 }
                 Err(violations) => {
                     obs.outcome = Outcome::InvalidBody;
@@ -170,6 +230,23 @@ impl Prober {
                 obs.violations = self.validator.check_error(&answer.body);
             }
             _ => {}
+        }
+        None
+    }
+
+    /// Tells the ledger of the token a valid answer handed out; a repeat the rule in
+    /// force forbids makes the login `reused_token`.
+    fn note_token(&self, obs: &mut Observation, token: &str) {
+        let account = (obs.seq % self.requests.len() as u64) as u32;
+        let handed = self.ledger.hand_out(token, account);
+        let forbidden = match self.token_reuse {
+            TokenReuse::Forbid => !handed.is_new(),
+            TokenReuse::SameAccount => handed.other_account,
+        };
+        if forbidden {
+            obs.outcome = Outcome::ReusedToken;
+            let whose = if handed.other_account { "of different accounts" } else { "of one account" };
+            obs.detail = Some(format!("the same access token was handed to {} logins {whose}", handed.logins));
         }
     }
 }
@@ -192,6 +269,33 @@ fn timeout_detail(limit: Duration, phase: &str) -> String {
     format!("no complete answer within {limit:?} ({phase})")
 }
 
+/// What one exchange gave: the reply or why it timed out, and what was seen meanwhile.
+struct Timed {
+    result: Result<Result<Reply, Failure>, String>,
+    status: Option<u16>,
+    marks: Marks,
+    done: Instant,
+}
+
+/// Where a URL's requests go: the request line's target and the `Host` header.
+fn request_target(url: &url::Url) -> Result<(String, String), ConfigError> {
+    let mut path = url.path().to_string();
+    if let Some(q) = url.query() {
+        path.push('?');
+        path.push_str(q);
+    }
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => return Err(ConfigError::Client("URL has no host".into())),
+    };
+    // A parsed URL's path and host are ASCII without blanks or line breaks already.
+    if [&path, &host].iter().any(|s| s.bytes().any(|b| !b.is_ascii_graphic())) {
+        return Err(ConfigError::Client("URL has a character a request line cannot carry".into()));
+    }
+    Ok((path, host))
+}
+
 struct Answer {
     /// 100 to 999: the head parser refuses anything else.
     status: u16,
@@ -201,6 +305,13 @@ struct Answer {
     /// What the handshake showed: the certificates' earliest expiry, the TLS version.
     tls: (Option<i64>, Option<&'static str>),
     version: HttpVersion,
+}
+
+impl Answer {
+    fn of(reply: Reply) -> Answer {
+        let h1::Answer { status, version, body, oversized, total, .. } = reply.answer;
+        Answer { status, body, oversized, total, tls: (reply.cert_not_after, reply.tls_version), version }
+    }
 }
 
 #[cfg(test)]

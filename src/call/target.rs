@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use url::Url;
 
+use super::ledger::Ledger;
 use super::secret::Secret;
 use super::tls::TlsError;
 use super::validate::{SchemaError, Validator};
@@ -67,6 +68,119 @@ pub struct TargetArgs {
     /// the zero-setup way to see the tool work
     #[arg(long, help_heading = "Target")]
     pub mock: bool,
+
+    /// A failure for the embedded mock to play, repeatable: reject-tokens[=SHARE] (its
+    /// protected resource refuses that share of tokens, all by default), cached-token
+    /// (every login gets the same token), any-password (any password is accepted)
+    #[arg(long, value_name = "FAULT", value_parser = MockFault::parse, requires = "mock", help_heading = "Target")]
+    pub mock_fault: Vec<MockFault>,
+
+    /// After each ok login, call URL with its token (Authorization: Bearer …): the
+    /// journey is ok only when that call is accepted (2xx). A path such as
+    /// /nehrapi/mock/resource is taken on the login URL's host
+    #[arg(long, value_name = "URL", help_heading = "Target")]
+    pub then: Option<String>,
+
+    /// Method of the --then call (POST sends an empty body)
+    #[arg(long, value_enum, default_value_t = ThenMethod::Get, requires = "then", help_heading = "Target")]
+    pub then_method: ThenMethod,
+
+    /// Which repeated access tokens fail a login as `reused_token`: forbid (any token
+    /// handed to a second login) or same-account (only one handed to another account)
+    #[arg(long, value_enum, default_value_t = TokenReuse::Forbid, value_name = "RULE", help_heading = "Target")]
+    pub token_reuse: TokenReuse,
+}
+
+/// A failure the embedded mock plays (`--mock-fault`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MockFault {
+    /// The protected resource refuses this share of valid tokens.
+    RejectTokens(f64),
+    CachedToken,
+    AnyPassword,
+}
+
+impl MockFault {
+    pub fn parse(s: &str) -> Result<MockFault, String> {
+        let bad =
+            || format!("invalid --mock-fault {s:?}: expected reject-tokens[=SHARE], cached-token or any-password");
+        match s.split_once('=') {
+            None if s == "reject-tokens" => Ok(MockFault::RejectTokens(1.0)),
+            None if s == "cached-token" => Ok(MockFault::CachedToken),
+            None if s == "any-password" => Ok(MockFault::AnyPassword),
+            Some(("reject-tokens", share)) => crate::util::units::parse_share(share)
+                .map(MockFault::RejectTokens)
+                .map_err(|why| format!("invalid --mock-fault {s:?}: {why}")),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// Which repeated access tokens are `reused_token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenReuse {
+    /// Every token handed to a second login: a cache replaying answers hands one
+    /// user's session to the next.
+    #[default]
+    Forbid,
+    /// Only a token handed to another account: for servers that give one account its
+    /// live token again (as Spring's token services do).
+    SameAccount,
+}
+
+/// The method of the call after the login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[value(rename_all = "UPPER")]
+pub enum ThenMethod {
+    Get,
+    Post,
+}
+
+impl ThenMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThenMethod::Get => "GET",
+            ThenMethod::Post => "POST",
+        }
+    }
+}
+
+/// Where the call after the login goes: a URL of its own, or a path on the login's host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThenUrl {
+    Path(String),
+    Url(Url),
+}
+
+/// `--then`: the call that shows the token works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Then {
+    pub url: ThenUrl,
+    pub method: ThenMethod,
+}
+
+impl Then {
+    /// Checks `--then URL` (or a config's `then`): an http(s) URL without credentials,
+    /// or a path starting with `/`.
+    pub fn parse(raw: &str, method: ThenMethod) -> Result<Then, ConfigError> {
+        let bad = |why: &str| ConfigError::BadThen { url: raw.to_string(), why: why.to_string() };
+        let url = if raw.starts_with('/') {
+            if raw.bytes().any(|b| !b.is_ascii_graphic()) {
+                return Err(bad("a path must be ASCII without blanks"));
+            }
+            ThenUrl::Path(raw.to_string())
+        } else {
+            match parse_url(raw) {
+                Ok(url) => ThenUrl::Url(url),
+                Err(ConfigError::UrlWithCredentials) => return Err(bad("credentials do not belong in the URL")),
+                Err(ConfigError::BadUrl { why, .. }) => return Err(bad(&why)),
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(Then { url, method })
+    }
 }
 
 /// A `--resolve HOST:PORT:ADDR`: where to connect for the URL's host and port.
@@ -117,6 +231,11 @@ pub struct Target {
     pub insecure: bool,
     /// `--resolve`: the address to connect to for the URL's host.
     pub pinned: Option<std::net::IpAddr>,
+    /// `--then`: the call after each ok login.
+    pub then: Option<Then>,
+    /// The access tokens handed out so far, shared by every prober of this target.
+    pub ledger: Arc<Ledger>,
+    pub token_reuse: TokenReuse,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +260,8 @@ pub enum ConfigError {
     BadCaCert { path: String, why: String },
     #[error("--resolve {pin} does not match the URL's host and port {url}: it only pins the URL's own")]
     PinElsewhere { pin: String, url: String },
+    #[error("invalid --then {url:?}: {why}; expected a URL such as https://host/api/… or a path such as /nehrapi/…")]
+    BadThen { url: String, why: String },
     #[error("--mock and {flag} cannot be used together: --mock probes the embedded mock with its own URL and account")]
     MockOverrides { flag: &'static str },
     #[error("--timeout must be more than 0")]
@@ -202,6 +323,7 @@ impl TargetArgs {
             None => None,
             Some(pin) => Some(pin_for(pin, &url)?),
         };
+        let then = self.then.as_deref().map(|raw| Then::parse(raw, self.then_method)).transpose()?;
         Ok(Target {
             url,
             credentials,
@@ -211,6 +333,9 @@ impl TargetArgs {
             ca_cert,
             insecure: self.insecure,
             pinned,
+            then,
+            ledger: Arc::default(),
+            token_reuse: self.token_reuse,
         })
     }
 
@@ -260,6 +385,20 @@ impl Target {
     /// The URL as it may be shown: never with credentials (they are refused anyway).
     pub fn display_url(&self) -> String {
         self.url.to_string()
+    }
+
+    /// Where the call after the login goes, a path taken on the login URL's host.
+    pub fn then_url(&self) -> Option<Url> {
+        self.then.as_ref().map(|then| match &then.url {
+            ThenUrl::Url(url) => url.clone(),
+            ThenUrl::Path(path) => {
+                let mut url = self.url.clone();
+                let (path, query) = path.split_once('?').map_or((path.as_str(), None), |(p, q)| (p, Some(q)));
+                url.set_path(path);
+                url.set_query(query);
+                url
+            }
+        })
     }
 }
 

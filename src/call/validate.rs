@@ -100,16 +100,29 @@ impl Validator {
 
     /// Checks a 200 answer. `Ok` carries the token facts; `Err` at least one violation.
     pub fn check_token(&self, body: &[u8]) -> Result<TokenFacts, Vec<Violation>> {
+        self.check_token_with(body).map(|(facts, _)| facts)
+    }
+
+    /// As [`Validator::check_token`], with the access token itself when the answer has
+    /// one as a non-empty string (a replacing `--schema` may not ask for it): for the
+    /// caller to hand on, never to keep or show.
+    pub fn check_token_with<'b>(&self, body: &'b [u8]) -> Result<(TokenFacts, Option<Cow<'b, str>>), Vec<Violation>> {
         if self.builtin
-            && let Some(facts) = fast_check(body)
+            && let Some(found) = fast_check(body)
         {
-            return Ok(facts);
+            return Ok(found);
         }
         let value = parse_object(body)?;
         if !self.token.is_valid(&value) {
             return Err(collect(&self.token, &value));
         }
-        Ok(facts(&value))
+        let token = value
+            .get("result")
+            .and_then(|r| r.get("access_token"))
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(|t| Cow::Owned(t.to_owned()));
+        Ok((facts(&value), token))
     }
 
     /// Checks a 401/500 answer against `{code: integer, message: string}`. Violations
@@ -224,13 +237,11 @@ fn type_name(v: &Value) -> &'static str {
 
 /// The built-in schema's valid case by [`super::fast`], which may only say "valid" when
 /// the schema would; `None` sends the answer to the schema.
-fn fast_check(body: &[u8]) -> Option<TokenFacts> {
+fn fast_check(body: &[u8]) -> Option<(TokenFacts, Option<Cow<'_, str>>)> {
     let t = super::fast::token_answer(std::str::from_utf8(body).ok()?)?;
-    Some(TokenFacts {
-        token_type: Some(token_type(t.token_type)),
-        expires_in: Some(t.expires_in),
-        scope: Some(t.scope),
-    })
+    let facts =
+        TokenFacts { token_type: Some(token_type(t.token_type)), expires_in: Some(t.expires_in), scope: Some(t.scope) };
+    Some((facts, Some(Cow::Borrowed(t.access_token))))
 }
 
 /// A valid answer's `token_type`, copied only when it is not spelled `bearer`.
@@ -384,7 +395,7 @@ mod tests {
     /// common answers (or it is no faster).
     #[test]
     fn fast_path_agrees_with_the_schema() {
-        let schema_only = Validator::from_file(&write_builtin()).unwrap();
+        let schema_only = schema_only();
         let builtin = Validator::builtin();
         let mut cases: Vec<Value> = vec![spec_answer()];
         let edits: Vec<fn(&mut Value)> = vec![
@@ -438,7 +449,7 @@ mod tests {
         let dup = String::from_utf8(spec.clone()).unwrap().replacen("\"code\":0", "\"code\":1,\"code\":0", 1);
         bodies.push(dup.into_bytes());
         for body in &bodies {
-            let slow = schema_only.check_token(body);
+            let slow = schema_only.check_token_with(body);
             let fast = fast_check(body);
             if let Some(f) = &fast {
                 assert_eq!(
@@ -448,7 +459,7 @@ mod tests {
                     String::from_utf8_lossy(body)
                 );
             }
-            assert_eq!(builtin.check_token(body), slow, "{}", String::from_utf8_lossy(body));
+            assert_eq!(builtin.check_token_with(body), slow, "{}", String::from_utf8_lossy(body));
         }
         assert!(fast_check(&spec).is_some(), "the spec's answer takes the fast path");
     }
@@ -458,7 +469,7 @@ mod tests {
     /// only with the schema, and with the same facts.
     #[test]
     fn fast_path_agrees_with_the_schema_one_byte_off() {
-        let schema_only = Validator::from_file(&write_builtin()).unwrap();
+        let schema_only = schema_only();
         let spec = serde_json::to_vec(&spec_answer()).unwrap();
         let mut bodies = Vec::new();
         for i in 0..spec.len() {
@@ -478,17 +489,18 @@ mod tests {
         for body in &bodies {
             if let Some(f) = fast_check(body) {
                 fast_said_valid += 1;
-                assert_eq!(schema_only.check_token(body).ok(), Some(f), "{}", String::from_utf8_lossy(body));
+                assert_eq!(schema_only.check_token_with(body).ok(), Some(f), "{}", String::from_utf8_lossy(body));
             }
         }
         assert!(fast_said_valid > 100, "the fast path should still take most harmless edits");
     }
 
-    fn write_builtin() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("nehr-probe-schema-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("get-token.schema.json");
+    /// The built-in schema read from a file, so without the fast path. The file is in a
+    /// directory of the caller's own: tests running at once never share it.
+    fn schema_only() -> Validator {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("get-token.schema.json");
         std::fs::write(&p, TOKEN_SCHEMA).unwrap();
-        p
+        Validator::from_file(&p).unwrap()
     }
 }

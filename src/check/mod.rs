@@ -117,7 +117,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
     };
     let verdict = probe_once(&prober, limits).await;
 
-    let text = metrics_text(&verdict, &args.name)?;
+    let text = metrics_text(&verdict, &args.name, args.target.then.is_some())?;
     let mut out = render(&verdict, args.format, &text);
     if args.extended_perfdata && args.format == CheckFormat::Nagios {
         out.insert_str(out.len() - 1, &verdict.extended_perfdata());
@@ -142,9 +142,10 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
 }
 
 /// The Prometheus text of one check: `serve`'s series for target `name`.
-pub fn metrics_text(verdict: &Verdict, name: &str) -> anyhow::Result<String> {
+/// With `then`, the `--then` series too.
+pub fn metrics_text(verdict: &Verdict, name: &str, then: bool) -> anyhow::Result<String> {
     let registry = Registry::new();
-    let metrics = Metrics::register(&registry, name).context("registering metrics")?;
+    let metrics = Metrics::register_with(&registry, name, then).context("registering metrics")?;
     register_build_info(&registry).context("registering metrics")?;
     metrics.observe(&verdict.observation);
     Ok(encode(&registry))

@@ -107,6 +107,15 @@ impl Verdict {
                 status = status.max(cert_status);
             }
         }
+        if let Some(step) = observation.then.as_ref().filter(|_| observation.is_ok()) {
+            if step.is_accepted() {
+                message.push_str(&format!("; next call accepted in {:.3} s", step.latency().as_secs_f64()));
+            } else {
+                // The login's own words first would bury why nobody can work.
+                message = format!("{}; after {}", step.reason(), observation.reason());
+                status = Status::Critical;
+            }
+        }
         Verdict { status, observation, message, limits, cert_left }
     }
 
@@ -129,6 +138,13 @@ impl Verdict {
             let limit = |l: Option<Duration>| l.map(|d| format!("{}:", d.as_secs())).unwrap_or_default();
             let (w, c) = (limit(self.limits.cert_warning), limit(self.limits.cert_critical));
             line.push_str(&format!(" cert_expires_in={left}s;{w};{c};;"));
+        }
+        if let Some(step) = &o.then {
+            line.push_str(&format!(
+                " then_time={:.6}s;;;0;{}",
+                step.latency().as_secs_f64(),
+                trim3(self.limits.timeout.as_secs_f64())
+            ));
         }
         line
     }
@@ -181,6 +197,20 @@ impl Verdict {
         if let Some(left) = self.cert_left {
             out["tls_cert_expires_in_seconds"] = left.into();
         }
+        if let Some(step) = &o.then {
+            let phases: serde_json::Map<String, serde_json::Value> = PHASE_NAMES
+                .iter()
+                .zip(step.phases.listed())
+                .map(|(name, d)| (name.to_string(), secs(d).into()))
+                .collect();
+            out["then"] = json!({
+                "outcome": step.outcome,
+                "http_status": step.status,
+                "latency_seconds": round6(step.latency().as_secs_f64()),
+                "message": step.reason(),
+                "phases_seconds": phases,
+            });
+        }
         out
     }
 }
@@ -230,6 +260,42 @@ mod tests {
             v.nagios_line(),
             "NEHR-TOKEN OK - valid bearer token, expires in 86399 s, in 0.042 s | time=0.042000s;0.5;2;0;10 size=371B;;;0"
         );
+    }
+
+    fn then(outcome: crate::call::observation::StepOutcome, status: u16) -> crate::call::Step {
+        let t = Instant::now();
+        crate::call::Step {
+            outcome,
+            status: Some(status),
+            sent: t,
+            done: t + Duration::from_millis(12),
+            detail: None,
+            phases: Default::default(),
+            connection: None,
+        }
+    }
+
+    #[test]
+    fn a_refused_token_is_critical_with_the_reason_first() {
+        use crate::call::observation::StepOutcome;
+        let mut o = obs(Outcome::Ok, 42);
+        o.then = Some(then(StepOutcome::TokenRefused, 401));
+        let v = judge(o);
+        assert_eq!(v.status, Status::Critical);
+        assert!(
+            v.nagios_line().starts_with(
+                "NEHR-TOKEN CRITICAL - the next call refused the token (HTTP 401); after valid bearer token"
+            ),
+            "{}",
+            v.nagios_line()
+        );
+        assert!(v.nagios_line().contains(" then_time=0.012000s;;;0;10"), "{}", v.nagios_line());
+        assert_eq!(v.json()["then"]["outcome"], "token_refused");
+        let mut o = obs(Outcome::Ok, 42);
+        o.then = Some(then(StepOutcome::Accepted, 200));
+        let v = judge(o);
+        assert_eq!(v.status, Status::Ok);
+        assert!(v.message.ends_with("; next call accepted in 0.012 s"), "{}", v.message);
     }
 
     #[test]

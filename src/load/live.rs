@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prometheus::{IntCounter, Opts, Registry};
 use tokio_util::sync::CancellationToken;
 
-use crate::report::histogram::histogram;
+use crate::report::histogram::{histogram, percentile};
 use crate::util::fmt::human_secs;
 
 /// An HdrHistogram interval log (format 1.3, V2 compressed histograms, µs), written one
@@ -164,7 +164,7 @@ impl Progress {
             None => String::new(),
         };
         let ok = if done == 0 { 0.0 } else { ok as f64 * 100.0 / done as f64 };
-        let p99 = if last.is_empty() { "–".into() } else { human_secs(last.value_at_quantile(0.99) as f64 / 1e6) };
+        let p99 = if last.is_empty() { "–".into() } else { human_secs(percentile(&last, 99.0) as f64 / 1e6) };
         // Requests given up so far show as soon as there is one: the cap is too small.
         let dropped = if dropped > 0 { format!(", {dropped} dropped") } else { String::new() };
         self.bar.set_message(format!(

@@ -13,8 +13,10 @@ pub mod pace;
 pub mod recorder;
 pub mod schedule;
 pub mod segment;
+pub mod then;
 pub mod timeline;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -77,6 +79,17 @@ pub async fn run(args: &LoadArgs, signals: &Shutdown) -> anyhow::Result<u8> {
 
 /// Runs the load test and returns what it measured, without printing it.
 pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Result<Finished> {
+    execute_with(args, shutdown, |_| {}).await
+}
+
+/// [`execute`], telling `on_listening` the address `--metrics-listen` bound (the port
+/// the system picked, for port 0) before the first request is sent. Not called without
+/// `--metrics-listen`.
+pub async fn execute_with(
+    args: &LoadArgs,
+    shutdown: CancellationToken,
+    on_listening: impl FnOnce(SocketAddr),
+) -> anyhow::Result<Finished> {
     let plan = Plan::from_args(args);
     plan.check(args)?;
     let mut target = args.target.resolve_with(args.credentials.as_deref())?;
@@ -92,11 +105,12 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
         None => (None, None, None),
         Some(addr) => {
             let registry = Registry::new();
-            let metrics = Metrics::register(&registry, &args.name).context("registering metrics")?;
+            let metrics =
+                Metrics::register_with(&registry, &args.name, target.then.is_some()).context("registering metrics")?;
             let dropped = live::register_dropped(&registry, &args.name).context("registering metrics")?;
             let late_starts = live::register_late_starts(&registry, &args.name).context("registering metrics")?;
             register_build_info(&registry).context("registering metrics")?;
-            live::serve_metrics(addr, registry, stop_servers.clone()).await?;
+            on_listening(live::serve_metrics(addr, registry, stop_servers.clone()).await?);
             (Some(metrics), Some(dropped), Some(late_starts))
         }
     };
@@ -188,6 +202,7 @@ pub async fn execute(args: &LoadArgs, shutdown: CancellationToken) -> anyhow::Re
         duration: phase.duration,
         segment: segmented,
         started_at,
+        then: target.then_url().zip(target.then.as_ref()).map(|(url, t)| (url.to_string(), t.method.as_str().into())),
     };
     let shown = phase.recorder.into_shown(&run, &args.thresholds, notes);
     Ok(Finished { shown, hlog, interrupted: phase.interrupted })

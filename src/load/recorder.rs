@@ -19,6 +19,7 @@ use prometheus::IntCounter;
 use tokio::sync::mpsc;
 
 use super::live::{Hlog, Progress};
+use super::then::ThenRecorder;
 use super::timeline::{OpenSeconds, Second, Timeline, TimelineBuilder};
 use crate::call::{Connection, Observation, Outcome};
 use crate::metrics::Metrics;
@@ -51,7 +52,9 @@ pub struct Recorder {
     pub ok_latency: Histogram<u64>,
     /// What happened when; filled by [`collect`] when the run ends.
     pub timeline: Option<Timeline>,
-    outcomes: [u64; 9],
+    /// `--then`: the next calls; from the first journey that made one.
+    pub then: Option<ThenRecorder>,
+    outcomes: [u64; Outcome::COUNT],
     /// Indexed by status code (HTTP allows 100 to 999).
     statuses: Box<[u64]>,
     violations: BTreeMap<String, u64>,
@@ -77,7 +80,8 @@ impl Default for Recorder {
             connections_opened: 0,
             ok_latency: histogram(),
             timeline: None,
-            outcomes: [0; 9],
+            then: None,
+            outcomes: [0; Outcome::COUNT],
             statuses: vec![0; 1000].into_boxed_slice(),
             violations: BTreeMap::new(),
             late_starts: 0,
@@ -115,6 +119,9 @@ impl Recorder {
             self.ok_latency.saturating_record(latency);
         }
         self.outcomes[obs.outcome.index()] += 1;
+        if obs.then.is_some() || self.then.is_some() {
+            self.then.get_or_insert_default().record(obs);
+        }
         if let Some(count) = obs.status.and_then(|s| self.statuses.get_mut(usize::from(s))) {
             *count += 1;
         }
@@ -237,6 +244,9 @@ impl Recorder {
             phases_seconds: PhaseTable::of(&rec.phases),
             phase_histograms: Some(histogram::encode_phases(&rec.phases)),
             ok_histogram: Some(histogram::encode(&rec.ok_latency)),
+            then: run.then.as_ref().map(|(url, method)| {
+                rec.then.clone().unwrap_or_default().report(url, method, rec.requests() + rec.dropped())
+            }),
         };
         report.judge(thresholds, &rec.latency, Some(&rec.ok_latency));
         report
@@ -450,6 +460,7 @@ pub(crate) mod tests {
             duration: Duration::from_secs(10),
             segment: None,
             started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            then: None,
         };
         rec.into_shown(&run, &[Threshold::parse("p99<500ms").unwrap()], vec![])
     }
@@ -491,7 +502,7 @@ pub(crate) mod tests {
                 "ok_histogram"
             ]
         );
-        assert_eq!(v["outcomes"].as_object().unwrap().len(), 9);
+        assert_eq!(v["outcomes"].as_object().unwrap().len(), Outcome::COUNT);
         assert_eq!(v["model"], "open");
         assert_eq!(v["achieved_rps"], 0.3);
         assert_eq!(v["http_status"]["200"], 3);
@@ -499,7 +510,7 @@ pub(crate) mod tests {
         assert_eq!(v["started_at"], "2023-11-14T22:13:20.000Z");
         assert_eq!(v["timeline"].as_array().unwrap().len(), 10);
         assert_eq!(v["timeline"][0]["requests"], 3);
-        assert_eq!(v["timeline"][0]["outcomes"].as_object().unwrap().len(), 9);
+        assert_eq!(v["timeline"][0]["outcomes"].as_object().unwrap().len(), Outcome::COUNT);
         assert_eq!(v["timeline"][0]["latency_seconds"]["max"], 0.030015);
         assert_eq!(v["timeline"][1]["requests"], 0);
         assert!(v["histogram"].as_str().unwrap().starts_with("HISTF"));

@@ -34,7 +34,7 @@ const HARD_MAX: usize = 4096;
 /// requests dropped in it, and latency percentiles in µs (all zero without calls).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Slice {
-    pub outcomes: [u64; 9],
+    pub outcomes: [u64; Outcome::COUNT],
     /// Due requests given up in it (never sent: no latency).
     pub dropped: u64,
     pub p50_us: u64,
@@ -48,16 +48,16 @@ impl Slice {
         self.outcomes.iter().sum()
     }
 
-    fn summarize(outcomes: [u64; 9], dropped: u64, h: &Histogram<u64>) -> Slice {
+    fn summarize(outcomes: [u64; Outcome::COUNT], dropped: u64, h: &Histogram<u64>) -> Slice {
         if h.is_empty() {
             return Slice { outcomes, dropped, ..Slice::default() };
         }
         Slice {
             outcomes,
             dropped,
-            p50_us: h.value_at_quantile(0.5),
-            p90_us: h.value_at_quantile(0.9),
-            p99_us: h.value_at_quantile(0.99),
+            p50_us: histogram::percentile(h, 50.0),
+            p90_us: histogram::percentile(h, 90.0),
+            p99_us: histogram::percentile(h, 99.0),
             max_us: h.max(),
         }
     }
@@ -130,7 +130,7 @@ pub struct TimelineBuilder {
     timeline: Timeline,
     /// The interval being filled: its index, counts and latency (µs).
     slot: u64,
-    outcomes: [u64; 9],
+    outcomes: [u64; Outcome::COUNT],
     dropped: u64,
     latency: Histogram<u64>,
 }
@@ -145,7 +145,7 @@ impl TimelineBuilder {
                 coarsened: false,
             },
             slot: 0,
-            outcomes: [0; 9],
+            outcomes: [0; Outcome::COUNT],
             dropped: 0,
             latency: histogram(),
         }
@@ -168,7 +168,7 @@ impl TimelineBuilder {
     fn close_slot(&mut self) {
         let slice = Slice::summarize(self.outcomes, self.dropped, &self.latency);
         self.timeline.slices.push(slice);
-        self.outcomes = [0; 9];
+        self.outcomes = [0; Outcome::COUNT];
         self.dropped = 0;
         self.latency.reset();
         if self.timeline.slices.len() >= HARD_MAX {
@@ -196,7 +196,7 @@ pub struct Second {
     /// Latency (from the due time) of the calls that ended in it, µs.
     pub latency: Histogram<u64>,
     /// Its calls by outcome, in [`Outcome::ALL`]'s order.
-    pub outcomes: [u64; 9],
+    pub outcomes: [u64; Outcome::COUNT],
     /// Due requests given up in it.
     pub dropped: u64,
 }
@@ -242,7 +242,7 @@ impl OpenSeconds {
     fn open_next(&mut self) {
         let index = self.first + self.open.len() as u64;
         let latency = self.spare.pop().unwrap_or_else(histogram);
-        self.open.push_back(Second { index, latency, outcomes: [0; 9], dropped: 0 });
+        self.open.push_back(Second { index, latency, outcomes: [0; Outcome::COUNT], dropped: 0 });
     }
 
     /// Closes, oldest first, every second that ended at least [`GRACE`] before `now`
@@ -332,7 +332,7 @@ mod tests {
     }
 
     fn second(index: u64, outcome: Outcome, latencies_us: &[u64]) -> Second {
-        let mut s = Second { index, latency: histogram(), outcomes: [0; 9], dropped: 0 };
+        let mut s = Second { index, latency: histogram(), outcomes: [0; Outcome::COUNT], dropped: 0 };
         for &l in latencies_us {
             s.latency.record(l).unwrap();
             s.outcomes[outcome.index()] += 1;

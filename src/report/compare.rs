@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::histogram::percentile;
 use super::model::{LoadReport, Model, Outcomes, Shown, TimelineEntry, secs};
 use crate::call::Outcome;
 use crate::util::fmt::human_secs;
@@ -552,7 +553,7 @@ fn latency_series(s: &Shown, q: f64) -> Option<Estimate> {
 
 /// The histogram's `q` quantile in seconds; `None` when it is empty.
 fn quantile(h: &Histogram<u64>, q: f64) -> Option<f64> {
-    (!h.is_empty()).then(|| secs(h.value_at_quantile(q)))
+    (!h.is_empty()).then(|| secs(percentile(h, q * 100.0)))
 }
 
 /// The standard error of the `q` quantile of `h` if its calls were independent: the
@@ -567,9 +568,9 @@ fn order_error(h: &Histogram<u64>, q: f64) -> Option<f64> {
         return Some(f64::INFINITY);
     }
     let delta = 1.96 * (q * (1.0 - q) / h.len() as f64).sqrt();
-    let lo = secs(h.value_at_quantile((q - delta).max(0.0)));
-    let hi = secs(h.value_at_quantile((q + delta).min(1.0)));
-    let resolution = secs(h.value_at_quantile(q)) * 5e-4;
+    let lo = secs(percentile(h, (q - delta).max(0.0) * 100.0));
+    let hi = secs(percentile(h, (q + delta).min(1.0) * 100.0));
+    let resolution = secs(percentile(h, q * 100.0)) * 5e-4;
     Some(((hi - lo) / (2.0 * 1.96)).max(resolution))
 }
 

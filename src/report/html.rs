@@ -37,6 +37,7 @@ fn colour(o: Outcome) -> RGBColor {
     match o {
         Outcome::Ok => RGBColor(46, 160, 67),
         Outcome::InvalidBody => RGBColor(137, 87, 229),
+        Outcome::ReusedToken => RGBColor(255, 0, 110),
         Outcome::Unauthorized => RGBColor(219, 109, 40),
         Outcome::RateLimited => RGBColor(212, 167, 44),
         Outcome::ServerError => RGBColor(207, 34, 46),
@@ -108,6 +109,9 @@ pub fn render(shown: &Shown) -> String {
                 @if r.phases_seconds.rows().iter().any(|(_, p)| p.is_some()) {
                     h2 { "Where the time went" }
                     (phases(r))
+                }
+                @if let Some(t) = &r.then {
+                    (super::html_then::section(t, r.requests + r.dropped))
                 }
                 @if !r.thresholds.is_empty() {
                     h2 { "Thresholds" }
@@ -602,6 +606,7 @@ mod tests {
             phases_seconds: PhaseTable::default(),
             phase_histograms: None,
             ok_histogram: Some(encode(&ok_latency)),
+            then: None,
         };
         let rules = ["p99<300ms", "ok_p99<50ms", "error_rate<1%"].map(|t| Threshold::parse(t).unwrap());
         report.judge(&rules, &latency, Some(&ok_latency));

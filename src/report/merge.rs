@@ -15,7 +15,8 @@ use std::time::{Duration, SystemTime};
 
 use super::histogram::{self, histogram};
 use super::model::{
-    LoadReport, Outcomes, Percentiles, PhaseTable, Segment, Shown, TimelineEntry, share, timeline_interval,
+    LoadReport, Outcomes, Percentiles, PhaseHistograms, PhaseTable, Segment, Shown, ThenReport, TimelineEntry, share,
+    timeline_interval,
 };
 use crate::call::Outcome;
 use crate::util::units::round6;
@@ -211,6 +212,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
             histogram::add(into, from);
         }
     }
+    m.then = merge_then(&all, m.requests + m.dropped)?;
     m.new_connection_share = share(m.connections_opened, m.requests);
     m.phases_seconds = phases.as_ref().map(PhaseTable::of).unwrap_or_default();
     m.phase_histograms = phases.as_ref().map(histogram::encode_phases);
@@ -460,6 +462,42 @@ fn merge_service_times(all: &[&Shown]) -> Percentiles {
         p99_99: weighted(|p| p.p99_99),
         max: with_requests().map(|p| p.max).fold(0.0, f64::max),
     }
+}
+
+/// The `--then` sections merged exactly (counts and histograms add); none unless every
+/// report has one. Journeys of a report without it are not journeys.
+fn merge_then(all: &[&Shown], due: u64) -> Result<Option<ThenReport>, ReportError> {
+    let Some(sections) = all.iter().map(|s| s.report.then.as_ref()).collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    let bad = |why: String| ReportError::Histogram { path: "the then section".into(), why };
+    let mut latency = histogram();
+    let mut phases: PhaseHistograms = std::array::from_fn(|_| histogram());
+    let mut merged = sections[0].clone();
+    merged.calls = 0;
+    merged.journeys_ok = 0;
+    merged.outcomes.values_mut().for_each(|n| *n = 0);
+    let mut urls: Vec<&str> = Vec::new();
+    for t in &sections {
+        if !urls.contains(&t.url.as_str()) {
+            urls.push(&t.url);
+        }
+        merged.calls += t.calls;
+        merged.journeys_ok += t.journeys_ok;
+        for (k, v) in &t.outcomes {
+            *merged.outcomes.entry(k.clone()).or_default() += v;
+        }
+        histogram::add(&mut latency, &histogram::decode(&t.histogram).map_err(bad)?);
+        let from = histogram::decode_phases(&t.phase_histograms).map_err(bad)?;
+        phases.iter_mut().zip(&from).for_each(|(into, from)| histogram::add(into, from));
+    }
+    merged.url = urls.join(", ");
+    merged.journey_error_rate = ThenReport::error_rate(merged.journeys_ok, due);
+    merged.latency_seconds = Percentiles::of(&latency);
+    merged.phases_seconds = PhaseTable::of(&phases);
+    merged.histogram = histogram::encode(&latency);
+    merged.phase_histograms = histogram::encode_phases(&phases);
+    Ok(Some(merged))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod compare;
 pub mod histogram;
 pub mod html;
 pub mod html_compare;
+pub mod html_then;
 pub mod merge;
 pub mod model;
 pub mod text;

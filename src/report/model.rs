@@ -2,7 +2,7 @@
 //! finished run by the load engine, written with `--format json` and `--out`, and read
 //! back by `nehr-probe report`.
 //!
-//! The shape is public interface: all nine outcome keys always present, seconds as
+//! The shape is public interface: all ten outcome keys always present, seconds as
 //! floats, histograms as base64 of a compressed V2 HdrHistogram (µs). It never holds
 //! credentials or tokens. This module owns the shape, not how it is measured.
 
@@ -12,6 +12,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::histogram::percentile;
 use super::threshold::{Facts, Judged, Threshold};
 use crate::call::Outcome;
 use crate::call::phases::PHASE_NAMES;
@@ -41,11 +42,14 @@ impl std::fmt::Display for Segment {
     }
 }
 
-/// Requests by outcome: all nine keys, always.
+/// Requests by outcome: all ten keys, always (`reused_token`, added later, is read as
+/// 0 from older reports).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcomes {
     pub ok: u64,
     pub invalid_body: u64,
+    #[serde(default)]
+    pub reused_token: u64,
     pub unauthorized: u64,
     pub rate_limited: u64,
     pub server_error: u64,
@@ -69,6 +73,7 @@ impl Outcomes {
         match o {
             Outcome::Ok => &mut self.ok,
             Outcome::InvalidBody => &mut self.invalid_body,
+            Outcome::ReusedToken => &mut self.reused_token,
             Outcome::Unauthorized => &mut self.unauthorized,
             Outcome::RateLimited => &mut self.rate_limited,
             Outcome::ServerError => &mut self.server_error,
@@ -99,15 +104,15 @@ impl Percentiles {
         if h.is_empty() {
             return Percentiles::default();
         }
-        let q = |q: f64| secs(h.value_at_quantile(q));
+        let q = |p: f64| secs(percentile(h, p));
         Percentiles {
             min: secs(h.min()),
             mean: round6(h.mean() / 1e6),
-            p50: q(0.5),
-            p90: q(0.9),
-            p99: q(0.99),
-            p99_9: q(0.999),
-            p99_99: q(0.9999),
+            p50: q(50.0),
+            p90: q(90.0),
+            p99: q(99.0),
+            p99_9: q(99.9),
+            p99_99: q(99.99),
             max: secs(h.max()),
         }
     }
@@ -165,8 +170,8 @@ impl PhaseStats {
         if h.is_empty() {
             return None;
         }
-        let q = |q: f64| secs(h.value_at_quantile(q));
-        Some(PhaseStats { calls: h.len(), p50: q(0.5), p90: q(0.9), p99: q(0.99), max: secs(h.max()) })
+        let q = |p: f64| secs(percentile(h, p));
+        Some(PhaseStats { calls: h.len(), p50: q(50.0), p90: q(90.0), p99: q(99.0), max: secs(h.max()) })
     }
 }
 
@@ -279,6 +284,39 @@ pub struct LoadReport {
     /// The same of `ok` calls' latency, so that merged ok latency is exact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ok_histogram: Option<String>,
+    /// `--then`: the call after each ok login. Absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<ThenReport>,
+}
+
+/// With `--then`: the call after each ok login, and the journeys it completes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThenReport {
+    /// Where it went: never with credentials (a URL holding them is refused).
+    pub url: String,
+    pub method: String,
+    /// Calls made: one per ok login.
+    pub calls: u64,
+    /// Those calls by outcome, every key of docs/journeys.md always.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Journeys a user could go on with: the login ok and the call accepted.
+    pub journeys_ok: u64,
+    /// The share of due journeys that did not end so: failed logins, refused or failed
+    /// calls, and dropped requests; 0 to 1.
+    pub journey_error_rate: f64,
+    /// From the call's send to its end.
+    pub latency_seconds: Percentiles,
+    pub phases_seconds: PhaseTable,
+    /// As the report's own, for exact merges.
+    pub histogram: String,
+    pub phase_histograms: BTreeMap<String, String>,
+}
+
+impl ThenReport {
+    /// Journeys that did not end with an accepted call, over those due.
+    pub fn error_rate(journeys_ok: u64, due: u64) -> f64 {
+        if due == 0 { 0.0 } else { round6(due.saturating_sub(journeys_ok) as f64 / due as f64) }
+    }
 }
 
 /// What a run knows besides its recorder.
@@ -292,15 +330,20 @@ pub struct RunFacts {
     pub segment: Option<Segment>,
     /// The wall-clock time of the measured phase's t0.
     pub started_at: std::time::SystemTime,
+    /// `--then`: its URL and method.
+    pub then: Option<(String, String)>,
 }
 
 impl LoadReport {
     /// Judges `thresholds` against this report and its latency histograms (µs): of all
     /// calls, and of `ok` calls where the report has it.
     pub fn judge(&mut self, thresholds: &[Threshold], latency: &Histogram<u64>, ok_latency: Option<&Histogram<u64>>) {
+        let then_latency = self.then.as_ref().and_then(|t| super::histogram::decode(&t.histogram).ok());
         let facts = Facts {
             latency,
             ok_latency,
+            then_latency: then_latency.as_ref(),
+            journeys_ok: self.then.as_ref().map(|t| t.journeys_ok),
             requests: self.requests,
             ok: self.outcomes.ok,
             dropped: self.dropped,

@@ -6,10 +6,12 @@
 
 use std::fmt::Write;
 
+use super::histogram::percentile;
 use super::merge::WARNING;
-use super::model::{LoadReport, Model, Shown, TimelineEntry};
+use super::model::{LoadReport, Model, PhaseTable, Shown, ThenReport, TimelineEntry};
 use super::threshold::Threshold;
 use crate::call::Outcome;
+use crate::call::observation::StepOutcome;
 use crate::util::fmt::human_secs;
 use crate::util::units::trim3;
 
@@ -96,6 +98,9 @@ pub fn render(shown: &Shown) -> String {
     }
 
     phases(o, r);
+    if let Some(t) = &r.then {
+        then(o, t, r.requests + r.dropped);
+    }
 
     if !r.http_status.is_empty() {
         let codes: Vec<String> = r.http_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
@@ -144,9 +149,59 @@ pub fn render(shown: &Shown) -> String {
 /// Where the time went, phase by phase over the calls that had each, and how many
 /// connections the calls opened.
 fn phases(o: &mut String, r: &LoadReport) {
-    let rows = r.phases_seconds.rows();
-    if r.requests == 0 || rows.iter().all(|(_, p)| p.is_none()) {
+    if r.requests == 0 || !phase_table(o, &r.phases_seconds) {
         return;
+    }
+    let _ = writeln!(
+        o,
+        "  connections opened {}; {} of calls on a new connection",
+        r.connections_opened,
+        share(r.connections_opened, r.requests),
+    );
+}
+
+/// The quantiles a one-line latency summary gives.
+const KEY_QUANTILES: [&str; 4] = ["p50", "p90", "p99", "max"];
+
+/// `--then`: the journeys, the next call's outcomes, latency and phases.
+fn then(o: &mut String, t: &ThenReport, due: u64) {
+    let _ = writeln!(o, "\nthen {} {}", t.method, t.url);
+    let _ = writeln!(
+        o,
+        "  {} of {due} journeys ok ({}): the login ok and the next call accepted; journey error rate {:.2} %",
+        t.journeys_ok,
+        share(t.journeys_ok, due),
+        t.journey_error_rate * 100.0,
+    );
+    let mut zero = Vec::new();
+    for outcome in StepOutcome::ALL {
+        match t.outcomes.get(outcome.as_str()).copied().unwrap_or(0) {
+            0 => zero.push(outcome.as_str()),
+            n => _ = writeln!(o, "  {:<16} {n:>10}  {:>8}", outcome.as_str(), share(n, t.calls)),
+        }
+    }
+    if !zero.is_empty() {
+        let _ = writeln!(o, "  none: {}", zero.join(", "));
+    }
+    if t.calls == 0 {
+        return;
+    }
+    let rows: Vec<String> = t
+        .latency_seconds
+        .rows()
+        .into_iter()
+        .filter(|(n, _)| KEY_QUANTILES.contains(n))
+        .map(|(n, v)| format!("{n} {}", human_secs(v)))
+        .collect();
+    let _ = writeln!(o, "  latency (from its send)  {}", rows.join("  "));
+    phase_table(o, &t.phases_seconds);
+}
+
+/// The phase table; whether it had any phase to show.
+fn phase_table(o: &mut String, table: &PhaseTable) -> bool {
+    let rows = table.rows();
+    if rows.iter().all(|(_, p)| p.is_none()) {
+        return false;
     }
     let _ = writeln!(o, "\n  {:<12} {:>8} {:>10} {:>10} {:>10} {:>10}", "phase", "calls", "p50", "p90", "p99", "max");
     for (name, p) in rows {
@@ -160,12 +215,7 @@ fn phases(o: &mut String, r: &LoadReport) {
             }
         }
     }
-    let _ = writeln!(
-        o,
-        "  connections opened {}; {} of calls on a new connection",
-        r.connections_opened,
-        share(r.connections_opened, r.requests),
-    );
+    true
 }
 
 /// One bar per percentile, its length proportional to the latency there.
@@ -176,7 +226,7 @@ fn spectrum(o: &mut String, shown: &Shown) {
     }
     let max = h.max().max(1) as f64;
     for (p, label) in SPECTRUM {
-        let v = if p == 0.0 { h.min() } else { h.value_at_quantile(p / 100.0) };
+        let v = percentile(h, p);
         let _ = writeln!(o, "  {label:<7} {} {}", bar(v as f64 / max), human_secs(v as f64 / 1e6));
     }
 }

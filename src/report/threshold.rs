@@ -9,15 +9,18 @@ use std::fmt;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::histogram::percentile;
+
 /// What a grammar error ends with: the shape of a rule, short enough for one line.
 pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, error_rate<=1%, rps>=49 (docs/commands.md#load)";
 
 /// What an unknown metric's error ends with, in place of [`GRAMMAR`].
-pub const METRICS: &str =
-    "the metrics are pNN (0 < NN < 100), max, mean, their ok_ forms, error_rate, dropped, rps (docs/commands.md#load)";
+pub const METRICS: &str = "the metrics are pNN (0 < NN < 100), max, mean (ok_/then_ too), error_rate, \
+     journey_error_rate, dropped, rps (docs/commands.md#load)";
 
 /// The metrics a misspelt name is held against for a did-you-mean.
-const NAMES: [&str; 10] = ["p50", "p90", "p95", "p99", "p99.9", "max", "mean", "error_rate", "dropped", "rps"];
+const NAMES: [&str; 11] =
+    ["p50", "p90", "p95", "p99", "p99.9", "max", "mean", "error_rate", "journey_error_rate", "dropped", "rps"];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid threshold {expr:?}: {why}")]
@@ -37,6 +40,9 @@ pub enum Metric {
     /// The share of due requests that got no `ok`: calls with another outcome, and
     /// dropped requests.
     ErrorRate,
+    /// With `--then`: the share of due journeys that did not end with the next call
+    /// accepted.
+    JourneyErrorRate,
     /// The share of due requests that were dropped (never sent).
     Dropped,
     /// The achieved request rate.
@@ -49,6 +55,7 @@ impl Metric {
             "max" => Some(Metric::Max),
             "mean" => Some(Metric::Mean),
             "error_rate" => Some(Metric::ErrorRate),
+            "journey_error_rate" => Some(Metric::JourneyErrorRate),
             "dropped" => Some(Metric::Dropped),
             "rps" => Some(Metric::Rps),
             _ => {
@@ -112,6 +119,8 @@ pub struct Threshold {
     pub metric: Metric,
     /// A latency metric of `ok` calls only (`ok_p99`), which fast failures cannot flatter.
     pub ok_only: bool,
+    /// A latency metric of the `--then` call (`then_p99`).
+    pub then: bool,
     pub op: Op,
     pub value: f64,
 }
@@ -128,6 +137,10 @@ pub struct Facts<'a> {
     pub latency: &'a Histogram<u64>,
     /// Latency of `ok` calls in microseconds; `None` in reports written before it.
     pub ok_latency: Option<&'a Histogram<u64>>,
+    /// Latency of the `--then` calls in microseconds; `None` without `--then`.
+    pub then_latency: Option<&'a Histogram<u64>>,
+    /// Journeys that ended with the `--then` call accepted; `None` without `--then`.
+    pub journeys_ok: Option<u64>,
     pub requests: u64,
     pub ok: u64,
     /// Due requests never sent.
@@ -164,14 +177,16 @@ impl Threshold {
         if name.is_empty() {
             return Err(err("no metric before the operator"));
         }
-        let (ok_only, bare) = match name.strip_prefix("ok_") {
-            Some(bare) => (true, bare),
-            None => (false, name),
+        let (ok_only, then, bare) = match (name.strip_prefix("ok_"), name.strip_prefix("then_")) {
+            (Some(bare), _) => (true, false, bare),
+            (_, Some(bare)) => (false, true, bare),
+            _ => (false, false, name),
         };
         let metric =
             Metric::parse(bare).ok_or_else(|| ThresholdError { expr: expr.clone(), why: Metric::unknown(bare) })?;
-        if ok_only && !metric.is_latency() {
-            return Err(err(&format!("ok_ goes with a latency metric only, not {bare}")));
+        if (ok_only || then) && !metric.is_latency() {
+            let prefix = if ok_only { "ok_" } else { "then_" };
+            return Err(err(&format!("{prefix} goes with a latency metric only, not {bare}")));
         }
         let value = value.trim();
         let split = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
@@ -185,31 +200,37 @@ impl Threshold {
             (m, "ms") if m.is_latency() => n / 1000.0,
             (m, "s") if m.is_latency() => n,
             (m, "") if m.is_latency() => return Err(err("a latency needs a unit: us, ms or s")),
-            (Metric::ErrorRate | Metric::Dropped, "%") => n / 100.0,
-            (Metric::ErrorRate | Metric::Dropped, "") if n <= 1.0 => n,
-            (Metric::ErrorRate | Metric::Dropped, "") => {
+            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, "%") => n / 100.0,
+            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, "") if n <= 1.0 => n,
+            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, "") => {
                 return Err(err("a fraction is at most 1; write a percentage with %"));
             }
             (Metric::Rps, "") => n,
             (_, unit) => return Err(err(&format!("unit {unit:?} does not fit {name}"))),
         };
-        Ok(Threshold { expr, metric, ok_only, op, value })
+        Ok(Threshold { expr, metric, ok_only, then, op, value })
     }
 
     /// The measured value, in the metric's base unit; `None` without requests (or,
-    /// for `ok_` rules, without ok calls).
+    /// for `ok_` rules, without ok calls; for `then_` and journey rules, without
+    /// `--then` calls).
     pub fn actual(&self, facts: &Facts) -> Option<f64> {
-        let h = if self.ok_only { facts.ok_latency? } else { facts.latency };
+        let h = match (self.ok_only, self.then) {
+            (true, _) => facts.ok_latency?,
+            (_, true) => facts.then_latency?,
+            _ => facts.latency,
+        };
         let secs = |us: u64| us as f64 / 1e6;
         let due = facts.requests + facts.dropped;
         match self.metric {
             Metric::Rps => Some(facts.achieved_rps),
-            Metric::ErrorRate | Metric::Dropped if due == 0 => None,
+            Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped if due == 0 => None,
             Metric::ErrorRate => Some(due.saturating_sub(facts.ok) as f64 / due as f64),
+            Metric::JourneyErrorRate => Some(due.saturating_sub(facts.journeys_ok?) as f64 / due as f64),
             Metric::Dropped => Some(facts.dropped as f64 / due as f64),
             _ if facts.requests == 0 => None,
             _ if h.is_empty() => None,
-            Metric::Percentile(p) => Some(secs(h.value_at_quantile(p / 100.0))),
+            Metric::Percentile(p) => Some(secs(percentile(h, p))),
             Metric::Max => Some(secs(h.max())),
             Metric::Mean => Some(h.mean() / 1e6),
         }
@@ -225,8 +246,11 @@ impl Threshold {
     pub fn show(&self, actual: Option<f64>) -> String {
         match (self.metric, actual) {
             (_, None) if self.ok_only => "no ok calls".to_string(),
+            (_, None) if self.then || self.metric == Metric::JourneyErrorRate => "no --then calls".to_string(),
             (_, None) => "no requests".to_string(),
-            (Metric::ErrorRate | Metric::Dropped, Some(a)) => format!("{:.2} %", a * 100.0),
+            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, Some(a)) => {
+                format!("{:.2} %", a * 100.0)
+            }
             (Metric::Rps, Some(a)) => format!("{a:.2}/s"),
             (_, Some(a)) => crate::util::fmt::human_secs(a),
         }
@@ -275,6 +299,7 @@ mod tests {
                 expr: "p99<300ms".into(),
                 metric: Metric::Percentile(99.0),
                 ok_only: false,
+                then: false,
                 op: Op::Lt,
                 value: 0.3
             }
@@ -360,8 +385,16 @@ mod tests {
     fn evaluation() {
         let h = histogram(&(1..=100).collect::<Vec<_>>());
         let fast = histogram(&[1, 1, 1]);
-        let facts =
-            Facts { latency: &h, ok_latency: Some(&fast), requests: 100, ok: 97, dropped: 0, achieved_rps: 50.0 };
+        let facts = Facts {
+            latency: &h,
+            ok_latency: Some(&fast),
+            then_latency: None,
+            journeys_ok: None,
+            requests: 100,
+            ok: 97,
+            dropped: 0,
+            achieved_rps: 50.0,
+        };
         let judge = |s: &str| t(s).judge(&facts);
         // Percentiles are reported as the highest value equivalent to them (3 digits).
         assert!(judge("p50<51ms").passed && !judge("p50<50ms").passed);
@@ -381,12 +414,31 @@ mod tests {
         let v = t("ok_p99<1s").judge(&old);
         assert!(!v.passed && v.actual.is_none());
         assert_eq!(t("ok_p99<1s").show(None), "no ok calls");
+        // then_ and journey rules judge the --then calls, and fail without them.
+        assert!(!judge("then_p99<1s").passed && !judge("journey_error_rate<50%").passed);
+        assert_eq!(t("then_p99<1s").show(None), "no --then calls");
+        let then = histogram(&[5, 5, 200]);
+        let journeys = Facts { then_latency: Some(&then), journeys_ok: Some(90), ..old };
+        assert_eq!(t("then_max<1s").judge(&journeys).actual, Some(0.200063));
+        assert!(t("then_p50<6ms").judge(&journeys).passed && !t("then_p99<6ms").judge(&journeys).passed);
+        let j = t("journey_error_rate<=10%").judge(&journeys);
+        assert!(j.passed && j.actual == Some(0.1), "{j:?}");
+        assert!(!t("journey_error_rate<10%").judge(&journeys).passed);
     }
 
     #[test]
     fn nothing_measured_fails_except_rate() {
         let h = histogram(&[]);
-        let facts = Facts { latency: &h, ok_latency: Some(&h), requests: 0, ok: 0, dropped: 0, achieved_rps: 0.0 };
+        let facts = Facts {
+            latency: &h,
+            ok_latency: Some(&h),
+            then_latency: None,
+            journeys_ok: None,
+            requests: 0,
+            ok: 0,
+            dropped: 0,
+            achieved_rps: 0.0,
+        };
         let v = t("p99<1s").judge(&facts);
         assert!(!v.passed && v.actual.is_none());
         assert!(!t("error_rate<1%").judge(&facts).passed);
@@ -402,13 +454,31 @@ mod tests {
         assert!(Threshold::parse("dropped<5").unwrap_err().to_string().contains("at most 1"));
         assert!(Threshold::parse("dropped<5ms").unwrap_err().to_string().contains("does not fit"));
         let h = histogram(&[10; 60]);
-        let facts = Facts { latency: &h, ok_latency: None, requests: 60, ok: 50, dropped: 40, achieved_rps: 6.0 };
+        let facts = Facts {
+            latency: &h,
+            ok_latency: None,
+            then_latency: None,
+            journeys_ok: None,
+            requests: 60,
+            ok: 50,
+            dropped: 40,
+            achieved_rps: 6.0,
+        };
         assert_eq!(t("error_rate<1%").judge(&facts).actual, Some(0.5));
         assert_eq!(t("dropped<1%").judge(&facts).actual, Some(0.4));
         assert!(!t("dropped<1%").judge(&facts).passed && t("dropped<=40%").judge(&facts).passed);
         // Everything dropped: nothing was sent, yet both rates are known.
         let none = histogram(&[]);
-        let all = Facts { latency: &none, ok_latency: None, requests: 0, ok: 0, dropped: 7, achieved_rps: 0.0 };
+        let all = Facts {
+            latency: &none,
+            ok_latency: None,
+            then_latency: None,
+            journeys_ok: None,
+            requests: 0,
+            ok: 0,
+            dropped: 7,
+            achieved_rps: 0.0,
+        };
         assert_eq!(t("error_rate<1%").judge(&all).actual, Some(1.0));
         assert_eq!(t("dropped<1%").judge(&all).actual, Some(1.0));
         assert_eq!(t("p99<1s").judge(&all).actual, None);

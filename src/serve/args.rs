@@ -66,7 +66,7 @@ pub enum ServeError {
     #[error(transparent)]
     WebConfig(#[from] super::web_config::WebConfigError),
     #[error(
-        "give the targets either in --config or with --url/--mock/--resolve, not both (a target's resolve goes in its table)"
+        "give the targets either in --config or with --url/--mock/--resolve/--then, not both (a target's resolve and then go in its table)"
     )]
     ConfigAndFlags,
     #[error("cannot read --config {path}: {cause}")]

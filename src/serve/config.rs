@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::args::{DEFAULT_TARGET, ServeArgs, ServeError};
-use crate::call::target::{Pin, Target};
+use crate::call::target::{Pin, Target, ThenMethod, TokenReuse};
 use crate::util::units::parse_duration;
 
 /// The `--config` file.
@@ -31,6 +31,10 @@ struct TargetEntry {
     timeout: Option<String>,
     /// `--resolve` for this target: HOST:PORT:ADDR.
     resolve: Option<String>,
+    /// `--then` for this target: the call made with each ok login's token.
+    then: Option<String>,
+    then_method: Option<ThenMethod>,
+    token_reuse: Option<TokenReuse>,
 }
 
 /// The named, checked targets of a `serve` command line, in the order they are shown.
@@ -43,7 +47,7 @@ pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeE
         let target = args.target.resolve().map_err(ServeError::Flags)?;
         return Ok(vec![(DEFAULT_TARGET.to_string(), target)]);
     };
-    if args.target.url.is_some() || args.target.mock || args.target.resolve.is_some() {
+    if args.target.url.is_some() || args.target.mock || args.target.resolve.is_some() || args.target.then.is_some() {
         return Err(ServeError::ConfigAndFlags);
     }
     let shown = path.display().to_string();
@@ -58,6 +62,9 @@ pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeE
         flags.password_file = Some(base.join(entry.password_file));
         flags.timeout = entry.timeout.unwrap_or(flags.timeout);
         flags.resolve = entry.resolve;
+        flags.then = entry.then;
+        flags.then_method = entry.then_method.unwrap_or(ThenMethod::Get);
+        flags.token_reuse = entry.token_reuse.unwrap_or(flags.token_reuse);
         let name = entry.name;
         let target =
             flags.resolve().map_err(|cause| ServeError::Target { path: shown.clone(), name: name.clone(), cause })?;
@@ -77,6 +84,10 @@ pub struct Entry {
     pub password_file: PathBuf,
     pub timeout: Option<Duration>,
     pub resolve: Option<Pin>,
+    /// As written: checked when the target is built.
+    pub then: Option<String>,
+    pub then_method: Option<ThenMethod>,
+    pub token_reuse: Option<TokenReuse>,
 }
 
 /// The targets the text of a `--config` file names (`shown` names the file in errors):
@@ -119,6 +130,9 @@ pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
             password_file: entry.password_file,
             timeout,
             resolve,
+            then: entry.then,
+            then_method: entry.then_method,
+            token_reuse: entry.token_reuse,
         });
     }
     Ok(out)

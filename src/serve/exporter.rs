@@ -64,7 +64,7 @@ impl Exporter {
         let stop = CancellationToken::new();
         let mut watched = Vec::with_capacity(targets.len());
         for (name, target) in &targets {
-            let metrics = Metrics::register(&registry, name)?;
+            let metrics = Metrics::register_with(&registry, name, target.then.is_some())?;
             watched.push(watch(name, target, args, &log, &stop, Carried::fresh(metrics))?);
         }
         let tcp = tokio::net::TcpListener::bind(args.listen)
@@ -160,10 +160,15 @@ impl Exporter {
         let mut next = Vec::with_capacity(targets.len());
         let mut built = || -> anyhow::Result<()> {
             for (name, target) in &targets {
-                let carried = match before.get(name.as_str()) {
+                // A target whose `then` came or went starts its series afresh.
+                let kept = before.get(name.as_str()).filter(|w| w.metrics.has_then() == target.then.is_some());
+                if let Some(w) = before.get(name.as_str()).filter(|_| kept.is_none()) {
+                    w.metrics.unregister(&old.registry);
+                }
+                let carried = match kept {
                     Some(w) => Carried::from(w),
                     None => {
-                        let metrics = Metrics::register(&old.registry, name)?;
+                        let metrics = Metrics::register_with(&old.registry, name, target.then.is_some())?;
                         registered.push(metrics.clone());
                         Carried::fresh(metrics)
                     }

@@ -45,7 +45,7 @@ pub fn landing_page(app: &App) -> String {
     let unix_now = crate::metrics::unix_now() as i64;
     let seen = |s: &Option<Seen>, none: &str| match s {
         Some(s) => html! {
-            td class=(if s.outcome == Outcome::Ok { "ok" } else { "bad" }) { (s.outcome.as_str()) }
+            td class=(if s.is_ok() { "ok" } else { "bad" }) { (s.label()) }
             td { (s.reason) }
             td { (ago(now, s.at)) " ago (" (format!("{:.1}", s.latency.as_secs_f64() * 1e3)) " ms)" }
         },

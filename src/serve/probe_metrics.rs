@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use prometheus::{Gauge, GaugeVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-use crate::call::observation::HttpVersion;
+use crate::call::observation::{HttpVersion, StepOutcome};
 use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome, Phases};
 use crate::metrics::encode;
@@ -31,6 +31,10 @@ pub struct ProbeResult {
     /// How long ago the login finished: about 0 for one made or shared by this request,
     /// up to `--probe-min-interval` for the last result served again.
     pub age: Duration,
+    /// With `--then`: whether the journey was ok, and the next call's outcome and
+    /// latency when the login was ok.
+    pub journey_ok: bool,
+    pub then: Option<(StepOutcome, Duration)>,
 }
 
 impl ProbeResult {
@@ -47,6 +51,8 @@ impl ProbeResult {
             https: obs.is_https(),
             tls_version: obs.tls_version,
             age,
+            journey_ok: obs.journey_ok(),
+            then: obs.then.as_ref().map(|s| (s.outcome, s.latency())),
         }
     }
 }
@@ -55,14 +61,17 @@ impl ProbeResult {
 pub fn probe_text(p: &ProbeResult) -> String {
     let registry = Registry::new();
     let build = || -> prometheus::Result<()> {
-        let success = IntGauge::new("probe_success", "1 if the login got a valid token, else 0")?;
-        success.set(i64::from(p.outcome == Outcome::Ok));
+        let success = IntGauge::new(
+            "probe_success",
+            "1 if the login got a valid token (with --then: and the next call accepted it), else 0",
+        )?;
+        success.set(i64::from(p.outcome == Outcome::Ok && p.journey_ok));
         let duration = Gauge::new("probe_duration_seconds", "How long the login probe took")?;
         duration.set(p.duration.as_secs_f64());
         let status = IntGauge::new("probe_http_status_code", "HTTP status of the answer (0 when there was none)")?;
         status.set(p.status.map_or(0, i64::from));
         let outcome = IntGaugeVec::new(
-            Opts::new("nehr_probe_outcome", "1 for the outcome of this probe, 0 for the other eight"),
+            Opts::new("nehr_probe_outcome", "1 for the outcome of this probe, 0 for the others"),
             &["outcome"],
         )?;
         for o in Outcome::ALL {
@@ -72,6 +81,19 @@ pub fn probe_text(p: &ProbeResult) -> String {
         registry.register(Box::new(duration))?;
         registry.register(Box::new(status))?;
         registry.register(Box::new(outcome))?;
+        if let Some((step, latency)) = p.then {
+            let then = IntGaugeVec::new(
+                Opts::new("nehr_probe_then_outcome", "1 for the outcome of the --then call, 0 for the others"),
+                &["outcome"],
+            )?;
+            for o in StepOutcome::ALL {
+                then.with_label_values(&[o.as_str()]).set(i64::from(o == step));
+            }
+            let duration = Gauge::new("nehr_probe_then_seconds", "How long the --then call took")?;
+            duration.set(latency.as_secs_f64());
+            registry.register(Box::new(then))?;
+            registry.register(Box::new(duration))?;
+        }
         // blackbox_exporter's phase series: every phase, 0 when the probe had none.
         let phases = GaugeVec::new(
             Opts::new("probe_http_duration_seconds", "Duration of the probe's HTTP request by phase"),
@@ -141,7 +163,23 @@ mod tests {
             https: false,
             tls_version: None,
             age: Duration::from_millis(250),
+            journey_ok: outcome == Outcome::Ok,
+            then: None,
         }
+    }
+
+    #[test]
+    fn a_refused_next_call_fails_the_probe_and_is_named() {
+        let mut p = result(Outcome::Ok, 20, Some(200));
+        let text = probe_text(&p);
+        assert!(text.contains("probe_success 1\n") && !text.contains("nehr_probe_then"), "{text}");
+        p.journey_ok = false;
+        p.then = Some((StepOutcome::TokenRefused, Duration::from_millis(4)));
+        let text = probe_text(&p);
+        assert!(text.contains("probe_success 0\n"), "{text}");
+        assert!(text.contains("nehr_probe_then_outcome{outcome=\"token_refused\"} 1\n"), "{text}");
+        assert_eq!(text.matches("nehr_probe_then_outcome{").count(), StepOutcome::COUNT, "{text}");
+        assert!(text.contains("nehr_probe_then_seconds 0.004\n"), "{text}");
     }
 
     #[test]
@@ -152,7 +190,7 @@ mod tests {
         assert!(text.contains("probe_duration_seconds 1.5\n"), "{text}");
         assert!(text.contains("probe_http_status_code 0\n"), "{text}");
         assert!(text.contains("nehr_probe_outcome{outcome=\"timeout\"} 1\n"), "{text}");
-        assert_eq!(text.matches("nehr_probe_outcome{").count(), 9, "{text}");
+        assert_eq!(text.matches("nehr_probe_outcome{").count(), Outcome::COUNT, "{text}");
         assert_eq!(text.matches("} 1\n").count(), 1, "{text}");
         assert!(!text.contains("expires_in"));
         let ok = probe_text(&ProbeResult {

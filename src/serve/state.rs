@@ -16,6 +16,7 @@ use super::access::Access;
 use super::args::Log;
 use super::gate::{Done, Gate};
 use super::strip::{Cell, Strip};
+use crate::call::observation::StepOutcome;
 use crate::call::{Observation, Outcome, Prober};
 use crate::metrics::Metrics;
 
@@ -23,9 +24,36 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub outcome: Outcome,
+    /// With `--then`, after an ok login: the next call's outcome when it failed.
+    pub then_failed: Option<StepOutcome>,
     pub reason: String,
     pub at: SystemTime,
     pub latency: Duration,
+}
+
+impl Seen {
+    fn of(obs: &Observation) -> Seen {
+        Seen {
+            outcome: obs.outcome,
+            then_failed: obs.then.as_ref().filter(|s| obs.is_ok() && !s.is_accepted()).map(|s| s.outcome),
+            reason: obs.journey_reason(),
+            at: SystemTime::now(),
+            latency: obs.latency(),
+        }
+    }
+
+    /// Whether a user could work: the login ok and, with `--then`, its token accepted.
+    pub fn is_ok(&self) -> bool {
+        self.outcome == Outcome::Ok && self.then_failed.is_none()
+    }
+
+    /// The outcome as shown: `ok, then token_refused` for a login whose token failed.
+    pub fn label(&self) -> String {
+        match self.then_failed {
+            Some(step) => format!("{}, then {step}", self.outcome),
+            None => self.outcome.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -78,17 +106,17 @@ impl Watched {
     /// outcome differs from the last one.
     pub fn record(&self, obs: &Observation) -> Option<String> {
         self.metrics.observe(obs);
-        let seen = Seen { outcome: obs.outcome, reason: obs.reason(), at: SystemTime::now(), latency: obs.latency() };
+        let seen = Seen::of(obs);
         let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
         h.probes += 1;
         h.cert_not_after = obs.cert_not_after.or(h.cert_not_after);
         let line = match &h.last {
-            Some(prev) if prev.outcome == seen.outcome => None,
-            Some(prev) => Some(format!("target {}: {} -> {}: {}", self.name, prev.outcome, seen.outcome, seen.reason)),
-            None => Some(format!("target {}: {}: {}", self.name, seen.outcome, seen.reason)),
+            Some(prev) if prev.label() == seen.label() => None,
+            Some(prev) => Some(format!("target {}: {} -> {}: {}", self.name, prev.label(), seen.label(), seen.reason)),
+            None => Some(format!("target {}: {}: {}", self.name, seen.label(), seen.reason)),
         };
         h.strip.push(Cell { at: seen.at, outcome: seen.outcome, latency: seen.latency });
-        if seen.outcome != Outcome::Ok {
+        if !seen.is_ok() {
             h.last_failure = Some(seen.clone());
         }
         h.last = Some(seen);

@@ -140,46 +140,54 @@ mod timerfd {
 mod tests {
     use super::*;
 
+    // How close to its instant a clock wakes is measured in tests/timing (the mock's
+    // `--latency` sleeps on a pool: `the_mocks_latency_is_precise`), where no other test
+    // runs beside it. Here, among the parallel unit tests, only what a busy machine cannot
+    // change is checked: never early, the timerfd kept, the clocks reused.
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_clock_wakes_within_a_fraction_of_a_millisecond() {
+    async fn a_clock_never_wakes_early_and_keeps_its_timer() {
         let mut clock = Clock::new();
-        let mut late = Vec::new();
         for _ in 0..20 {
             let at = Instant::now() + Duration::from_micros(1700);
             clock.sleep_until(at).await;
-            late.push(Instant::now().saturating_duration_since(at));
+            let now = Instant::now();
+            assert!(now >= at, "woke {:?} early", at - now);
         }
-        late.sort();
-        // Tokio's timer alone would be ~0.3 to 1 ms late; the median must do far better
-        // on Linux (elsewhere the fallback only has to be on time or late).
-        if cfg!(target_os = "linux") {
-            assert!(late[10] < Duration::from_micros(400), "{late:?}");
-        }
+        // An instant already past: at once, and the timer is still good for the next.
+        clock.sleep_until(Instant::now() - Duration::from_millis(1)).await;
+        let at = Instant::now() + Duration::from_micros(1700);
+        clock.sleep_until(at).await;
+        assert!(Instant::now() >= at);
+        // On Linux every sleep was on the timerfd, not tokio's millisecond timer.
+        assert_eq!(clock.is_precise(), cfg!(target_os = "linux"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_pool_keeps_one_clock_per_concurrent_sleep_and_stays_precise() {
+    async fn a_pool_keeps_one_clock_per_concurrent_sleep_and_reuses_them() {
         let clocks = std::sync::Arc::new(Clocks::default());
-        // Eight at once (long enough that all have begun before the first ends)…
+        // Eight at once: released together, and long enough that all have begun (taken
+        // their clock) before the first ends, even on a crowded machine…
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
         let mut sleeps = tokio::task::JoinSet::new();
         for _ in 0..8 {
-            let clocks = std::sync::Arc::clone(&clocks);
-            sleeps.spawn(async move { clocks.sleep(Duration::from_millis(50)).await });
+            let (clocks, start) = (std::sync::Arc::clone(&clocks), std::sync::Arc::clone(&start));
+            sleeps.spawn(async move {
+                start.wait().await;
+                clocks.sleep(Duration::from_millis(250)).await
+            });
         }
         sleeps.join_all().await;
-        // …then one at a time, on a clock taken from the pool.
+        let idle = || clocks.idle.lock().unwrap().len();
+        let kept = if cfg!(target_os = "linux") { 8 } else { 0 };
+        assert_eq!(idle(), kept);
+        // …then one at a time, on a clock taken from the pool and given back.
         let wait = Duration::from_micros(1700);
-        let mut took = Vec::new();
         for _ in 0..20 {
             let start = Instant::now();
             clocks.sleep(wait).await;
-            took.push(start.elapsed());
+            assert!(start.elapsed() >= wait);
         }
-        took.sort();
-        assert!(took[0] >= wait, "{took:?}");
-        if cfg!(target_os = "linux") {
-            assert_eq!(clocks.idle.lock().unwrap().len(), 8);
-            assert!(took[10] < wait + Duration::from_micros(400), "{took:?}");
-        }
+        assert_eq!(idle(), kept);
     }
 }

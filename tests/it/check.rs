@@ -197,16 +197,18 @@ fn check_of_a_silent_server_ends_at_the_timeout() {
     let took = started.elapsed();
     assert_eq!(r.code, Some(2), "{r:?}");
     assert!(nagios(&r).starts_with("NEHR-TOKEN CRITICAL - timeout: "), "{r:?}");
-    // The call itself is bounded in-process to timeout + 0.5 s; here process start-up
-    // of a debug build on a busy machine is added.
-    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    assert!(nagios(&r).contains("within 1s"), "{r:?}");
+    // Not before the timeout, and long before the default one (10 s). How closely a call
+    // ends at its timeout is measured in tests/timing (deadlines.rs); here the start-up
+    // of a debug build on a crowded machine is added, and that machine may be slow.
+    assert!(took >= Duration::from_secs(1), "took {took:?}");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
 }
 
 #[test]
 fn check_of_a_closed_port_is_critical() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/nehrapi/login/getToken", listener.local_addr().unwrap());
-    drop(listener);
+    let (_refusing, addr) = crate::support::refused_addr();
+    let url = format!("http://{addr}/nehrapi/login/getToken");
     let r = check(&url, &["--format", "json"]);
     assert_eq!(r.code, Some(2), "{r:?}");
     assert_eq!(json_of(&r)["outcome"], "connect_error");

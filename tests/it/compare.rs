@@ -7,25 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nehr_probe::mock::{Latency, MockArgs, MockControl, MockServer};
+use nehr_probe::mock::MockControl;
 use serde_json::Value;
 
-use crate::support::{Run, assert_one_clear_error, load_against, run};
+use crate::support::{Run, assert_one_clear_error, mock_at, run, saved_run, verdict};
 
 const SCHEMA: &str = include_str!("../../schemas/comparison.schema.json");
-
-async fn mock_at(ms: u64) -> MockServer {
-    let latency = Some(Latency::Fixed(Duration::from_millis(ms)));
-    MockServer::start(&MockArgs { latency, ..MockArgs::default() }).await.unwrap()
-}
-
-/// A 6 s run at 100 rps against `server`, saved as `dir/name`.
-async fn saved_run(server: &MockServer, dir: &Path, name: &str) -> PathBuf {
-    let shown = load_against(server, dir, &["--rps", "100", "-d", "6s"]).await;
-    let path = dir.join(name);
-    std::fs::write(&path, shown.report.json()).unwrap();
-    path
-}
 
 /// `report --baseline BASE RUN` with every CI output, read back.
 struct Compared {
@@ -60,11 +47,6 @@ fn compare(dir: &Path, base: &Path, run_file: &Path, tag: &str) -> Compared {
     let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{} {e}", e.instance_path())).collect();
     assert!(errors.is_empty(), "{errors:?}\n{json:#}");
     Compared { run: r, json, junit, summary: std::fs::read_to_string(&summary).unwrap() }
-}
-
-fn verdict(c: &Value, measure: &str) -> String {
-    let m = c["measures"].as_array().unwrap().iter().find(|m| m["measure"] == measure);
-    m.unwrap_or_else(|| panic!("no {measure} in {c:#}"))["verdict"].as_str().unwrap().to_string()
 }
 
 /// The JUnit file as python's junitparser reads it: (suite, case, result kind, message).
@@ -111,30 +93,34 @@ fn markdown_tables(text: &str) -> Vec<Vec<Vec<String>>> {
     tables
 }
 
+/// The outputs of a comparison whose verdicts no load on this machine can change: a run
+/// against itself (nothing changed), and a run that a third of the logins failed against
+/// a baseline without errors. Whether a slower server is found slower, and the same
+/// server the same, is measured in tests/timing (compare.rs), alone on the machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slower_server_is_worse_and_the_same_server_is_no_real_change() {
+async fn the_outputs_of_a_comparison_are_read_by_their_consumers() {
     let dir = tempfile::tempdir().unwrap();
-    let (fast, slow) = (mock_at(20).await, mock_at(24).await);
-    let base = saved_run(&fast, dir.path(), "base.json").await;
-    let same = saved_run(&fast, dir.path(), "same.json").await;
-    let slower = saved_run(&slow, dir.path(), "slower.json").await;
+    let (healthy_server, failing) = (mock_at(5).await, mock_at(5).await);
+    failing.control(&MockControl { error_rate: Some(0.3), ..MockControl::default() }).unwrap();
+    let base = saved_run(&healthy_server, dir.path(), "base.json").await;
+    let failing_run = saved_run(&failing, dir.path(), "failing.json").await;
 
-    let healthy = compare(dir.path(), &base, &same, "cmp-same");
+    let healthy = compare(dir.path(), &base, &base, "cmp-same");
     assert_eq!(healthy.run.code, Some(0), "{:?}\n{:#}", healthy.run, healthy.json);
     assert_eq!(healthy.json["passed"], true);
     assert!(healthy.run.stdout.contains("no measure is worse"), "{}", healthy.run.stdout);
     for m in ["latency p50", "latency p99", "error rate", "achieved rate"] {
-        assert_ne!(verdict(&healthy.json, m), "worse", "{m}");
+        assert_eq!(verdict(&healthy.json, m), "no_real_change", "{m}");
     }
 
-    let worse = compare(dir.path(), &base, &slower, "cmp-slower");
+    let worse = compare(dir.path(), &base, &failing_run, "cmp-failing");
     assert_eq!(worse.run.code, Some(1), "{:?}", worse.run);
-    for m in ["latency p50", "latency p99", "ok latency p50", "processing p50"] {
+    for m in ["error rate", "server_error"] {
         assert_eq!(verdict(&worse.json, m), "worse", "{m}: {:#}", worse.json);
     }
     assert_eq!(verdict(&worse.json, "latency max"), "not_judged");
-    assert!(worse.run.stdout.contains("WORSE: latency p50"), "{}", worse.run.stdout);
-    // The line says how much, and how sure: "+20.0 % (95 % interval +18.1 % … +21.9 %)".
+    assert!(worse.run.stdout.contains("WORSE: error rate"), "{}", worse.run.stdout);
+    // The line says how much, and how sure: "+30.0 % (95 % interval +25.1 % … +34.9 %)".
     assert!(worse.run.stdout.contains("(95 % interval +"), "{}", worse.run.stdout);
     assert!(worse.json["differences"][0].as_str().unwrap().contains("the targets differ"), "{:#}", worse.json);
 
@@ -146,9 +132,9 @@ async fn a_slower_server_is_worse_and_the_same_server_is_no_real_change() {
             worse.json["worse"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
         assert_eq!(kinds("Failure"), names);
         assert!(kinds("Skipped").contains(&"latency max".to_string()), "{cases:?}");
-        assert!(kinds("Passed").contains(&"error rate".to_string()), "{cases:?}");
-        let p50 = cases.iter().find(|c| c.1 == "latency p50").unwrap();
-        assert!(p50.3.contains("is worse") && p50.3.contains("95 % interval"), "{p50:?}");
+        assert!(kinds("Passed").contains(&"achieved rate".to_string()), "{cases:?}");
+        let errors = cases.iter().find(|c| c.1 == "error rate").unwrap();
+        assert!(errors.3.contains("is worse") && errors.3.contains("95 % interval"), "{errors:?}");
         let healthy_cases = junit_cases(&healthy.junit).unwrap();
         assert!(healthy_cases.iter().all(|c| c.2 != "Failure"), "{healthy_cases:?}");
     }
@@ -156,7 +142,14 @@ async fn a_slower_server_is_worse_and_the_same_server_is_no_real_change() {
     // The --html page of the comparison, as chromium draws it.
     let page = dir.path().join("compare.html");
     let r = run(
-        &["report", "--baseline", base.to_str().unwrap(), slower.to_str().unwrap(), "--html", page.to_str().unwrap()],
+        &[
+            "report",
+            "--baseline",
+            base.to_str().unwrap(),
+            failing_run.to_str().unwrap(),
+            "--html",
+            page.to_str().unwrap(),
+        ],
         &[],
     );
     assert_eq!(r.code, Some(1), "{r:?}");

@@ -164,7 +164,7 @@ fn exit_codes_md_says_what_the_binary_does() {
 }
 
 #[test]
-fn outcomes_md_lists_the_nine_once_and_in_report_order() {
+fn outcomes_md_lists_the_ten_once_and_in_report_order() {
     let text = page("outcomes.md");
     let decided = section(&text, "Decided in this order");
     let listed: Vec<String> = rows(decided).into_iter().skip(1).map(|r| r[1].trim_matches('`').to_string()).collect();

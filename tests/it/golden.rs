@@ -81,6 +81,7 @@ fn run() -> Shown {
         duration: Duration::from_secs(10),
         segment: None,
         started_at: std::time::UNIX_EPOCH + Duration::from_secs(1_777_636_800),
+        then: None,
     };
     let rules = ["p99<300ms", "error_rate<1%", "rps>=19.5"].map(|r| Threshold::parse(r).unwrap());
     rec.into_shown(&facts, &rules, vec![])
@@ -89,4 +90,40 @@ fn run() -> Shown {
 #[test]
 fn text_report() {
     golden("report.txt", &render(&run()));
+}
+
+/// Regression: 1000 calls of 1 to 1000 ms showed p99.9 as 999 ms in the table and as
+/// 1 s in the spectrum (`99.9 / 100` is 0.9990000000000001 in floating point), and a
+/// `p99.9` threshold judged a third number. One percentile is one number everywhere.
+#[test]
+fn p99_9_is_one_number_in_the_table_the_spectrum_and_the_thresholds() {
+    let mut rec = Recorder::new();
+    let due = Instant::now();
+    for ms in 1..=1000u64 {
+        let end = due + Duration::from_millis(ms);
+        rec.record(&Observation::new(0, due, due, end, Some(200), Outcome::Ok));
+    }
+    let facts = RunFacts {
+        target: "http://127.0.0.1:8080/nehrapi/login/getToken".into(),
+        model: Model::Closed,
+        target_rps: None,
+        concurrency: 1,
+        duration: Duration::from_secs(10),
+        segment: None,
+        started_at: UNIX_EPOCH,
+        then: None,
+    };
+    let shown = rec.into_shown(&facts, &[Threshold::parse("p99.9<=999.5ms").unwrap()], vec![]);
+    let text = render(&shown);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.first() == Some(&"p99.9"))
+        .collect();
+    // The table's row (all calls, ok calls, service time) and the spectrum's bar.
+    assert_eq!(rows.len(), 2, "{text}");
+    assert_eq!(rows[0][1..3], ["999.42", "ms"], "{text}");
+    assert_eq!(rows[1][rows[1].len() - 2..], ["999.42", "ms"], "{text}");
+    assert_eq!(shown.report.latency_seconds.p99_9, 0.999423);
+    assert!(shown.report.thresholds[0].passed, "{:?}", shown.report.thresholds);
 }

@@ -12,11 +12,13 @@ use nehr_probe::report::model::{LoadReport, Model, Percentiles};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Run, assert_one_clear_error, finish, load_against, nehr_probe, parse_load, run, within};
+use crate::support::{
+    Run, assert_one_clear_error, finish, live_load, load_against, nehr_probe, parse_load, run, within,
+};
 
 const SCHEMA: &str = include_str!("../../schemas/load-report.schema.json");
 
-fn assert_valid_report(json: &Value) {
+pub fn assert_valid_report(json: &Value) {
     let schema: Value = serde_json::from_str(SCHEMA).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the report schema compiles");
     let errors: Vec<String> = validator.iter_errors(json).map(|e| format!("{} {e}", e.instance_path())).collect();
@@ -32,7 +34,7 @@ async fn json_reports_validate_against_the_committed_schema() {
     for shown in [&open, &closed] {
         let json: Value = serde_json::from_str(&shown.report.json()).unwrap();
         assert_valid_report(&json);
-        assert_eq!(json["outcomes"].as_object().unwrap().len(), 9);
+        assert_eq!(json["outcomes"].as_object().unwrap().len(), 10);
         assert!(json["outcomes"]["server_error"].as_u64().unwrap() > 0, "{json:#}");
         assert!(json["http_status"]["500"].as_u64().unwrap() > 0);
     }
@@ -232,12 +234,9 @@ async fn warmup_traffic_is_sent_but_not_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_metrics_are_served_during_the_run() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let args = parse_load(&["--mock", "--rps", "50", "--duration", "2s", "--metrics-listen", &listen]);
-    let load = tokio::spawn(async move { execute(&args, CancellationToken::new()).await });
+    let load = live_load(&["--mock", "--rps", "50", "--duration", "2s"], CancellationToken::new()).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let text = reqwest::get(format!("http://{listen}/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(format!("http://{}/metrics", load.listen)).await.unwrap().text().await.unwrap();
     let ok_line = text
         .lines()
         .find(|l| l.starts_with("nehr_probe_requests_total{outcome=\"ok\""))
@@ -245,7 +244,7 @@ async fn live_metrics_are_served_during_the_run() {
     let live: f64 = ok_line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(live > 10.0, "{ok_line}");
     assert!(text.contains("nehr_probe_build_info{version="), "{text}");
-    assert!(text.contains("nehr_probe_late_starts_total{target=\"default\"} "), "{text}");
-    let done = load.await.unwrap().unwrap();
+    assert!(text.contains(&format!("nehr_probe_late_starts_total{{target=\"{}\"}} ", load.name)), "{text}");
+    let done = load.run.await.unwrap().unwrap();
     assert!(done.shown.report.requests as f64 >= live);
 }

@@ -11,6 +11,7 @@ mod docs;
 mod golden;
 mod guard;
 mod html;
+mod journeys;
 mod keepalive;
 mod landing;
 mod layout;

@@ -151,3 +151,60 @@ async fn config_changes_faults_over_http_and_refuses_other_keys() {
     let prober = Prober::new(&target(&server, example_credential())).unwrap();
     assert_eq!(prober.call(0, Instant::now()).await.outcome, Outcome::ServerError);
 }
+
+/// A token from a login of `server`, and the protected resource's status for `auth`.
+async fn token_of(server: &MockServer) -> String {
+    let (status, body) = post(server, json!({"username": EXAMPLE_USERNAME, "password": EXAMPLE_PASSWORD})).await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v["result"]["access_token"].as_str().unwrap().to_string()
+}
+
+async fn resource(server: &MockServer, auth: Option<&str>) -> (u16, Option<String>) {
+    let url = format!("http://{}{}", server.addr(), nehr_probe::mock::RESOURCE_PATH);
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let resp = req.send().await.unwrap();
+    let challenge = resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_string());
+    (resp.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn the_protected_resource_accepts_only_the_mocks_own_unexpired_tokens() {
+    let server = MockServer::start(&MockArgs { expires_in: 1, ..MockArgs::default() }).await.unwrap();
+    let token = token_of(&server).await;
+    assert_eq!(resource(&server, Some(&format!("Bearer {token}"))).await.0, 200);
+    assert_eq!(resource(&server, Some(&format!("bearer {token}"))).await.0, 200, "the scheme in any case");
+    // A forged token: the spec's example, and the real one with its last digit changed.
+    let forged = format!("{}{}", &token[..35], if token.ends_with('0') { '1' } else { '0' });
+    for bad in ["d0816a77-af67-43fc-bad1-2edb2aae3dc5", forged.as_str(), "not-a-token"] {
+        let (status, challenge) = resource(&server, Some(&format!("Bearer {bad}"))).await;
+        assert_eq!((status, challenge.as_deref()), (401, Some(r#"Bearer error="invalid_token""#)), "{bad}");
+    }
+    assert_eq!(resource(&server, None).await, (401, Some("Bearer".to_string())));
+    // Expired once a second boundary has passed beyond its lifetime of 1 s.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(resource(&server, Some(&format!("Bearer {token}"))).await.0, 401, "expired");
+    let stats = server.stats();
+    assert_eq!((stats.resource_accepted, stats.resource_refused), (2, 5));
+}
+
+#[tokio::test]
+async fn the_mocks_injected_failures_change_while_it_runs() {
+    let server = MockServer::start(&MockArgs::default()).await.unwrap();
+    let (a, b) = (token_of(&server).await, token_of(&server).await);
+    assert_ne!(a, b, "fresh tokens");
+    let wrong = json!({"username": EXAMPLE_USERNAME, "password": "not-the-password"});
+    assert_eq!(post(&server, wrong.clone()).await.0, 401);
+    let change = nehr_probe::mock::MockControl::from_json(
+        br#"{"cached_token": true, "accept_any_password": true, "reject_token_rate": 1}"#,
+    )
+    .unwrap();
+    server.control(&change).unwrap();
+    let (c, d) = (token_of(&server).await, token_of(&server).await);
+    assert_eq!(c, d, "one token for every login");
+    assert_eq!(post(&server, wrong).await.0, 200, "any password");
+    assert_eq!(resource(&server, Some(&format!("Bearer {c}"))).await.0, 401, "every token refused");
+}

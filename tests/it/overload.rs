@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use nehr_probe::load::execute;
 use tokio_util::sync::CancellationToken;
 
 use crate::serve::{dashboard, eventually, start_prometheus, substitute, tool, value};
-use crate::support::silent_server_load;
+use crate::support::silent_server_live_load;
 
 /// A real Prometheus scraping `load --metrics-listen` sees the dropped requests, through
 /// the dashboard's own query.
@@ -16,13 +15,10 @@ use crate::support::silent_server_load;
 async fn the_dashboard_draws_dropped_requests_from_a_live_load() {
     let Some(prometheus) = tool("prometheus", "prometheus") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let (_server, addr, args) =
-        silent_server_load(dir.path(), &["--rps", "500", "-c", "2", "-d", "10s", "--timeout", "300ms"]);
     let cancel = CancellationToken::new();
-    let load = tokio::spawn({
-        let cancel = cancel.clone();
-        async move { execute(&args, cancel).await }
-    });
+    let extra = ["--rps", "500", "-c", "2", "-d", "10s", "--timeout", "300ms"];
+    let (_server, load) = silent_server_live_load(dir.path(), &extra, cancel.clone()).await;
+    let addr = &load.listen;
     let config = format!(
         "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\n\
          scrape_configs:\n  - job_name: nehr_probe_load\n    static_configs: [{{targets: [\"{addr}\"]}}]\n"
@@ -40,7 +36,7 @@ async fn the_dashboard_draws_dropped_requests_from_a_live_load() {
         .map(substitute)
         .expect("a panel draws dropped requests");
     let rate = eventually(&client, &base, &expr, Duration::from_secs(9), |r| value(r).is_some_and(|v| v > 100.0)).await;
-    assert_eq!(rate[0]["metric"]["target"], "default", "{rate:?}");
+    assert_eq!(rate[0]["metric"]["target"], load.name.as_str(), "{rate:?}");
     cancel.cancel();
-    let _ = load.await;
+    let _ = load.run.await;
 }

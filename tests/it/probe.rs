@@ -334,8 +334,10 @@ async fn one_huge_header_is_a_transport_error() {
     assert_transport_error(&outcome_of(vec![Step::Write(head.into())]).await);
 }
 
-/// Probes with a 1 s timeout and checks the call ended at the timeout, not before and
-/// not much after.
+/// Probes with a 1 s timeout and checks the call timed out, not before the timeout, and
+/// not seconds after: these answers would go on for minutes or for ever. How closely it
+/// ends at the timeout is measured in tests/timing (`deadlines.rs`), where no other test
+/// runs beside it; here a crowded machine may be late by far more.
 async fn assert_times_out(script: Vec<Step>) -> Observation {
     let server = HostileServer::start(script);
     let started = Instant::now();
@@ -343,7 +345,7 @@ async fn assert_times_out(script: Vec<Step>) -> Observation {
     let took = started.elapsed();
     assert_eq!(obs.outcome, Outcome::Timeout, "{obs:?}");
     assert!(took >= SHORT_TIMEOUT, "ended early, after {took:?}");
-    assert!(took < SHORT_TIMEOUT + Duration::from_millis(500), "ended late, after {took:?}");
+    assert!(took < SHORT_TIMEOUT + Duration::from_secs(4), "ended late, after {took:?}");
     assert_eq!(server.requests().len(), 1, "the request was sent once");
     obs
 }
@@ -370,9 +372,7 @@ async fn body_trickled_a_byte_a_second_times_out_with_the_status_known() {
 
 #[tokio::test]
 async fn port_nobody_listens_on_is_a_connect_error() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let (_refusing, addr) = crate::support::refused_addr();
     let started = Instant::now();
     let obs = call(&format!("http://{addr}{TOKEN_PATH}"), PATIENT).await;
     assert_eq!(obs.outcome, Outcome::ConnectError, "{obs:?}");

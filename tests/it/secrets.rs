@@ -62,7 +62,7 @@ fn render_class(script: Vec<Step>, timeout: Duration) -> (&'static str, bool, St
     let requests = server.requests();
     let sent = !requests.is_empty() && requests.iter().all(|r| r.json()["password"] == PASSWORD);
     let verdict = Verdict::judge(obs, Limits::latency(Duration::from_millis(500), Duration::from_secs(2), timeout));
-    let metrics = check::metrics_text(&verdict, "default").unwrap();
+    let metrics = check::metrics_text(&verdict, "default", false).unwrap();
     let shown = [CheckFormat::Nagios, CheckFormat::Json, CheckFormat::Prometheus]
         .map(|f| check::render(&verdict, f, &metrics))
         .join("\n");

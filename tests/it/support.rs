@@ -21,7 +21,7 @@ use nehr_probe::call::target::{Credential, EXAMPLE_PASSWORD, EXAMPLE_USERNAME, T
 use nehr_probe::call::validate::Validator;
 use nehr_probe::call::{Observation, Prober};
 use nehr_probe::cli::{Cli, Command as Sub};
-use nehr_probe::load::{LoadArgs, execute};
+use nehr_probe::load::{Finished, LoadArgs, execute};
 use nehr_probe::mock::MockServer;
 use nehr_probe::report::model::Shown;
 use serde_json::Value;
@@ -299,6 +299,12 @@ pub fn target(url: &str, timeout: Duration) -> Target {
         ca_cert: None,
         insecure: false,
         pinned: None,
+        then: None,
+        ledger: Default::default(),
+        // Canned servers hand the one token of their answer to every login, as a server
+        // that gives an account its live token again does; the tests of reused tokens
+        // set `Forbid` themselves.
+        token_reuse: nehr_probe::call::target::TokenReuse::SameAccount,
     }
 }
 
@@ -462,17 +468,90 @@ pub fn decoded(report: &Value) -> hdrhistogram::Histogram<u64> {
     nehr_probe::report::histogram::decode(report["histogram"].as_str().unwrap()).unwrap()
 }
 
-/// A server that never answers, and `load`'s flags against it: `extra`, and live
-/// metrics on a free loopback address (returned).
-pub fn silent_server_load(dir: &Path, extra: &[&str]) -> (HostileServer, String, LoadArgs) {
+/// A mock answering every login after `ms` milliseconds.
+pub async fn mock_at(ms: u64) -> MockServer {
+    let latency = Some(nehr_probe::mock::Latency::Fixed(Duration::from_millis(ms)));
+    MockServer::start(&nehr_probe::mock::MockArgs { latency, ..Default::default() }).await.unwrap()
+}
+
+/// A 6 s run at 100 rps against `server`, saved as `dir/name` (a `--baseline` to be).
+pub async fn saved_run(server: &MockServer, dir: &Path, name: &str) -> PathBuf {
+    let shown = load_against(server, dir, &["--rps", "100", "-d", "6s"]).await;
+    let path = dir.join(name);
+    std::fs::write(&path, shown.report.json()).unwrap();
+    path
+}
+
+/// The verdict of `measure` in a comparison's JSON (`--compare-out`).
+pub fn verdict(comparison: &Value, measure: &str) -> String {
+    let m = comparison["measures"].as_array().unwrap().iter().find(|m| m["measure"] == measure);
+    m.unwrap_or_else(|| panic!("no {measure} in {comparison:#}"))["verdict"].as_str().unwrap().to_string()
+}
+
+/// A loopback address nothing listens on, and nothing can begin to while the returned
+/// socket lives: the socket is bound there and never listens, so every connection is
+/// refused. (A port found free and let go could be anyone's by the time a test used it.)
+pub fn refused_addr() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind 127.0.0.1:0");
+    let addr = socket.local_addr().expect("local address");
+    (socket, addr)
+}
+
+/// `load` in-process in the background, serving its live metrics (`--metrics-listen`)
+/// on loopback under a `--name` of its own.
+pub struct LiveLoad {
+    /// Where its `/metrics` answers.
+    pub listen: String,
+    /// Its `--name`: the `target` label of its series.
+    pub name: String,
+    pub run: tokio::task::JoinHandle<anyhow::Result<Finished>>,
+}
+
+/// Starts `load` with these flags and live metrics on `127.0.0.1:0`, stopped by `stop`,
+/// and returns once its `/metrics` answers, on the port `load` bound and reported.
+pub async fn live_load(args: &[&str], stop: CancellationToken) -> LiveLoad {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("live-{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
+    let mut argv = args.to_vec();
+    argv.extend_from_slice(&["--metrics-listen", "127.0.0.1:0", "--name", &name]);
+    let parsed = parse_load(&argv);
+    let (bound, listening) = tokio::sync::oneshot::channel();
+    let mut run = tokio::spawn(async move {
+        nehr_probe::load::execute_with(&parsed, stop, |addr| {
+            let _ = bound.send(addr);
+        })
+        .await
+    });
+    let listen = tokio::select! {
+        Ok(addr) = listening => addr.to_string(),
+        ended = &mut run => match ended.expect("load panicked") {
+            Err(e) => panic!("load failed: {e:#}"),
+            Ok(_) => panic!("load ended without serving its metrics"),
+        },
+    };
+    let text = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{listen}/metrics"))
+        .send()
+        .await
+        .and_then(|a| a.error_for_status())
+        .unwrap_or_else(|e| panic!("load's metrics on {listen}: {e}"));
+    let text = text.text().await.unwrap();
+    assert!(text.contains(&format!("target=\"{name}\"")), "{text}");
+    LiveLoad { listen, name, run }
+}
+
+/// A server that never answers, and `load` against it in the background with `extra`
+/// flags and live metrics ([`live_load`]).
+pub async fn silent_server_live_load(dir: &Path, extra: &[&str], stop: CancellationToken) -> (HostileServer, LiveLoad) {
     let server = HostileServer::start(vec![Step::Hold]);
     let accounts = example_account(dir);
     let url = server.url();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut args =
-        vec!["--url", url.as_str(), "--credentials", accounts.to_str().unwrap(), "--metrics-listen", &listen];
+    let mut args = vec!["--url", url.as_str(), "--credentials", accounts.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let args = parse_load(&args);
-    (server, listen, args)
+    let live = live_load(&args, stop).await;
+    (server, live)
 }

@@ -26,7 +26,9 @@ fn after(start: SystemTime, at: SystemTime) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_window_lands_in_its_intervals_and_ok_latency_leaves_the_fast_failures_out() {
     let dir = tempfile::tempdir().unwrap();
-    let slow = Latency::Fixed(Duration::from_millis(20));
+    // Ok answers take 100 ms, failures none: far enough apart that a crowded machine,
+    // which stretches both, cannot make one look like the other.
+    let slow = Latency::Fixed(Duration::from_millis(100));
     let server = MockServer::start(&MockArgs { latency: Some(slow), ..MockArgs::default() }).await.unwrap();
     let (url, accounts, hlog) = (server.url(), example_account(dir.path()), dir.path().join("run.hlog"));
     let args = parse_load(&[
@@ -41,9 +43,9 @@ async fn a_failure_window_lands_in_its_intervals_and_ok_latency_leaves_the_fast_
         "--hlog",
         hlog.to_str().unwrap(),
         "--threshold",
-        "ok_p50>=20ms",
+        "ok_p50>=100ms",
         "--threshold",
-        "p50<10ms",
+        "p50<50ms",
     ]);
     let load = tokio::spawn(async move { execute(&args, CancellationToken::new()).await });
     // The mock fails every login at once (a 500, no delay) from about second 1.5 to 4.5.
@@ -51,7 +53,9 @@ async fn a_failure_window_lands_in_its_intervals_and_ok_latency_leaves_the_fast_
     let down = SystemTime::now();
     server.control(&MockControl { error_rate: Some(1.0), latency: Some(String::new()), ..Default::default() }).unwrap();
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    server.control(&MockControl { error_rate: Some(0.0), latency: Some("20ms".into()), ..Default::default() }).unwrap();
+    server
+        .control(&MockControl { error_rate: Some(0.0), latency: Some("100ms".into()), ..Default::default() })
+        .unwrap();
     let up = SystemTime::now();
     let finished = load.await.unwrap().expect("load runs");
     finished.hlog.expect("the hlog is written");
@@ -66,16 +70,16 @@ async fn a_failure_window_lands_in_its_intervals_and_ok_latency_leaves_the_fast_
     for e in &r.timeline {
         let (from, to) = (e.offset_seconds, e.offset_seconds + 1.0);
         let failed = e.outcomes.server_error;
-        // Calls sent before the switch end 20 ms later, ok: allow 50 ms at the edges.
-        if from >= down + 0.05 && to <= up {
+        // Calls sent before the switch end 100 ms later, ok: allow 150 ms at the edges.
+        if from >= down + 0.15 && to <= up {
             inside += 1;
             assert_eq!((failed, e.outcomes.ok), (e.requests, 0), "{down:.3}..{up:.3}: {e:?}");
             assert!(e.requests >= 90, "the rate held through the outage: {e:?}");
-            assert!(e.latency_seconds.p50 < 0.01, "failures are fast: {e:?}");
-        } else if to <= down || from >= up + 0.05 {
+            assert!(e.latency_seconds.p50 < 0.05, "failures are fast: {e:?}");
+        } else if to <= down || from >= up + 0.15 {
             assert_eq!(failed, 0, "a failure outside {down:.3}..{up:.3}: {e:?}");
             if e.requests > 0 {
-                assert!(e.latency_seconds.p50 >= 0.02, "{e:?}");
+                assert!(e.latency_seconds.p50 >= 0.1, "{e:?}");
             }
         }
     }
@@ -85,8 +89,8 @@ async fn a_failure_window_lands_in_its_intervals_and_ok_latency_leaves_the_fast_
 
     // ok latency leaves the fast failures out; all-calls latency takes them in.
     let ok = r.ok_latency_seconds.expect("ok latency");
-    assert!(ok.min >= 0.02 && ok.p50 >= 0.02, "{ok:?}");
-    assert!(r.latency_seconds.min < 0.01 && r.latency_seconds.p50 < 0.01, "{:?}", r.latency_seconds);
+    assert!(ok.min >= 0.1 && ok.p50 >= 0.1, "{ok:?}");
+    assert!(r.latency_seconds.min < 0.05 && r.latency_seconds.p50 < 0.05, "{:?}", r.latency_seconds);
     assert_eq!(shown.ok_latency.as_ref().unwrap().len(), r.outcomes.ok);
     assert!(r.passed(), "{:?}", r.thresholds);
 

@@ -1,12 +1,19 @@
 //! The tests that measure time closely: the rate and the delay reported at a fixed rate,
-//! coordinated omission around a stall, and stages. They live in their own test binary
-//! (cargo runs test binaries one after another) and take turns within it, so that no
-//! other test competes with them for this machine's cores while they measure.
+//! coordinated omission around a stall, stages, the deadlines of a call and of `/probe`,
+//! and `--baseline`'s verdicts on latency. They live in their own test binary (cargo runs test binaries one after
+//! another) and take turns within it, so that no other test competes with them for this
+//! machine's cores while they measure.
 
 // The kit serves the `it` binary; this one uses a few parts of it (it allows dead code).
 #[path = "../it/support.rs"]
 mod support;
+// The hostile answers too, a few of them.
+#[path = "../it/answers.rs"]
+#[allow(dead_code)]
+mod answers;
 
+mod compare;
+mod deadlines;
 mod overload;
 mod segments;
 
@@ -95,6 +102,9 @@ async fn at_100_rps(url: &str, duration: &str) -> LoadReport {
         duration,
         "-c",
         "20",
+        // The canned server hands every login the token of its one answer.
+        "--token-reuse",
+        "same-account",
     ]);
     execute(&args, CancellationToken::new()).await.unwrap().shown.report
 }
@@ -116,16 +126,19 @@ async fn fixed_rate_holds_count_and_rate_and_reports_the_delay() {
         assert_eq!(r.outcomes.ok, r.requests, "{r:?}");
         assert!(within(r.achieved_rps, 100.0, 1.0), "rate {}", r.achieved_rps);
         assert_eq!(r.target_rps, Some(100.0));
-        // Late starts (over 1 ms) come from a busy machine. A sanity bound, not the
-        // accuracy check (that is p50).
-        assert!(r.late_starts < r.requests / 2, "late starts {}", r.late_starts);
         let (lat, svc) = (r.latency_seconds.p50, r.service_time_seconds.p50);
         let (base_lat, base_svc) = (base.latency_seconds.p50, base.service_time_seconds.p50);
         let shows = |p50: f64, base: f64| p50 >= 0.020 && within(p50 - base, 0.020, 0.001);
-        if shows(lat, base_lat) && shows(svc, base_svc) {
+        // Late starts (over 1 ms) come from a busy machine, which adds them and never
+        // takes them away: a sanity bound judged with the delay, not the accuracy check
+        // (that is p50). A pacer that started everything late would fail all three.
+        if shows(lat, base_lat) && shows(svc, base_svc) && r.late_starts < r.requests / 2 {
             return;
         }
-        attempts.push(format!("latency p50 {lat} (without the delay {base_lat}), service p50 {svc} ({base_svc})"));
+        attempts.push(format!(
+            "latency p50 {lat} (without the delay {base_lat}), service p50 {svc} ({base_svc}), late starts {}",
+            r.late_starts
+        ));
     }
     panic!("the 20 ms delay is not reported within 1 ms: {attempts:#?}");
 }
@@ -167,16 +180,21 @@ async fn a_stall_shows_in_corrected_latency_not_in_service_time() {
     let run = load_against(&server, dir.path(), &["--rps", "100", "--duration", "3s", "-c", "2"]).await;
     let r = &run.report;
     assert_eq!((r.requests, r.dropped), (300, 0), "nothing due is dropped");
-    // About 100 requests were due during the stall: two stuck in it, the rest queued
-    // behind them. Their latencies from the due time spread from 0 to 1 s, so a third of
-    // the run sees the stall and the p99 is near its full length.
-    assert!(r.latency_seconds.p99 > 0.9, "corrected p99 {}", r.latency_seconds.p99);
-    assert!(within(r.latency_seconds.max, 1.0, 0.15), "max {}", r.latency_seconds.max);
-    assert!(r.latency_seconds.mean > 0.1, "mean {}", r.latency_seconds.mean);
+    // The run sees what is left of the stall when its first request falls due: the
+    // second less the time the run took to start (a busy machine can take a tenth of
+    // it). The first request waits it out, so the max is its length, up to 1 s.
+    let stall = r.latency_seconds.max;
+    assert!(stall > 0.5 && stall < 1.15, "max {stall}");
+    // About 100 a second were due during it: two stuck in it, the rest queued behind
+    // them. Their latencies from the due time spread from 0 to the stall's length, so a
+    // third of the run sees the stall and the p99 is near its full length.
+    assert!(r.latency_seconds.p99 > stall - 0.1, "corrected p99 {}, max {stall}", r.latency_seconds.p99);
+    assert!(r.latency_seconds.mean > stall / 10.0, "mean {}, max {stall}", r.latency_seconds.mean);
     assert!(r.service_time_seconds.p99 < 0.1, "service p99 {}", r.service_time_seconds.p99);
     // Those queued behind the stall started late; a busy machine may add a few more. A
     // pacer that let everything start late would count all 300.
-    assert!((90..=200).contains(&r.late_starts), "late starts {}", r.late_starts);
+    let queued = (stall * 100.0 * 0.9) as u64;
+    assert!((queued..=200).contains(&r.late_starts), "late starts {}, max {stall}", r.late_starts);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,7 +295,7 @@ async fn phases_match_a_servers_delays_in_check_and_probe() {
     let argv = ["nehr-probe", "serve", "--url", &url, "--username", support::USERNAME, "--listen", "127.0.0.1:0"];
     let argv: Vec<&str> =
         // No --probe-min-interval: each attempt's /probe is a fresh login, not the last one again.
-        argv.into_iter().chain(["--interval", "1h", "--probe-min-interval", "0", "--password-file", password.to_str().unwrap()]).collect();
+        argv.into_iter().chain(["--interval", "1h", "--probe-min-interval", "0", "--token-reuse", "same-account", "--password-file", password.to_str().unwrap()]).collect();
     let nehr_probe::cli::Command::Serve(args) = <nehr_probe::cli::Cli as clap::Parser>::parse_from(argv).command else {
         unreachable!()
     };
@@ -285,13 +303,15 @@ async fn phases_match_a_servers_delays_in_check_and_probe() {
     let probe = format!("http://{}/probe", exporter.addr());
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
 
-    // Each phase should show its delay within a few milliseconds: never less (the server
-    // slept that long; half a millisecond of slack for the clocks), more only by the
-    // machine's noise (a crowded machine wakes the client late), so the best of three
-    // attempts is judged.
-    let close = |got: f64, want: Duration| (-0.0005..0.008).contains(&(got - want.as_secs_f64()));
+    // Each phase should show its delay: never less (the server slept that long; half a
+    // millisecond of slack for the clocks), more only by the machine's noise (a crowded
+    // machine wakes the client late: with two busy loops on the two cores, by up to
+    // 30 ms). So the best of five attempts is judged, within half the 30 ms between the
+    // two delays: the phases told apart, a phase measured as the other or as both never
+    // passes.
+    let close = |got: f64, want: Duration| (-0.0005..0.015).contains(&(got - want.as_secs_f64()));
     let mut attempts = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         let check = {
             let url = url.clone();
             tokio::task::spawn_blocking(move || support::check(&url, &["--format", "json"])).await.unwrap()
@@ -319,5 +339,5 @@ async fn phases_match_a_servers_delays_in_check_and_probe() {
             "check: processing {processing}, transfer {transfer}; /probe: {probe_processing}, {probe_transfer}"
         ));
     }
-    panic!("phases not within 8 ms of the delays ({head:?} to the head, {body:?} to the rest): {attempts:#?}");
+    panic!("phases not within 15 ms of the delays ({head:?} to the head, {body:?} to the rest): {attempts:#?}");
 }

@@ -6,11 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use nehr_probe::load::execute;
 use nehr_probe::mock::{MockArgs, MockServer};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{load_against, silent_server_load};
+use crate::support::{load_against, silent_server_live_load};
 
 /// A server that never answers, at a rate far above what `-c` calls held for the whole
 /// `--timeout` can carry: the run still ends one timeout after its window, and every
@@ -19,27 +18,25 @@ use crate::support::{load_against, silent_server_load};
 async fn a_server_that_never_answers_cannot_stretch_the_run() {
     let _alone = crate::ALONE.lock().await;
     let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
     #[rustfmt::skip]
-    let (_server, listen, args) = silent_server_load(dir.path(), &[
+    let (_server, load) = silent_server_live_load(dir.path(), &[
         "--rps", "2000", "-c", "10", "-d", "1500ms", "--timeout", "500ms",
         "--threshold", "dropped<1%", "--threshold", "error_rate<100%",
-    ]);
-    let started = Instant::now();
-    let load = tokio::spawn(async move { execute(&args, CancellationToken::new()).await });
+    ], CancellationToken::new()).await;
     // The live counter grows while the run goes on.
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(1)).build().unwrap();
     let mut live = 0.0f64;
-    while !load.is_finished() {
+    let series = format!("nehr_probe_dropped_requests_total{{target=\"{}\"}}", load.name);
+    while !load.run.is_finished() {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let Ok(answer) = client.get(format!("http://{listen}/metrics")).send().await else { continue };
+        let Ok(answer) = client.get(format!("http://{}/metrics", load.listen)).send().await else { continue };
         let text = answer.text().await.unwrap_or_default();
-        if let Some(line) =
-            text.lines().find(|l| l.starts_with("nehr_probe_dropped_requests_total{target=\"default\"}"))
-        {
+        if let Some(line) = text.lines().find(|l| l.starts_with(&series)) {
             live = live.max(line.rsplit(' ').next().unwrap().parse().unwrap());
         }
     }
-    let shown = load.await.unwrap().unwrap().shown;
+    let shown = load.run.await.unwrap().unwrap().shown;
     let took = started.elapsed();
     assert!(took < Duration::from_millis(1500 + 500 + 1000), "the run took {took:?}");
 

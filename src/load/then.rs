@@ -1,0 +1,107 @@
+//! The numbers of `--then`: the call after each ok login (its outcomes, latency and
+//! phases) and the journeys it completes, for the report's `then` section. Owned by
+//! the [`super::recorder::Recorder`], fixed in size like it.
+
+use hdrhistogram::Histogram;
+
+use crate::call::observation::StepOutcome;
+use crate::call::{Observation, Step};
+use crate::report::histogram::{self, histogram, micros};
+use crate::report::model::{Percentiles, PhaseHistograms, PhaseTable, ThenReport};
+
+/// What the `--then` calls of a run measured.
+#[derive(Debug, Clone)]
+pub struct ThenRecorder {
+    /// From the call's send, µs.
+    pub latency: Histogram<u64>,
+    pub phases: PhaseHistograms,
+    outcomes: [u64; StepOutcome::COUNT],
+    calls: u64,
+    journeys_ok: u64,
+}
+
+impl Default for ThenRecorder {
+    fn default() -> Self {
+        ThenRecorder {
+            latency: histogram(),
+            phases: std::array::from_fn(|_| histogram()),
+            outcomes: [0; StepOutcome::COUNT],
+            calls: 0,
+            journeys_ok: 0,
+        }
+    }
+}
+
+impl ThenRecorder {
+    /// Counts one journey: its login, and its call when the login was ok.
+    pub fn record(&mut self, obs: &Observation) {
+        self.journeys_ok += u64::from(obs.journey_ok());
+        if let Some(step) = &obs.then {
+            self.record_step(step);
+        }
+    }
+
+    fn record_step(&mut self, step: &Step) {
+        self.calls += 1;
+        self.outcomes[step.outcome.index()] += 1;
+        self.latency.saturating_record(micros(step.latency()));
+        for (h, phase) in self.phases.iter_mut().zip(step.phases.listed()) {
+            if let Some(d) = phase {
+                h.saturating_record(micros(d));
+            }
+        }
+    }
+
+    /// The report's section; `due` counts every due journey (calls and dropped).
+    pub fn report(&self, url: &str, method: &str, due: u64) -> ThenReport {
+        ThenReport {
+            url: url.to_string(),
+            method: method.to_string(),
+            calls: self.calls,
+            outcomes: StepOutcome::ALL.iter().map(|o| (o.as_str().to_string(), self.outcomes[o.index()])).collect(),
+            journeys_ok: self.journeys_ok,
+            journey_error_rate: ThenReport::error_rate(self.journeys_ok, due),
+            latency_seconds: Percentiles::of(&self.latency),
+            phases_seconds: PhaseTable::of(&self.phases),
+            histogram: histogram::encode(&self.latency),
+            phase_histograms: histogram::encode_phases(&self.phases),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::Outcome;
+    use std::time::Duration;
+
+    fn journey(login: Outcome, step: Option<StepOutcome>) -> Observation {
+        let mut obs = Observation::test(login, Some(200), 0, 5);
+        obs.then = step.map(|outcome| Step {
+            outcome,
+            status: Some(200),
+            sent: obs.done,
+            done: obs.done + Duration::from_millis(7),
+            detail: None,
+            phases: Default::default(),
+            connection: None,
+        });
+        obs
+    }
+
+    #[test]
+    fn a_journey_is_ok_only_when_login_and_next_call_are() {
+        let mut r = ThenRecorder::default();
+        r.record(&journey(Outcome::Ok, Some(StepOutcome::Accepted)));
+        r.record(&journey(Outcome::Ok, Some(StepOutcome::TokenRefused)));
+        r.record(&journey(Outcome::ServerError, None));
+        let report = r.report("http://127.0.0.1:1/r", "GET", 4);
+        assert_eq!((report.calls, report.journeys_ok), (2, 1));
+        assert_eq!(report.outcomes["accepted"], 1);
+        assert_eq!(report.outcomes["token_refused"], 1);
+        assert_eq!(report.outcomes.len(), StepOutcome::COUNT);
+        // Four due (one dropped), one completed.
+        assert_eq!(report.journey_error_rate, 0.75);
+        assert!((0.0069..0.0072).contains(&report.latency_seconds.p50), "{:?}", report.latency_seconds);
+    }
+}
