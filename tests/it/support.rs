@@ -61,8 +61,6 @@ pub struct Request {
     pub version: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// When it was read to its end.
-    pub at: Instant,
 }
 
 impl Request {
@@ -256,7 +254,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<Request> {
         body.extend_from_slice(&chunk[..n]);
     }
     body.truncate(length);
-    Some(Request { method, path, version, headers, body, at: Instant::now() })
+    Some(Request { method, path, version, headers, body })
 }
 
 /// An HTTP/1.1 answer with a Content-Length and `Connection: close`.
