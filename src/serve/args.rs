@@ -26,7 +26,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
     pub listen: SocketAddr,
 
-    /// Time between two probes of each target
+    /// Time between two probes of each target; a shorter one than --probe-min-interval
+    /// probes every --probe-min-interval instead
     #[arg(allow_hyphen_values = true, long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub interval: Duration,
 

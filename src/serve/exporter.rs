@@ -82,12 +82,18 @@ impl Exporter {
         };
         let live = Live { app: Arc::new(RwLock::new(Arc::new(app))), access: Arc::clone(&access) };
         let names: Vec<&str> = watched.iter().map(|w| w.name.as_str()).collect();
+        let (every, min) =
+            (humantime::format_duration(args.interval), humantime::format_duration(args.probe_min_interval));
+        // The loop waits for the gate: a shorter --interval probes every min interval.
+        let every = if args.interval < args.probe_min_interval {
+            format!("{min} (--interval {every} is shorter than --probe-min-interval {min})")
+        } else {
+            every.to_string()
+        };
         log(&format!(
-            "serving {}://{addr}/ (/metrics, /probe, /healthz); probing {} every {}; at most one login per {} per target",
+            "serving {}://{addr}/ (/metrics, /probe, /healthz); probing {} every {every}; at most one login per {min} per target",
             if access.tls_on() { "https" } else { "http" },
             names.join(", "),
-            humantime::format_duration(args.interval),
-            humantime::format_duration(args.probe_min_interval),
         ));
         let router = Router::new()
             .route("/", get(page::landing))
@@ -315,7 +321,7 @@ async fn probe_loop(w: Arc<Watched>, interval: Duration, stop: CancellationToken
         }
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = w.probe() => {}
+            _ = async { w.gate.turn().await; w.probe().await } => {}
         }
     }
 }

@@ -106,6 +106,25 @@ impl<T: Send + Sync + 'static> Gate<T> {
         }
     }
 
+    /// Waits until a new login may start (`--probe-min-interval` after the last one
+    /// started), or returns at once. The `--interval` loop waits here before [`Gate::get`]
+    /// so its own last login, started a few milliseconds after the previous tick, does
+    /// not make the gate hand back that result instead of a new login: with `--interval`
+    /// equal to the minimum that skipped every second or third probe (1 s probed about
+    /// every 1.6 s). The gate is not delayed for `/probe`, which takes the last result.
+    pub async fn turn(&self) {
+        let next = {
+            let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            s.last_start.map(|started| started + self.min_interval)
+        };
+        if let Some(next) = next {
+            tokio::select! {
+                _ = self.stop.cancelled() => {}
+                _ = tokio::time::sleep_until(next) => {}
+            }
+        }
+    }
+
     /// How many logins this gate has started.
     pub fn logins(&self) -> u64 {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).logins
@@ -166,6 +185,24 @@ mod tests {
         assert!((5..=6).contains(&n), "{n} logins in 5 s");
         assert_eq!(seen.last().copied(), Some(n));
         assert!(seen.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    /// The loop's turn comes the min interval after its last login started, however
+    /// late in its tick that login began: then the gate starts a new login.
+    #[tokio::test(start_paused = true)]
+    async fn the_loops_turn_comes_when_a_new_login_may_start() {
+        let gate = Gate::new(Duration::from_secs(1), CancellationToken::new());
+        let calls = Arc::new(AtomicU64::new(0));
+        let start = Instant::now();
+        gate.turn().await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "no login yet: at once");
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        assert_eq!(gate.get(counting(&calls, Duration::from_millis(10))).await.unwrap().value, 1);
+        tokio::time::sleep_until(start + Duration::from_secs(1)).await;
+        // The tick: 3 ms short of the min interval, the gate would give the last result.
+        gate.turn().await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1003));
+        assert_eq!(gate.get(counting(&calls, Duration::from_millis(10))).await.unwrap().value, 2);
     }
 
     #[tokio::test(start_paused = true)]

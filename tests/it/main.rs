@@ -23,6 +23,7 @@ mod probe;
 mod secrets;
 mod segments;
 mod serve;
+mod serve_pace;
 mod support;
 mod timeline;
 mod tls;
