@@ -5,8 +5,9 @@
 use maud::{DOCTYPE, html};
 use plotters::style::RGBColor;
 
+use super::chart::{latency_chart, lines_chart, spectrum};
 use super::compare::{Comparison, Verdict, show_change, show_value};
-use super::html::{figure, head, latency_chart, lines_chart, spectrum};
+use super::html::{figure, head};
 use super::model::Shown;
 
 /// The whole page.
@@ -17,12 +18,13 @@ pub fn render(baseline: &Shown, run: &Shown, c: &Comparison) -> String {
         ("fail", format!("WORSE: {}", c.worse.join(", ")))
     };
     let mut lines = vec![
-        ("baseline, all calls", RGBColor(110, 119, 129), spectrum(&baseline.latency)),
-        ("run, all calls", RGBColor(9, 105, 218), spectrum(&run.latency)),
+        ("baseline, all calls", RGBColor(110, 119, 129), 5, spectrum(&baseline.latency)),
+        ("run, all calls", RGBColor(9, 105, 218), 2, spectrum(&run.latency)),
     ];
+    // The baseline's lines wide and first, the run's narrow on top of them.
     if let (Some(b), Some(r)) = (&baseline.ok_latency, &run.ok_latency) {
-        lines.push(("baseline, ok calls", RGBColor(175, 184, 193), spectrum(b)));
-        lines.push(("run, ok calls", RGBColor(26, 127, 55), spectrum(r)));
+        lines.insert(1, ("baseline, ok calls", RGBColor(175, 184, 193), 5, spectrum(b)));
+        lines.push(("run, ok calls", RGBColor(26, 127, 55), 2, spectrum(r)));
     }
     let page = html! {
         (DOCTYPE)

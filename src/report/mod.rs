@@ -2,11 +2,14 @@
 //! processes or machines run side by side) into one, and judges thresholds on it.
 //!
 //! [`model`] owns the report's shape, [`histogram`] its histograms, [`merge`] reading and
-//! merging, [`text`] the terminal rendering, [`html`] the `--html` page, [`threshold`]
+//! merging, [`text`] the terminal rendering, [`html`] the `--html` page ([`chart`] its charts,
+//! [`axis`] their latency axis), [`threshold`]
 //! the pass/fail rules, [`compare`] the comparison with a baseline, [`ci`] JUnit and
 //! Markdown. This module
 //! knows nothing of how a run is measured: the load engine builds reports, this reads them.
 
+pub mod axis;
+pub mod chart;
 pub mod ci;
 pub mod compare;
 pub mod histogram;

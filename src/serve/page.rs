@@ -19,7 +19,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use super::state::{App, Seen};
 use super::strip::{Cell, WINDOW};
 use crate::call::Outcome;
-use crate::report::html::css_colour;
+use crate::report::chart::css_colour;
 use crate::util::fmt::{cert_note, human_secs};
 
 /// Width of the strip and the sparkline, in SVG pixels.
