@@ -57,9 +57,9 @@ impl Door {
                 let notes: Vec<String> = o.violations.iter().map(|v| format!("{} {}", v.path, v.message)).collect();
                 format!("wrong password refused (HTTP 401), but the error body differs: {}", notes.join("; "))
             }
-            Door::Open => {
-                format!("accepted a wrong password (HTTP 200, {})", o.reason())
-            }
+            // The login's own words already name the status when they are not "valid".
+            Door::Open if o.outcome == Outcome::Ok => format!("accepted a wrong password (HTTP 200, {})", o.reason()),
+            Door::Open => format!("accepted a wrong password ({})", o.reason()),
             Door::Undecided => format!("could not tell whether a wrong password is refused: {}", o.reason()),
         }
     }

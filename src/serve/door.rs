@@ -78,7 +78,13 @@ pub async fn door_loop(name: String, door: Arc<DoorWatch>, log: Log, stop: Cance
         }
         // Each login its own password: none is ever tried twice.
         let target = wrong_password_target(&door.target, door.username.as_deref());
-        let Ok(prober) = Prober::with_keepalive(&target, false) else { return };
+        let prober = match Prober::with_keepalive(&target, false) {
+            Ok(p) => p,
+            Err(e) => {
+                log(&format!("target {name}: wrong-password probe stopped: {e:#}"));
+                return;
+            }
+        };
         let obs = tokio::select! {
             _ = stop.cancelled() => return,
             obs = prober.call(0, Instant::now()) => obs,
