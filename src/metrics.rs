@@ -1,26 +1,37 @@
 //! The Prometheus metrics of docs/metrics.md, fed by observations: one [`Metrics`] per
-//! target, registered in a caller's registry so `serve`, `load --metrics-listen` and
-//! `check --format prometheus` print the same names.
+//! target, registered in a caller's [`Registry`] so `serve`, `load --metrics-listen` and
+//! `check --format prometheus` print the same names. The metric types are the official
+//! client's (`prometheus-client`); the latency histograms are classic and native at once,
+//! and keep the last call of each classic bucket as its exemplar (`call`, the call's
+//! sequence number). A scrape is gathered into Prometheus' data model and written in the
+//! format the scraper asks for ([`crate::util::exposition`]).
 //!
 //! Labels stay low-cardinality: the ten outcomes, schema paths (bounded by the schema)
 //! and configured target names. Never an error text, a URL with a query, or a token.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
-};
+use prometheus_client::encoding::prometheus_protobuf;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, NativeHistogramConfig};
+use prometheus_client::registry::Registry as ClientRegistry;
 
 use crate::call::door::Door;
 use crate::call::observation::StepOutcome;
 use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome};
+use crate::util::exposition::{self, Format, ProcessCollector, model};
+
+/// The content type of the Prometheus text exposition format.
+pub const CONTENT_TYPE: &str = exposition::TEXT;
 
 /// Buckets of `nehr_probe_request_duration_seconds`: 1 ms to 10 s.
-/// The content type of the Prometheus text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
 pub const DURATION_BUCKETS: [f64; 14] =
     [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0];
 
@@ -29,23 +40,217 @@ pub const DURATION_BUCKETS: [f64; 14] =
 pub const PHASE_BUCKETS: [f64; 17] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0];
 
+/// The schema of the native histograms: 2^(2^-3), each bucket 9.05 % wider than the one
+/// below (a quantile is off by at most that), the resolution client_golang's default
+/// bucket factor 1.1 picks. 100 µs to 10 s is 133 buckets at most; usually a target's
+/// latencies fill a dozen.
+pub const NATIVE_SCHEMA: i8 = 3;
+
+/// More buckets than that in one series and it halves its resolution (never reached
+/// from 100 µs to 10 s).
+pub const NATIVE_MAX_BUCKETS: usize = 160;
+
+/// How much wider each native bucket is than the one below it.
+pub fn native_bucket_growth() -> f64 {
+    2f64.powf(2f64.powi(-i32::from(NATIVE_SCHEMA)))
+}
+
+type OneLabel = [(&'static str, &'static str); 1];
+type NoLabel = [(&'static str, &'static str); 0];
+/// A gauge absent until set: a 0 would read as "token lifetime 0 s" (and fire the alert
+/// on it), "last success in 1970", "certificate expired in 1970".
+type Optional<N = f64, A = AtomicU64> = Family<NoLabel, Gauge<N, A>>;
+
+/// What a scrape gathers from: the parts registered, each removable (a target that left
+/// the config). prometheus-client's registry has no unregister, so the one encoded is
+/// rebuilt from the parts that remain whenever they change; the metrics themselves are
+/// shared handles, so a part that stays keeps its counts.
+#[derive(Clone, Default)]
+pub struct Registry(Arc<Mutex<Parts>>);
+
+#[derive(Default)]
+struct Parts {
+    parts: Vec<Part>,
+    built: Option<Arc<Built>>,
+}
+
+struct Part {
+    /// One part per key (`metrics/NAME`, `door/NAME`, …): registering a key twice fails.
+    key: String,
+    register: Box<dyn Fn(&mut ClientRegistry) + Send + Sync>,
+    /// The exemplars of the part's histograms, by series ([`series_key`]).
+    exemplars: Vec<(String, Slots)>,
+}
+
+struct Built {
+    registry: ClientRegistry,
+    exemplars: HashMap<String, Slots>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    fn parts(&self) -> std::sync::MutexGuard<'_, Parts> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(
+        &self,
+        key: String,
+        register: impl Fn(&mut ClientRegistry) + Send + Sync + 'static,
+        exemplars: Vec<(String, Slots)>,
+    ) -> anyhow::Result<()> {
+        let mut p = self.parts();
+        if p.parts.iter().any(|part| part.key == key) {
+            anyhow::bail!("the series {key} are registered already");
+        }
+        p.parts.push(Part { key, register: Box::new(register), exemplars });
+        p.built = None;
+        Ok(())
+    }
+
+    fn remove(&self, key: &str) {
+        let mut p = self.parts();
+        p.parts.retain(|part| part.key != key);
+        p.built = None;
+    }
+
+    /// Every series, in Prometheus' data model: families merged by name and sorted,
+    /// the exemplars in their buckets.
+    pub fn gather(&self) -> Vec<model::MetricFamily> {
+        let built = {
+            let mut p = self.parts();
+            match &p.built {
+                Some(b) => Arc::clone(b),
+                None => {
+                    let mut registry = ClientRegistry::default();
+                    for part in &p.parts {
+                        (part.register)(&mut registry);
+                    }
+                    let exemplars =
+                        p.parts.iter().flat_map(|part| part.exemplars.iter().cloned()).collect::<HashMap<_, _>>();
+                    let b = Arc::new(Built { registry, exemplars });
+                    p.built = Some(Arc::clone(&b));
+                    b
+                }
+            }
+        };
+        let mut families = gather(&built.registry);
+        for f in &mut families {
+            for m in &mut f.metric {
+                let Some(h) = m.histogram.as_mut() else { continue };
+                let labels: Vec<(&str, &str)> = m.label.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+                if let Some(slots) = built.exemplars.get(&series_key(&f.name, &labels)) {
+                    attach(h, &slots.lock().unwrap_or_else(PoisonError::into_inner));
+                }
+            }
+        }
+        families
+    }
+}
+
+/// The families of a prometheus-client registry, tidied ([`exposition::tidy`]).
+pub fn gather(registry: &ClientRegistry) -> Vec<model::MetricFamily> {
+    exposition::tidy(prometheus_protobuf::encode(registry).expect("encoding metrics into the data model"))
+}
+
+/// The name and sorted labels of one series: the key its exemplars are kept under.
+fn series_key(family: &str, labels: &[(&str, &str)]) -> String {
+    let mut sorted = labels.to_vec();
+    sorted.sort();
+    let inner: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{family}{{{}}}", inner.join(","))
+}
+
+/// The last call seen in a classic bucket: the exemplar of that bucket.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    call: u64,
+    value: f64,
+    at: SystemTime,
+}
+
+type Slots = Arc<Mutex<Vec<Option<Seen>>>>;
+
+fn attach(h: &mut model::Histogram, slots: &[Option<Seen>]) {
+    for (bucket, seen) in h.bucket.iter_mut().zip(slots) {
+        let Some(s) = seen else { continue };
+        let at = s.at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let exemplar = model::Exemplar {
+            label: vec![model::LabelPair { name: "call".into(), value: s.call.to_string() }],
+            value: s.value,
+            timestamp: Some(prost_types::Timestamp { seconds: at.as_secs() as i64, nanos: at.subsec_nanos() as i32 }),
+        };
+        // Prometheus 2.4x reads a native histogram's exemplars from its buckets, 3.x
+        // from the histogram's own list.
+        h.exemplars.push(exemplar.clone());
+        bucket.exemplar = Some(exemplar);
+    }
+}
+
+/// A latency histogram: classic buckets and native ones in one series, with exemplars.
+#[derive(Clone)]
+struct Latency {
+    histogram: Histogram,
+    bounds: &'static [f64],
+    slots: Slots,
+}
+
+fn latency_histogram(bounds: &[f64]) -> Histogram {
+    Histogram::new_classic_and_native(
+        bounds.iter().copied(),
+        NativeHistogramConfig::with_schema(NATIVE_SCHEMA).max_buckets(NATIVE_MAX_BUCKETS),
+    )
+}
+
+fn duration_histogram() -> Histogram {
+    latency_histogram(&DURATION_BUCKETS)
+}
+
+fn phase_histogram() -> Histogram {
+    latency_histogram(&PHASE_BUCKETS)
+}
+
+impl Latency {
+    fn new(histogram: Histogram, bounds: &'static [f64]) -> Latency {
+        Latency { histogram, bounds, slots: Arc::new(Mutex::new(vec![None; bounds.len() + 1])) }
+    }
+
+    fn observe(&self, seconds: f64, call: u64) {
+        self.histogram.observe(seconds);
+        let bucket = self.bounds.iter().position(|b| seconds <= *b).unwrap_or(self.bounds.len());
+        let seen = Seen { call, value: seconds, at: SystemTime::now() };
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)[bucket] = Some(seen);
+    }
+}
+
+/// A counter's name as prometheus-client takes it: without the `_total` it adds.
+fn counter_name(full: &'static str) -> &'static str {
+    full.strip_suffix("_total").expect("a counter's name ends in _total")
+}
+
+/// The sub-registry of `target`'s series: each carries `target`.
+fn of_target<'r>(registry: &'r mut ClientRegistry, target: &str) -> &'r mut ClientRegistry {
+    registry.sub_registry_with_label((Cow::Borrowed("target"), Cow::Owned(target.to_string())))
+}
+
 /// The metrics of one target.
 #[derive(Clone)]
 pub struct Metrics {
-    requests: IntCounterVec,
-    duration: Histogram,
-    success: IntGauge,
-    // The three gauges below are vectors with no variable label only so that their series
-    // is absent until set: a 0 would read as "token lifetime 0 s" (and fire the alert on
-    // it), "last success in 1970", "certificate expired in 1970".
-    last_success: GaugeVec,
-    http_status: IntGauge,
-    expires_in: IntGaugeVec,
-    violations: IntCounterVec,
-    cert_expiry: GaugeVec,
-    /// One child per phase, in [`PHASE_NAMES`]' order: no label lookup per call.
-    phases: [Histogram; 5],
-    phase_vec: HistogramVec,
+    target: String,
+    requests: Family<OneLabel, Counter>,
+    duration: Latency,
+    success: Gauge,
+    last_success: Optional,
+    http_status: Gauge,
+    expires_in: Optional<i64, std::sync::atomic::AtomicI64>,
+    violations: Family<[(&'static str, String); 1], Counter>,
+    cert_expiry: Optional,
+    /// One series per phase, in [`PHASE_NAMES`]' order: no label lookup per call.
+    phases: [Latency; 5],
+    phase_family: Family<OneLabel, Histogram, fn() -> Histogram>,
     /// `--then`: registered only for a target that makes the next call.
     then: Option<ThenMetrics>,
 }
@@ -53,118 +258,125 @@ pub struct Metrics {
 /// The series of the call after the login (docs/metrics.md, `--then`).
 #[derive(Clone)]
 struct ThenMetrics {
-    requests: IntCounterVec,
-    duration: Histogram,
-    journey: IntGauge,
+    requests: Family<OneLabel, Counter>,
+    duration: Latency,
+    journey: Gauge,
 }
 
+const REQUESTS: &str = "nehr_probe_requests_total";
+const DURATION: &str = "nehr_probe_request_duration_seconds";
+const PHASES: &str = "nehr_probe_phase_duration_seconds";
+const THEN_REQUESTS: &str = "nehr_probe_then_requests_total";
+const THEN_DURATION: &str = "nehr_probe_then_duration_seconds";
+
 impl ThenMetrics {
-    fn register(registry: &Registry, target: &str) -> prometheus::Result<ThenMetrics> {
-        let opts = |name: &str, help: &str| Opts::new(name, help).const_label("target", target);
-        let requests = IntCounterVec::new(
-            opts("nehr_probe_then_requests_total", "Calls made with the token after an ok login (--then), by outcome"),
-            &["outcome"],
-        )?;
-        let duration = Histogram::with_opts(
-            HistogramOpts::new("nehr_probe_then_duration_seconds", "Latency of the --then calls, from their send")
-                .const_label("target", target)
-                .buckets(DURATION_BUCKETS.to_vec()),
-        )?;
-        let journey = IntGauge::with_opts(opts(
-            "nehr_probe_journey_success",
-            "1 if the last probe's login was ok and the --then call accepted its token, else 0",
-        ))?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(journey.clone()))?;
+    fn new() -> ThenMetrics {
+        let requests = Family::default();
         for o in StepOutcome::ALL {
-            requests.with_label_values(&[o.as_str()]);
+            let _ = requests.get_or_create(&[("outcome", o.as_str())]);
         }
-        Ok(ThenMetrics { requests, duration, journey })
+        ThenMetrics {
+            requests,
+            duration: Latency::new(duration_histogram(), &DURATION_BUCKETS),
+            journey: Gauge::default(),
+        }
     }
 
-    fn collectors(&self) -> [Box<dyn prometheus::core::Collector>; 3] {
-        [Box::new(self.requests.clone()), Box::new(self.duration.clone()), Box::new(self.journey.clone())]
+    fn register(&self, r: &mut ClientRegistry) {
+        r.register(
+            counter_name(THEN_REQUESTS),
+            "Calls made with the token after an ok login (--then), by outcome",
+            self.requests.clone(),
+        );
+        r.register(THEN_DURATION, "Latency of the --then calls, from their send", self.duration.histogram.clone());
+        r.register(
+            "nehr_probe_journey_success",
+            "1 if the last probe's login was ok and the --then call accepted its token, else 0",
+            self.journey.clone(),
+        );
     }
 }
 
 impl Metrics {
     /// Registers the metrics of the target named `target` (its `target` label).
-    pub fn register(registry: &Registry, target: &str) -> prometheus::Result<Metrics> {
-        let opts = |name: &str, help: &str| Opts::new(name, help).const_label("target", target);
-        let requests =
-            IntCounterVec::new(opts("nehr_probe_requests_total", "getToken calls made, by outcome"), &["outcome"])?;
-        let duration = Histogram::with_opts(
-            HistogramOpts::new("nehr_probe_request_duration_seconds", "Latency of getToken calls")
-                .const_label("target", target)
-                .buckets(DURATION_BUCKETS.to_vec()),
-        )?;
-        let success = IntGauge::with_opts(opts("nehr_probe_success", "1 if the last probe got a valid token, else 0"))?;
-        let last_success = GaugeVec::new(
-            opts("nehr_probe_last_success_timestamp_seconds", "Unix time of the last probe that got a valid token"),
-            &[],
-        )?;
-        let http_status = IntGauge::with_opts(opts(
-            "nehr_probe_http_status_code",
-            "HTTP status of the last answer (0 when there was none)",
-        ))?;
-        let expires_in =
-            IntGaugeVec::new(opts("nehr_probe_token_expires_in_seconds", "expires_in of the last valid token"), &[])?;
-        let violations = IntCounterVec::new(
-            opts("nehr_probe_schema_violations_total", "Schema violations seen in answers, by JSON Pointer"),
-            &["path"],
-        )?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(success.clone()))?;
-        registry.register(Box::new(last_success.clone()))?;
-        registry.register(Box::new(http_status.clone()))?;
-        registry.register(Box::new(expires_in.clone()))?;
-        let cert_expiry = GaugeVec::new(
-            opts(
-                "nehr_probe_tls_cert_expiry_timestamp_seconds",
-                "When the earliest certificate the target presented on its last TLS handshake expires (Unix time)",
-            ),
-            &[],
-        )?;
-        registry.register(Box::new(violations.clone()))?;
-        registry.register(Box::new(cert_expiry.clone()))?;
-        for outcome in Outcome::ALL {
-            requests.with_label_values(&[outcome.as_str()]);
-        }
-        let phase_vec = HistogramVec::new(
-            HistogramOpts::new(
-                "nehr_probe_phase_duration_seconds",
-                "Where the calls' time went: name lookup, TCP, TLS, the server's processing, transfer",
-            )
-            .const_label("target", target)
-            .buckets(PHASE_BUCKETS.to_vec()),
-            &["phase"],
-        )?;
-        registry.register(Box::new(phase_vec.clone()))?;
-        let phases = PHASE_NAMES.map(|p| phase_vec.with_label_values(&[p]));
-        Ok(Metrics {
-            requests,
-            duration,
-            success,
-            last_success,
-            http_status,
-            expires_in,
-            violations,
-            cert_expiry,
-            phases,
-            phase_vec,
-            then: None,
-        })
+    pub fn register(registry: &Registry, target: &str) -> anyhow::Result<Metrics> {
+        Metrics::register_with(registry, target, false)
     }
 
     /// As [`Metrics::register`], with the `--then` series when `then` is set.
-    pub fn register_with(registry: &Registry, target: &str, then: bool) -> prometheus::Result<Metrics> {
-        let mut m = Metrics::register(registry, target)?;
-        if then {
-            m.then = Some(ThenMetrics::register(registry, target)?);
+    pub fn register_with(registry: &Registry, target: &str, then: bool) -> anyhow::Result<Metrics> {
+        let requests = Family::default();
+        for outcome in Outcome::ALL {
+            let _ = requests.get_or_create(&[("outcome", outcome.as_str())]);
         }
+        let phase_family: Family<OneLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(phase_histogram as fn() -> Histogram);
+        let phases =
+            PHASE_NAMES.map(|p| Latency::new(phase_family.get_or_create(&[("phase", p)]).clone(), &PHASE_BUCKETS));
+        let m = Metrics {
+            target: target.to_string(),
+            requests,
+            duration: Latency::new(duration_histogram(), &DURATION_BUCKETS),
+            success: Gauge::default(),
+            last_success: Family::default(),
+            http_status: Gauge::default(),
+            expires_in: Family::default(),
+            violations: Family::default(),
+            cert_expiry: Family::default(),
+            phases,
+            phase_family,
+            then: then.then(ThenMetrics::new),
+        };
+        let mut exemplars = vec![(series_key(DURATION, &[("target", target)]), Arc::clone(&m.duration.slots))];
+        for (p, l) in PHASE_NAMES.iter().zip(&m.phases) {
+            exemplars.push((series_key(PHASES, &[("phase", p), ("target", target)]), Arc::clone(&l.slots)));
+        }
+        if let Some(t) = &m.then {
+            exemplars.push((series_key(THEN_DURATION, &[("target", target)]), Arc::clone(&t.duration.slots)));
+        }
+        let series = m.clone();
+        registry.add(format!("metrics/{target}"), move |r| series.register_into(r), exemplars)?;
         Ok(m)
+    }
+
+    fn register_into(&self, registry: &mut ClientRegistry) {
+        let r = of_target(registry, &self.target);
+        r.register(counter_name(REQUESTS), "getToken calls made, by outcome", self.requests.clone());
+        r.register(DURATION, "Latency of getToken calls", self.duration.histogram.clone());
+        r.register("nehr_probe_success", "1 if the last probe got a valid token, else 0", self.success.clone());
+        r.register(
+            "nehr_probe_last_success_timestamp_seconds",
+            "Unix time of the last probe that got a valid token",
+            self.last_success.clone(),
+        );
+        r.register(
+            "nehr_probe_http_status_code",
+            "HTTP status of the last answer (0 when there was none)",
+            self.http_status.clone(),
+        );
+        r.register(
+            "nehr_probe_token_expires_in_seconds",
+            "expires_in of the last valid token",
+            self.expires_in.clone(),
+        );
+        r.register(
+            counter_name("nehr_probe_schema_violations_total"),
+            "Schema violations seen in answers, by JSON Pointer",
+            self.violations.clone(),
+        );
+        r.register(
+            "nehr_probe_tls_cert_expiry_timestamp_seconds",
+            "When the earliest certificate the target presented on its last TLS handshake expires (Unix time)",
+            self.cert_expiry.clone(),
+        );
+        r.register(
+            PHASES,
+            "Where the calls' time went: name lookup, TCP, TLS, the server's processing, transfer",
+            self.phase_family.clone(),
+        );
+        if let Some(then) = &self.then {
+            then.register(r);
+        }
     }
 
     /// Whether the target's `--then` series are registered.
@@ -174,43 +386,30 @@ impl Metrics {
 
     /// Takes the target's series out of `registry` (its target left the config).
     pub fn unregister(&self, registry: &Registry) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
-            Box::new(self.requests.clone()),
-            Box::new(self.duration.clone()),
-            Box::new(self.success.clone()),
-            Box::new(self.last_success.clone()),
-            Box::new(self.http_status.clone()),
-            Box::new(self.expires_in.clone()),
-            Box::new(self.violations.clone()),
-            Box::new(self.cert_expiry.clone()),
-            Box::new(self.phase_vec.clone()),
-        ];
-        for c in collectors.into_iter().chain(self.then.iter().flat_map(ThenMetrics::collectors)) {
-            let _ = registry.unregister(c);
-        }
+        registry.remove(&format!("metrics/{}", self.target));
     }
 
     /// Counts one call and sets the last-probe gauges.
     pub fn observe(&self, obs: &Observation) {
-        self.requests.with_label_values(&[obs.outcome.as_str()]).inc();
-        self.duration.observe(obs.latency().as_secs_f64());
+        self.requests.get_or_create(&[("outcome", obs.outcome.as_str())]).inc();
+        self.duration.observe(obs.latency().as_secs_f64(), obs.seq);
         self.http_status.set(obs.status.map_or(0, i64::from));
         for (h, d) in self.phases.iter().zip(obs.phases.listed()) {
             if let Some(d) = d {
-                h.observe(d.as_secs_f64());
+                h.observe(d.as_secs_f64(), obs.seq);
             }
         }
         if let Some(t) = obs.cert_not_after {
-            self.cert_expiry.with_label_values::<&str>(&[]).set(t as f64);
+            self.cert_expiry.get_or_create(&[]).set(t as f64);
         }
         for v in obs.counted_violations() {
-            self.violations.with_label_values(&[v.path.as_str()]).inc();
+            self.violations.get_or_create(&[("path", v.path.clone())]).inc();
         }
         if obs.is_ok() {
             self.success.set(1);
-            self.last_success.with_label_values::<&str>(&[]).set(unix_now());
+            self.last_success.get_or_create(&[]).set(unix_now());
             if let Some(e) = obs.token_lifetime() {
-                self.expires_in.with_label_values::<&str>(&[]).set(e);
+                self.expires_in.get_or_create(&[]).set(e);
             }
         } else {
             self.success.set(0);
@@ -218,8 +417,8 @@ impl Metrics {
         if let Some(then) = &self.then {
             then.journey.set(i64::from(obs.journey_ok()));
             if let Some(step) = &obs.then {
-                then.requests.with_label_values(&[step.outcome.as_str()]).inc();
-                then.duration.observe(step.latency().as_secs_f64());
+                then.requests.get_or_create(&[("outcome", step.outcome.as_str())]).inc();
+                then.duration.observe(step.latency().as_secs_f64(), obs.seq);
             }
         }
     }
@@ -229,79 +428,104 @@ impl Metrics {
 /// and `serve`'s `wrong_password_probe`.
 #[derive(Clone)]
 pub struct DoorMetrics {
-    probes: IntCounterVec,
-    accepted: GaugeVec,
-    last: GaugeVec,
+    target: String,
+    probes: Family<OneLabel, Counter>,
+    // Absent until the first probe: a 0 before it would read as "the door is shut".
+    accepted: Optional,
+    last: Optional,
 }
 
 impl DoorMetrics {
-    pub fn register(registry: &Registry, target: &str) -> prometheus::Result<DoorMetrics> {
-        let opts = |name: &str, help: &str| Opts::new(name, help).const_label("target", target);
-        let probes = IntCounterVec::new(
-            opts(
-                "nehr_probe_wrong_password_probes_total",
-                "Logins with a wrong password, by result: refused (401), accepted (200) or undecided",
-            ),
-            &["result"],
-        )?;
-        // Vectors with no variable label so that the series is absent until the first
-        // probe: a 0 before it would read as "the door is shut".
-        let accepted = GaugeVec::new(
-            opts("nehr_probe_wrong_password_accepted", "1 if the last wrong-password login got a 200, else 0"),
-            &[],
-        )?;
-        let last = GaugeVec::new(
-            opts(
-                "nehr_probe_wrong_password_last_probe_timestamp_seconds",
-                "When the last wrong-password login ended, Unix seconds",
-            ),
-            &[],
-        )?;
-        for c in [
-            Box::new(probes.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(accepted.clone()),
-            Box::new(last.clone()),
-        ] {
-            registry.register(c)?;
-        }
+    pub fn register(registry: &Registry, target: &str) -> anyhow::Result<DoorMetrics> {
+        let probes = Family::default();
         for l in Door::LABELS {
-            probes.with_label_values(&[l]);
+            let _ = probes.get_or_create(&[("result", l)]);
         }
-        Ok(DoorMetrics { probes, accepted, last })
+        let m =
+            DoorMetrics { target: target.to_string(), probes, accepted: Family::default(), last: Family::default() };
+        let series = m.clone();
+        registry.add(
+            format!("door/{target}"),
+            move |registry| {
+                let r = of_target(registry, &series.target);
+                r.register(
+                    counter_name("nehr_probe_wrong_password_probes_total"),
+                    "Logins with a wrong password, by result: refused (401), accepted (200) or undecided",
+                    series.probes.clone(),
+                );
+                r.register(
+                    "nehr_probe_wrong_password_accepted",
+                    "1 if the last wrong-password login got a 200, else 0",
+                    series.accepted.clone(),
+                );
+                r.register(
+                    "nehr_probe_wrong_password_last_probe_timestamp_seconds",
+                    "When the last wrong-password login ended, Unix seconds",
+                    series.last.clone(),
+                );
+            },
+            Vec::new(),
+        )?;
+        Ok(m)
     }
 
     /// Takes the series out of `registry`.
     pub fn unregister(&self, registry: &Registry) {
-        let _ = registry.unregister(Box::new(self.probes.clone()));
-        let _ = registry.unregister(Box::new(self.accepted.clone()));
-        let _ = registry.unregister(Box::new(self.last.clone()));
+        registry.remove(&format!("door/{}", self.target));
     }
 
     pub fn observe(&self, door: Door) {
-        self.probes.with_label_values(&[door.label()]).inc();
+        self.probes.get_or_create(&[("result", door.label())]).inc();
         // Undecided says nothing about the door: the last verdict stands.
         if door != Door::Undecided {
-            self.accepted.with_label_values::<&str>(&[]).set(f64::from(u8::from(door == Door::Open)));
+            self.accepted.get_or_create(&[]).set(f64::from(u8::from(door == Door::Open)));
         }
-        self.last.with_label_values::<&str>(&[]).set(unix_now());
+        self.last.get_or_create(&[]).set(unix_now());
     }
 }
 
-/// `nehr_probe_build_info{version} 1`, once per registry.
-pub fn register_build_info(registry: &Registry) -> prometheus::Result<()> {
-    let info = IntGauge::with_opts(
-        Opts::new("nehr_probe_build_info", "nehr-probe build; always 1")
-            .const_label("version", env!("CARGO_PKG_VERSION")),
+/// A counter of `target` in `registry` under `name` (with `_total`), for the series a
+/// command adds of its own (`load`'s dropped requests and late starts).
+pub fn register_counter(
+    registry: &Registry,
+    target: &str,
+    name: &'static str,
+    help: &'static str,
+) -> anyhow::Result<Counter> {
+    let counter = Counter::default();
+    let (c, target_name) = (counter.clone(), target.to_string());
+    registry.add(
+        format!("{name}/{target}"),
+        move |r| of_target(r, &target_name).register(counter_name(name), help, c.clone()),
+        Vec::new(),
     )?;
-    info.set(1);
-    registry.register(Box::new(info))
+    Ok(counter)
+}
+
+/// `nehr_probe_build_info{version} 1`, once per registry.
+pub fn register_build_info(registry: &Registry) -> anyhow::Result<()> {
+    let info: Family<OneLabel, Gauge> = Family::default();
+    info.get_or_create(&[("version", env!("CARGO_PKG_VERSION"))]).set(1);
+    registry.add(
+        "build_info".into(),
+        move |r| r.register("nehr_probe_build_info", "nehr-probe build; always 1", info.clone()),
+        Vec::new(),
+    )
+}
+
+/// The `process_*` series of this process (Linux), once per registry.
+pub fn register_process(registry: &Registry) -> anyhow::Result<()> {
+    registry.add("process".into(), |r| r.register_collector(Box::new(ProcessCollector)), Vec::new())
 }
 
 /// The registry in the text exposition format.
 pub fn encode(registry: &Registry) -> String {
-    let mut buf = Vec::new();
-    TextEncoder::new().encode(&registry.gather(), &mut buf).expect("text encoding of gathered metrics");
-    String::from_utf8(buf).expect("metrics text is UTF-8")
+    exposition::text(&registry.gather())
+}
+
+/// The registry in `format`.
+pub fn encode_as(registry: &Registry, format: Format) -> Vec<u8> {
+    format.render(&registry.gather())
 }
 
 pub fn unix_now() -> f64 {

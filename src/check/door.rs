@@ -2,12 +2,11 @@
 //! metrics. The door is what is judged, not the login: a 401 is OK.
 
 use anyhow::Context;
-use prometheus::Registry;
 
 use super::verdict::{Limits, Status, Verdict};
 use crate::call::Observation;
 use crate::call::door::Door;
-use crate::metrics::{DoorMetrics, encode, register_build_info};
+use crate::metrics::{DoorMetrics, Registry, encode, register_build_info};
 
 /// OK on a 401 with the documented body; WARNING on a 401 whose body differs (its
 /// shape is on the line); CRITICAL on a 200 ("accepted a wrong password"); UNKNOWN when

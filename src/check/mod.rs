@@ -14,11 +14,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use prometheus::Registry;
 
 use crate::call::Prober;
 use crate::call::target::TargetArgs;
-use crate::metrics::{Metrics, encode, register_build_info};
+use crate::metrics::{Metrics, Registry, encode, register_build_info};
 use crate::util::fs::{print_stdout, write_atomically};
 use crate::util::units::parse_duration;
 pub use verdict::{Limits, Status, Verdict, probe_once};

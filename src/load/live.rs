@@ -18,7 +18,10 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use prometheus::{IntCounter, Opts, Registry};
+use prometheus_client::metrics::counter::Counter;
+
+use crate::metrics::Registry;
+use crate::util::exposition::Format;
 use tokio_util::sync::CancellationToken;
 
 use crate::report::histogram::{histogram, percentile};
@@ -181,31 +184,25 @@ impl Progress {
 
 /// `nehr_probe_dropped_requests_total`: `load`'s own series beside the target series
 /// (docs/metrics.md), registered in the `--metrics-listen` registry.
-pub fn register_dropped(registry: &Registry, target: &str) -> prometheus::Result<IntCounter> {
-    let counter = IntCounter::with_opts(
-        Opts::new(
-            "nehr_probe_dropped_requests_total",
-            "Requests that fell due but were never sent: no --concurrency slot came free in time",
-        )
-        .const_label("target", target),
-    )?;
-    registry.register(Box::new(counter.clone()))?;
-    Ok(counter)
+pub fn register_dropped(registry: &Registry, target: &str) -> anyhow::Result<Counter> {
+    crate::metrics::register_counter(
+        registry,
+        target,
+        "nehr_probe_dropped_requests_total",
+        "Requests that fell due but were never sent: no --concurrency slot came free in time",
+    )
 }
 
 /// `nehr_probe_late_starts_total`, `load`'s other own series (docs/metrics.md): calls
 /// started more than [`super::recorder::LATE`] after their release (a soak watches
 /// it stay flat). The owner of the recorder keeps it in step.
-pub fn register_late_starts(registry: &Registry, target: &str) -> prometheus::Result<IntCounter> {
-    let late = IntCounter::with_opts(
-        Opts::new(
-            "nehr_probe_late_starts_total",
-            "Calls started more than 1 ms after their release (due time, or the release grid's next point)",
-        )
-        .const_label("target", target),
-    )?;
-    registry.register(Box::new(late.clone()))?;
-    Ok(late)
+pub fn register_late_starts(registry: &Registry, target: &str) -> anyhow::Result<Counter> {
+    crate::metrics::register_counter(
+        registry,
+        target,
+        "nehr_probe_late_starts_total",
+        "Calls started more than 1 ms after their release (due time, or the release grid's next point)",
+    )
 }
 
 /// Serves `GET /metrics` from `registry` on `addr` until `stop`. Binds before it
@@ -221,9 +218,10 @@ pub async fn serve_metrics(
     let bound = listener.local_addr()?;
     let app = Router::new().route(
         "/metrics",
-        get(move || {
-            let text = crate::metrics::encode(&registry);
-            async move { ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text) }
+        get(move |headers: axum::http::HeaderMap| {
+            let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+            let body = crate::metrics::encode_as(&registry, format);
+            async move { ([(header::CONTENT_TYPE, format.content_type())], body) }
         }),
     );
     tokio::spawn(async move {

@@ -21,11 +21,10 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
-use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::call::Prober;
-use crate::metrics::{Metrics, register_build_info};
+use crate::metrics::{Metrics, Registry, register_build_info};
 use crate::report::model::{RunFacts, Shown};
 use crate::util::shutdown::Shutdown;
 pub use args::{DEFAULT_DURATION, LoadArgs, Plan, StageList};
@@ -168,8 +167,8 @@ pub async fn execute_with(
 #[derive(Default)]
 struct LiveSeries {
     metrics: Option<Metrics>,
-    dropped: Option<prometheus::IntCounter>,
-    late_starts: Option<prometheus::IntCounter>,
+    dropped: Option<prometheus_client::metrics::counter::Counter>,
+    late_starts: Option<prometheus_client::metrics::counter::Counter>,
 }
 
 impl LiveSeries {

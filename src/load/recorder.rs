@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use hdrhistogram::Histogram;
-use prometheus::IntCounter;
+use prometheus_client::metrics::counter::Counter as IntCounter;
 use tokio::sync::mpsc;
 
 use super::live::{Hlog, Progress};

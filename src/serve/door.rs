@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use prometheus::Registry;
+use crate::metrics::Registry;
 use tokio_util::sync::CancellationToken;
 
 use super::args::Log;
@@ -72,7 +72,7 @@ pub fn series(
     target: &Target,
     old: Option<&DoorWatch>,
     registry: &Registry,
-) -> prometheus::Result<Option<DoorMetrics>> {
+) -> anyhow::Result<Option<DoorMetrics>> {
     let had = old.map(|d| d.metrics.clone());
     match (had, target.wrong_password.is_some()) {
         (Some(m), true) => Ok(Some(m)),

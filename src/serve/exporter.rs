@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::metrics::Registry;
 use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
-use prometheus::Registry;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,7 @@ use super::state::{App, Live, Watched};
 use super::{http, page};
 use crate::call::Prober;
 use crate::call::target::Target;
-use crate::metrics::{Metrics, register_build_info};
+use crate::metrics::{Metrics, register_build_info, register_process};
 use crate::mock::MockServer;
 
 /// A running exporter: probe loops plus the HTTP server. Dropping it stops it.
@@ -60,8 +60,7 @@ impl Exporter {
         }
         let registry = Registry::new();
         register_build_info(&registry)?;
-        #[cfg(target_os = "linux")]
-        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        register_process(&registry)?;
         let stop = CancellationToken::new();
         let mut watched = Vec::with_capacity(targets.len());
         for (name, target) in &targets {

@@ -9,18 +9,21 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::probe_metrics::{ProbeResult, probe_text};
+use super::probe_metrics::{ProbeResult, probe_families};
 use super::state::{App, Watched};
 use crate::call::Prober;
-use crate::metrics::encode;
+use crate::util::exposition::Format;
+use crate::util::exposition::model::MetricFamily;
 
-pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    metrics_response(encode(&app.registry))
+pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    metrics_response(&headers, &app.registry.gather())
 }
 
-pub fn metrics_response(text: String) -> Response {
-    let mut resp = text.into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
+/// `families` in the format the scraper's `Accept` asks for (docs/metrics.md).
+pub fn metrics_response(headers: &HeaderMap, families: &[MetricFamily]) -> Response {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let mut resp = format.render(families).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     resp
 }
 
@@ -57,7 +60,7 @@ pub async fn probe(
         // The login goes on, for the next request; this scrape has to answer now.
         Err(_) => ProbeResult::of(&Prober::gave_up(start, budget), Duration::ZERO),
     };
-    metrics_response(probe_text(&probed))
+    metrics_response(&headers, &probe_families(&probed))
 }
 
 /// The target a `/probe` query names: a configured name only, never an address.

@@ -172,7 +172,7 @@ fn ago(now: SystemTime, then: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use prometheus::Registry;
+    use crate::metrics::Registry;
     use tokio_util::sync::CancellationToken;
 
     use super::*;

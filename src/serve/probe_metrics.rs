@@ -8,12 +8,17 @@
 
 use std::time::Duration;
 
-use prometheus::{Gauge, GaugeVec, IntGauge, IntGaugeVec, Opts, Registry};
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
 
 use crate::call::observation::{HttpVersion, StepOutcome};
 use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome, Phases};
-use crate::metrics::encode;
+use crate::metrics::gather;
+use crate::util::exposition::model::MetricFamily;
 
 /// What a `/probe` answer reports.
 #[derive(Debug, Clone)]
@@ -57,94 +62,98 @@ impl ProbeResult {
     }
 }
 
-/// The `/probe` metrics: a registry of their own, made per scrape.
+/// The `/probe` metrics in the text format.
 pub fn probe_text(p: &ProbeResult) -> String {
-    let registry = Registry::new();
-    let build = || -> prometheus::Result<()> {
-        let success = IntGauge::new(
-            "probe_success",
-            "1 if the login got a valid token (with --then: and the next call accepted it), else 0",
-        )?;
-        success.set(i64::from(p.outcome == Outcome::Ok && p.journey_ok));
-        let duration = Gauge::new("probe_duration_seconds", "How long the login probe took")?;
-        duration.set(p.duration.as_secs_f64());
-        let status = IntGauge::new("probe_http_status_code", "HTTP status of the answer (0 when there was none)")?;
-        status.set(p.status.map_or(0, i64::from));
-        let outcome = IntGaugeVec::new(
-            Opts::new("nehr_probe_outcome", "1 for the outcome of this probe, 0 for the others"),
-            &["outcome"],
-        )?;
-        for o in Outcome::ALL {
-            outcome.with_label_values(&[o.as_str()]).set(i64::from(o == p.outcome));
-        }
-        registry.register(Box::new(success))?;
-        registry.register(Box::new(duration))?;
-        registry.register(Box::new(status))?;
-        registry.register(Box::new(outcome))?;
-        if let Some((step, latency)) = p.then {
-            let then = IntGaugeVec::new(
-                Opts::new("nehr_probe_then_outcome", "1 for the outcome of the --then call, 0 for the others"),
-                &["outcome"],
-            )?;
-            for o in StepOutcome::ALL {
-                then.with_label_values(&[o.as_str()]).set(i64::from(o == step));
-            }
-            let duration = Gauge::new("nehr_probe_then_seconds", "How long the --then call took")?;
-            duration.set(latency.as_secs_f64());
-            registry.register(Box::new(then))?;
-            registry.register(Box::new(duration))?;
-        }
-        // blackbox_exporter's phase series: every phase, 0 when the probe had none.
-        let phases = GaugeVec::new(
-            Opts::new("probe_http_duration_seconds", "Duration of the probe's HTTP request by phase"),
-            &["phase"],
-        )?;
-        for (name, d) in PHASE_NAMES.iter().zip(p.phases.listed()) {
-            phases.with_label_values(&[*name]).set(d.map_or(0.0, |d| d.as_secs_f64()));
-        }
-        let dns = Gauge::new("probe_dns_lookup_time_seconds", "How long the name lookup took")?;
-        dns.set(p.phases.resolve.map_or(0.0, |d| d.as_secs_f64()));
-        let version = Gauge::new("probe_http_version", "HTTP version of the answer (0 when there was none)")?;
-        version.set(p.http_version);
-        let ssl = IntGauge::new("probe_http_ssl", "1 if the probe went over TLS, else 0")?;
-        ssl.set(i64::from(p.https));
-        registry.register(Box::new(phases))?;
-        registry.register(Box::new(dns))?;
-        registry.register(Box::new(version))?;
-        registry.register(Box::new(ssl))?;
-        if let Some(v) = p.tls_version {
-            let info = IntGaugeVec::new(
-                Opts::new("probe_tls_version_info", "The TLS version the probe's connection used; always 1"),
-                &["version"],
-            )?;
-            info.with_label_values(&[v]).set(1);
-            registry.register(Box::new(info))?;
-        }
-        let age = Gauge::new(
-            "nehr_probe_probe_age_seconds",
-            "How long ago the login reported here finished (the last result is served again within --probe-min-interval)",
-        )?;
-        age.set(crate::util::units::round6(p.age.as_secs_f64()));
-        registry.register(Box::new(age))?;
-        if let Some(e) = p.expires_in {
-            let expires =
-                IntGauge::new("nehr_probe_token_expires_in_seconds", "expires_in of the token this probe got")?;
-            expires.set(e);
-            registry.register(Box::new(expires))?;
-        }
-        if let Some(t) = p.cert_not_after {
-            // blackbox_exporter's name, so its certificate alerts and dashboards work here.
-            let expiry = Gauge::new(
-                "probe_ssl_earliest_cert_expiry",
-                "When the earliest certificate the target presented expires (Unix time)",
-            )?;
-            expiry.set(t as f64);
-            registry.register(Box::new(expiry))?;
-        }
-        Ok(())
+    crate::util::exposition::text(&probe_families(p))
+}
+
+/// The `/probe` metrics: a registry of their own, made per scrape.
+pub fn probe_families(p: &ProbeResult) -> Vec<MetricFamily> {
+    let mut r = Registry::default();
+    let gauge = |r: &mut Registry, name: &'static str, help: &'static str, v: f64| {
+        r.register(name, help, ConstGauge::new(v));
     };
-    build().expect("static /probe metric definitions");
-    encode(&registry)
+    let one_of = |r: &mut Registry,
+                  name: &'static str,
+                  help: &'static str,
+                  label: &'static str,
+                  values: &[(&'static str, f64)]| {
+        let family: Family<[(&'static str, &'static str); 1], Gauge<f64, AtomicU64>> = Family::default();
+        for (value, v) in values {
+            family.get_or_create(&[(label, *value)]).set(*v);
+        }
+        r.register(name, help, family);
+    };
+    let flag = |b: bool| f64::from(u8::from(b));
+    gauge(
+        &mut r,
+        "probe_success",
+        "1 if the login got a valid token (with --then: and the next call accepted it), else 0",
+        flag(p.outcome == Outcome::Ok && p.journey_ok),
+    );
+    gauge(&mut r, "probe_duration_seconds", "How long the login probe took", p.duration.as_secs_f64());
+    gauge(
+        &mut r,
+        "probe_http_status_code",
+        "HTTP status of the answer (0 when there was none)",
+        p.status.map_or(0.0, f64::from),
+    );
+    let outcomes: Vec<_> = Outcome::ALL.iter().map(|o| (o.as_str(), flag(*o == p.outcome))).collect();
+    one_of(&mut r, "nehr_probe_outcome", "1 for the outcome of this probe, 0 for the others", "outcome", &outcomes);
+    if let Some((step, latency)) = p.then {
+        let steps: Vec<_> = StepOutcome::ALL.iter().map(|o| (o.as_str(), flag(*o == step))).collect();
+        one_of(
+            &mut r,
+            "nehr_probe_then_outcome",
+            "1 for the outcome of the --then call, 0 for the others",
+            "outcome",
+            &steps,
+        );
+        gauge(&mut r, "nehr_probe_then_seconds", "How long the --then call took", latency.as_secs_f64());
+    }
+    // blackbox_exporter's phase series: every phase, 0 when the probe had none.
+    let phases: Vec<_> = PHASE_NAMES
+        .iter()
+        .zip(p.phases.listed())
+        .map(|(name, d)| (*name, d.map_or(0.0, |d| d.as_secs_f64())))
+        .collect();
+    one_of(&mut r, "probe_http_duration_seconds", "Duration of the probe's HTTP request by phase", "phase", &phases);
+    gauge(
+        &mut r,
+        "probe_dns_lookup_time_seconds",
+        "How long the name lookup took",
+        p.phases.resolve.map_or(0.0, |d| d.as_secs_f64()),
+    );
+    gauge(&mut r, "probe_http_version", "HTTP version of the answer (0 when there was none)", p.http_version);
+    gauge(&mut r, "probe_http_ssl", "1 if the probe went over TLS, else 0", flag(p.https));
+    if let Some(v) = p.tls_version {
+        one_of(
+            &mut r,
+            "probe_tls_version_info",
+            "The TLS version the probe's connection used; always 1",
+            "version",
+            &[(v, 1.0)],
+        );
+    }
+    gauge(
+        &mut r,
+        "nehr_probe_probe_age_seconds",
+        "How long ago the login reported here finished (the last result is served again within --probe-min-interval)",
+        crate::util::units::round6(p.age.as_secs_f64()),
+    );
+    if let Some(e) = p.expires_in {
+        gauge(&mut r, "nehr_probe_token_expires_in_seconds", "expires_in of the token this probe got", e as f64);
+    }
+    if let Some(t) = p.cert_not_after {
+        // blackbox_exporter's name, so its certificate alerts and dashboards work here.
+        gauge(
+            &mut r,
+            "probe_ssl_earliest_cert_expiry",
+            "When the earliest certificate the target presented expires (Unix time)",
+            t as f64,
+        );
+    }
+    gather(&r)
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::metrics::Registry;
 use axum::extract::FromRef;
-use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
 use super::access::Access;

@@ -3,6 +3,7 @@
 //! else may use these; they use nothing of the crate but each other.
 
 pub mod clock;
+pub mod exposition;
 pub mod fmt;
 pub mod fs;
 pub mod shutdown;

@@ -348,7 +348,7 @@ async fn metrics_md_names_every_series_with_its_type_and_labels_and_no_other() {
 
     // The series of one target after calls of every kind that makes a series appear: a
     // valid token over https, and an invalid body.
-    let registry = prometheus::Registry::new();
+    let registry = nehr_probe::metrics::Registry::new();
     let metrics = Metrics::register(&registry, "default").unwrap();
     register_build_info(&registry).unwrap();
     let t = Instant::now();
@@ -361,7 +361,7 @@ async fn metrics_md_names_every_series_with_its_type_and_labels_and_no_other() {
     metrics.observe(&bad);
     let observed = encode(&registry);
     // `load`'s own series beside them.
-    let load_registry = prometheus::Registry::new();
+    let load_registry = nehr_probe::metrics::Registry::new();
     nehr_probe::load::live::register_dropped(&load_registry, "default").unwrap();
     nehr_probe::load::live::register_late_starts(&load_registry, "default").unwrap();
     let load_series = encode(&load_registry);
