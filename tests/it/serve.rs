@@ -123,14 +123,29 @@ pub(crate) async fn start_prometheus(
     config: &str,
     client: &reqwest::Client,
 ) -> (Daemon, String) {
+    start_prometheus_with(bin, dir, config, client, &[]).await
+}
+
+/// As [`start_prometheus`], with `--enable-feature` for each of `features` (such as
+/// `native-histograms`, `exemplar-storage`).
+pub(crate) async fn start_prometheus_with(
+    bin: &Path,
+    dir: &Path,
+    config: &str,
+    client: &reqwest::Client,
+    features: &[&str],
+) -> (Daemon, String) {
     let config_file = dir.join("prometheus.yml");
     std::fs::write(&config_file, config).unwrap();
-    let args = [
+    let mut args = vec![
         format!("--config.file={}", config_file.display()),
         format!("--storage.tsdb.path={}", dir.join("data").display()),
         "--web.listen-address=127.0.0.1:0".to_string(),
         "--log.level=info".to_string(),
     ];
+    if !features.is_empty() {
+        args.push(format!("--enable-feature={}", features.join(",")));
+    }
     let mut d = Daemon::spawn("prometheus", bin, &args, dir.join("prometheus.log"));
     let base = format!("http://{}", d.listening().await);
     d.wait_ready(client, &format!("{base}/-/ready")).await;
