@@ -10,12 +10,10 @@
 //! and configured target names. Never an error text, a URL with a query, or a token.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prometheus_client::encoding::prometheus_protobuf;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -26,7 +24,8 @@ use crate::call::door::Door;
 use crate::call::observation::StepOutcome;
 use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome};
-use crate::util::exposition::{self, Format, ProcessCollector, model};
+pub use crate::util::exposition::{Registry, gather};
+use crate::util::exposition::{self, Format, ProcessCollector, Seen, Slots, series_key};
 
 /// The content type of the Prometheus text exposition format.
 pub const CONTENT_TYPE: &str = exposition::TEXT;
@@ -60,135 +59,6 @@ type NoLabel = [(&'static str, &'static str); 0];
 /// A gauge absent until set: a 0 would read as "token lifetime 0 s" (and fire the alert
 /// on it), "last success in 1970", "certificate expired in 1970".
 type Optional<N = f64, A = AtomicU64> = Family<NoLabel, Gauge<N, A>>;
-
-/// What a scrape gathers from: the parts registered, each removable (a target that left
-/// the config). prometheus-client's registry has no unregister, so the one encoded is
-/// rebuilt from the parts that remain whenever they change; the metrics themselves are
-/// shared handles, so a part that stays keeps its counts.
-#[derive(Clone, Default)]
-pub struct Registry(Arc<Mutex<Parts>>);
-
-#[derive(Default)]
-struct Parts {
-    parts: Vec<Part>,
-    built: Option<Arc<Built>>,
-}
-
-struct Part {
-    /// One part per key (`metrics/NAME`, `door/NAME`, …): registering a key twice fails.
-    key: String,
-    register: Box<dyn Fn(&mut ClientRegistry) + Send + Sync>,
-    /// The exemplars of the part's histograms, by series ([`series_key`]).
-    exemplars: Vec<(String, Slots)>,
-}
-
-struct Built {
-    registry: ClientRegistry,
-    exemplars: HashMap<String, Slots>,
-}
-
-impl Registry {
-    pub fn new() -> Registry {
-        Registry::default()
-    }
-
-    fn parts(&self) -> std::sync::MutexGuard<'_, Parts> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn add(
-        &self,
-        key: String,
-        register: impl Fn(&mut ClientRegistry) + Send + Sync + 'static,
-        exemplars: Vec<(String, Slots)>,
-    ) -> anyhow::Result<()> {
-        let mut p = self.parts();
-        if p.parts.iter().any(|part| part.key == key) {
-            anyhow::bail!("the series {key} are registered already");
-        }
-        p.parts.push(Part { key, register: Box::new(register), exemplars });
-        p.built = None;
-        Ok(())
-    }
-
-    fn remove(&self, key: &str) {
-        let mut p = self.parts();
-        p.parts.retain(|part| part.key != key);
-        p.built = None;
-    }
-
-    /// Every series, in Prometheus' data model: families merged by name and sorted,
-    /// the exemplars in their buckets.
-    pub fn gather(&self) -> Vec<model::MetricFamily> {
-        let built = {
-            let mut p = self.parts();
-            match &p.built {
-                Some(b) => Arc::clone(b),
-                None => {
-                    let mut registry = ClientRegistry::default();
-                    for part in &p.parts {
-                        (part.register)(&mut registry);
-                    }
-                    let exemplars =
-                        p.parts.iter().flat_map(|part| part.exemplars.iter().cloned()).collect::<HashMap<_, _>>();
-                    let b = Arc::new(Built { registry, exemplars });
-                    p.built = Some(Arc::clone(&b));
-                    b
-                }
-            }
-        };
-        let mut families = gather(&built.registry);
-        for f in &mut families {
-            for m in &mut f.metric {
-                let Some(h) = m.histogram.as_mut() else { continue };
-                let labels: Vec<(&str, &str)> = m.label.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
-                if let Some(slots) = built.exemplars.get(&series_key(&f.name, &labels)) {
-                    attach(h, &slots.lock().unwrap_or_else(PoisonError::into_inner));
-                }
-            }
-        }
-        families
-    }
-}
-
-/// The families of a prometheus-client registry, tidied ([`exposition::tidy`]).
-pub fn gather(registry: &ClientRegistry) -> Vec<model::MetricFamily> {
-    exposition::tidy(prometheus_protobuf::encode(registry).expect("encoding metrics into the data model"))
-}
-
-/// The name and sorted labels of one series: the key its exemplars are kept under.
-fn series_key(family: &str, labels: &[(&str, &str)]) -> String {
-    let mut sorted = labels.to_vec();
-    sorted.sort();
-    let inner: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-    format!("{family}{{{}}}", inner.join(","))
-}
-
-/// The last call seen in a classic bucket: the exemplar of that bucket.
-#[derive(Debug, Clone, Copy)]
-struct Seen {
-    call: u64,
-    value: f64,
-    at: SystemTime,
-}
-
-type Slots = Arc<Mutex<Vec<Option<Seen>>>>;
-
-fn attach(h: &mut model::Histogram, slots: &[Option<Seen>]) {
-    for (bucket, seen) in h.bucket.iter_mut().zip(slots) {
-        let Some(s) = seen else { continue };
-        let at = s.at.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let exemplar = model::Exemplar {
-            label: vec![model::LabelPair { name: "call".into(), value: s.call.to_string() }],
-            value: s.value,
-            timestamp: Some(prost_types::Timestamp { seconds: at.as_secs() as i64, nanos: at.subsec_nanos() as i32 }),
-        };
-        // Prometheus 2.4x reads a native histogram's exemplars from its buckets, 3.x
-        // from the histogram's own list.
-        h.exemplars.push(exemplar.clone());
-        bucket.exemplar = Some(exemplar);
-    }
-}
 
 /// A latency histogram: classic buckets and native ones in one series, with exemplars.
 #[derive(Clone)]

@@ -6,12 +6,18 @@
 //! picks one from a scraper's `Accept`; the text format unless it asks for another.
 //! Also the `process_*` series of the running process, read from `/proc`.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::collector::Collector;
+use prometheus_client::encoding::prometheus_protobuf;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry as ClientRegistry;
 use prost::Message;
 
 use model::{Metric, MetricFamily, MetricType};
@@ -252,6 +258,135 @@ pub fn openmetrics(families: &[MetricFamily]) -> String {
     }
     out.push_str("# EOF\n");
     out
+}
+
+/// What a scrape gathers from: the parts registered, each removable (a target that left
+/// the config). prometheus-client's registry has no unregister, so the one encoded is
+/// rebuilt from the parts that remain whenever they change; the metrics themselves are
+/// shared handles, so a part that stays keeps its counts.
+#[derive(Clone, Default)]
+pub struct Registry(Arc<Mutex<Parts>>);
+
+#[derive(Default)]
+struct Parts {
+    parts: Vec<Part>,
+    built: Option<Arc<Built>>,
+}
+
+struct Part {
+    /// One part per key (`metrics/NAME`, `door/NAME`, …): registering a key twice fails.
+    key: String,
+    register: Box<dyn Fn(&mut ClientRegistry) + Send + Sync>,
+    /// The exemplars of the part's histograms, by series ([`series_key`]).
+    exemplars: Vec<(String, Slots)>,
+}
+
+struct Built {
+    registry: ClientRegistry,
+    exemplars: HashMap<String, Slots>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    fn parts(&self) -> std::sync::MutexGuard<'_, Parts> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn add(
+        &self,
+        key: String,
+        register: impl Fn(&mut ClientRegistry) + Send + Sync + 'static,
+        exemplars: Vec<(String, Slots)>,
+    ) -> anyhow::Result<()> {
+        let mut p = self.parts();
+        if p.parts.iter().any(|part| part.key == key) {
+            anyhow::bail!("the series {key} are registered already");
+        }
+        p.parts.push(Part { key, register: Box::new(register), exemplars });
+        p.built = None;
+        Ok(())
+    }
+
+    pub fn remove(&self, key: &str) {
+        let mut p = self.parts();
+        p.parts.retain(|part| part.key != key);
+        p.built = None;
+    }
+
+    /// Every series, in Prometheus' data model: families merged by name and sorted,
+    /// the exemplars in their buckets.
+    pub fn gather(&self) -> Vec<MetricFamily> {
+        let built = {
+            let mut p = self.parts();
+            match &p.built {
+                Some(b) => Arc::clone(b),
+                None => {
+                    let mut registry = ClientRegistry::default();
+                    for part in &p.parts {
+                        (part.register)(&mut registry);
+                    }
+                    let exemplars =
+                        p.parts.iter().flat_map(|part| part.exemplars.iter().cloned()).collect::<HashMap<_, _>>();
+                    let b = Arc::new(Built { registry, exemplars });
+                    p.built = Some(Arc::clone(&b));
+                    b
+                }
+            }
+        };
+        let mut families = gather(&built.registry);
+        for f in &mut families {
+            for m in &mut f.metric {
+                let Some(h) = m.histogram.as_mut() else { continue };
+                let labels: Vec<(&str, &str)> = m.label.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+                if let Some(slots) = built.exemplars.get(&series_key(&f.name, &labels)) {
+                    attach(h, &slots.lock().unwrap_or_else(PoisonError::into_inner));
+                }
+            }
+        }
+        families
+    }
+}
+
+/// The families of a prometheus-client registry, tidied ([`tidy`]).
+pub fn gather(registry: &ClientRegistry) -> Vec<MetricFamily> {
+    tidy(prometheus_protobuf::encode(registry).expect("encoding metrics into the data model"))
+}
+
+/// The name and sorted labels of one series: the key its exemplars are kept under.
+pub fn series_key(family: &str, labels: &[(&str, &str)]) -> String {
+    let mut sorted = labels.to_vec();
+    sorted.sort();
+    let inner: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{family}{{{}}}", inner.join(","))
+}
+
+/// The last call seen in a classic bucket: the exemplar of that bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    pub call: u64,
+    pub value: f64,
+    pub at: SystemTime,
+}
+
+pub type Slots = Arc<Mutex<Vec<Option<Seen>>>>;
+
+fn attach(h: &mut model::Histogram, slots: &[Option<Seen>]) {
+    for (bucket, seen) in h.bucket.iter_mut().zip(slots) {
+        let Some(s) = seen else { continue };
+        let at = s.at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let exemplar = model::Exemplar {
+            label: vec![model::LabelPair { name: "call".into(), value: s.call.to_string() }],
+            value: s.value,
+            timestamp: Some(prost_types::Timestamp { seconds: at.as_secs() as i64, nanos: at.subsec_nanos() as i32 }),
+        };
+        // Prometheus 2.4x reads a native histogram's exemplars from its buckets, 3.x
+        // from the histogram's own list.
+        h.exemplars.push(exemplar.clone());
+        bucket.exemplar = Some(exemplar);
+    }
 }
 
 /// The `process_*` series of the running process (Linux), under the names every
