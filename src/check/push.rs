@@ -101,7 +101,7 @@ pub async fn push(url: Url, metrics: String) -> Result<(), PushError> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(PUSH_TIMEOUT)
-        .user_agent(concat!("nehr-probe/", env!("CARGO_PKG_VERSION")))
+        .user_agent(crate::call::h1::USER_AGENT)
         .build()
         .map_err(send_error)?;
     let resp = client

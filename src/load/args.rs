@@ -191,7 +191,7 @@ impl Plan {
             );
         }
         if let Some(at) = args.start_at {
-            super::segment::check_start(at, &super::segment::rfc3339(at))?;
+            super::segment::check_start(at, &crate::util::time::rfc3339(at))?;
         }
         Ok(())
     }

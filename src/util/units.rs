@@ -73,9 +73,15 @@ pub const MAX_INPUT_FILE: u64 = 64 << 20;
 
 /// Reads a text input file, refusing one larger than [`MAX_INPUT_FILE`] or not UTF-8.
 pub fn read_input_file(path: &std::path::Path) -> std::io::Result<String> {
+    read_input(std::fs::File::open(path)?)
+}
+
+/// Reads a text input (a file, standard input), refusing one larger than
+/// [`MAX_INPUT_FILE`] or not UTF-8.
+pub fn read_input(input: impl std::io::Read) -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(MAX_INPUT_FILE + 1).read_to_end(&mut bytes)?;
+    input.take(MAX_INPUT_FILE + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_INPUT_FILE {
         return Err(std::io::Error::other(format!("larger than {} MiB; is it the right file?", MAX_INPUT_FILE >> 20)));
     }
