@@ -309,12 +309,11 @@ fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
     if count > MAX_MERGED_ENTRIES {
         return Err(format!("the runs span {} s, too far apart to line up", end.round()));
     }
-    /// One merged interval: its counts, its max, and the request-weighted sums of p50,
-    /// p90 and p99.
+    /// One merged interval: its counts, its max, and its joined p50, p90 and p99.
     #[derive(Default, Clone, Copy)]
     struct Sum {
         entry: TimelineEntry,
-        weighted: [f64; 3],
+        joined: histogram::JoinedQuantiles,
         parts: u32,
     }
     let mut sums = vec![Sum::default(); count as usize];
@@ -329,9 +328,7 @@ fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
                 sum.entry.outcomes.add(o, e.outcomes.get(o));
             }
             let l = &e.latency_seconds;
-            for (w, v) in sum.weighted.iter_mut().zip([l.p50, l.p90, l.p99]) {
-                *w += v * e.requests as f64;
-            }
+            sum.joined.add([l.p50, l.p90, l.p99], e.requests);
             sum.entry.latency_seconds.max = sum.entry.latency_seconds.max.max(l.max);
             sum.parts += u32::from(e.requests > 0);
         }
@@ -343,8 +340,8 @@ fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
         .map(|(i, s)| {
             let mut e = s.entry;
             e.offset_seconds = (i as u64 * interval) as f64;
-            if e.requests > 0 {
-                let [p50, p90, p99] = s.weighted.map(|w| round6(w / e.requests as f64));
+            if let Some(q) = s.joined.get() {
+                let [p50, p90, p99] = q.map(round6);
                 (e.latency_seconds.p50, e.latency_seconds.p90, e.latency_seconds.p99) = (p50, p90, p99);
             }
             e
