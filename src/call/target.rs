@@ -14,6 +14,7 @@ use super::secret::Secret;
 use super::tls::TlsError;
 use super::validate::{SchemaError, Validator};
 use crate::util::units::{parse_duration, parse_size};
+use crate::util::url::UrlError;
 
 /// The spec's example account: the embedded mock accepts it and `--mock` logs in with it.
 pub const EXAMPLE_USERNAME: &str = "MOH-90008";
@@ -419,30 +420,14 @@ pub fn example_credential() -> Credential {
 }
 
 fn parse_url(raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw).map_err(|e| {
-        // The raw text may hold a password (user:pass@host): only echo it when it has none.
-        if raw.contains('@') {
-            ConfigError::UrlWithCredentials
-        } else {
-            ConfigError::BadUrl {
-                url: raw.to_string(),
-                why: format!("{e}; expected e.g. https://host/nehrapi/login/getToken"),
-            }
-        }
-    })?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::UrlWithCredentials);
-    }
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(ConfigError::BadUrl {
+    crate::util::url::http_url(raw).map_err(|e| match e {
+        UrlError::Credentials => ConfigError::UrlWithCredentials,
+        UrlError::Bad(why) if Url::parse(raw).is_err() => ConfigError::BadUrl {
             url: raw.to_string(),
-            why: "only http:// and https:// URLs are supported".into(),
-        });
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(ConfigError::BadUrl { url: raw.to_string(), why: "no host".into() });
-    }
-    Ok(url)
+            why: format!("{why}; expected e.g. https://host/nehrapi/login/getToken"),
+        },
+        UrlError::Bad(why) => ConfigError::BadUrl { url: raw.to_string(), why },
+    })
 }
 
 /// The pinned address, when `pin` names the URL's host and port.

@@ -8,3 +8,4 @@ pub mod fs;
 pub mod shutdown;
 pub mod time;
 pub mod units;
+pub mod url;
