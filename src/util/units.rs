@@ -14,6 +14,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(t).map_err(|_| format!("invalid duration {s:?}: {why}expected e.g. 30s, 500ms, 2m"))
 }
 
+/// A duration above zero: a deadline, an interval, a test's length. The one place
+/// that says a zero one is refused, for every flag and config key that takes one.
+pub fn parse_period(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => {
+            Err("it must be more than 0, e.g. 30s, 500ms or 2m".to_string())
+        }
+        d => Ok(d),
+    }
+}
+
 /// Whether `t` is written as a negative number (`-5`, `-.5s`), not a flag given where a
 /// value was due (`--quiet`).
 pub fn negative(t: &str) -> bool {
@@ -113,6 +124,9 @@ mod tests {
         assert!(e.contains("expected e.g. 30s"), "{e}");
         assert!(parse_duration("10").is_err());
         assert!(!parse_duration("--quiet").unwrap_err().contains("negative"));
+        assert_eq!(parse_period("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_period("0").unwrap_err().contains("more than 0"));
+        assert!(parse_period("0ms").unwrap_err().contains("more than 0"));
         let e = parse_duration("-5s").unwrap_err();
         assert!(e.contains("cannot be negative") && e.contains("expected e.g. 30s"), "{e}");
     }
