@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::args::{DEFAULT_TARGET, ServeArgs, ServeError};
 use crate::call::target::{Pin, Target, ThenMethod, TokenReuse, WrongPasswordProbe};
+use crate::call::tls_version::TlsVersion;
 use crate::util::units::parse_duration;
 
 /// The `--config` file.
@@ -42,6 +43,29 @@ struct TargetEntry {
     wrong_password_username: Option<String>,
     /// At most one wrong-password login this often (default 5m).
     wrong_password_every: Option<String>,
+    /// `--client-cert` and `--client-key` for this target; relative to the config file.
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    /// `--tls-min` and `--tls-max` for this target: "1.2" or "1.3" (or 1.2, 1.3).
+    tls_min: Option<VersionValue>,
+    tls_max: Option<VersionValue>,
+}
+
+/// A TLS version as TOML may write it: `"1.3"` or `1.3`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum VersionValue {
+    Text(String),
+    Number(f64),
+}
+
+impl VersionValue {
+    fn parse(&self) -> Result<TlsVersion, String> {
+        match self {
+            VersionValue::Text(s) => TlsVersion::parse(s),
+            VersionValue::Number(n) => TlsVersion::parse(&n.to_string()),
+        }
+    }
 }
 
 /// The named, checked targets of a `serve` command line, in the order they are shown.
@@ -72,6 +96,13 @@ pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeE
         flags.then = entry.then;
         flags.then_method = entry.then_method.unwrap_or(ThenMethod::Get);
         flags.token_reuse = entry.token_reuse.unwrap_or(flags.token_reuse);
+        if let Some((cert, key)) = entry.client_cert {
+            // Both from the table (parse_config holds them together), over the flags.
+            flags.client_cert = Some(base.join(cert));
+            flags.client_key = Some(base.join(key));
+        }
+        flags.tls_min = entry.tls_min.or(flags.tls_min);
+        flags.tls_max = entry.tls_max.or(flags.tls_max);
         let name = entry.name;
         let mut target =
             flags.resolve().map_err(|cause| ServeError::Target { path: shown.clone(), name: name.clone(), cause })?;
@@ -97,6 +128,10 @@ pub struct Entry {
     pub then_method: Option<ThenMethod>,
     pub token_reuse: Option<TokenReuse>,
     pub wrong_password: Option<WrongPasswordProbe>,
+    /// `client_cert` and `client_key`, as written; both or neither.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub tls_min: Option<TlsVersion>,
+    pub tls_max: Option<TlsVersion>,
 }
 
 /// The targets the text of a `--config` file names (`shown` names the file in errors):
@@ -142,6 +177,22 @@ pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
                 why: why.replacen("--resolve", "resolve", 1),
             })?),
         };
+        let bad = |why: String| ServeError::BadEntry { path: shown.to_string(), name: name.clone(), why };
+        let client_cert = match (entry.client_cert, entry.client_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (Some(_), None) => return Err(bad("client_cert needs client_key too, in the same table".into())),
+            (None, Some(_)) => return Err(bad("client_key needs client_cert too, in the same table".into())),
+        };
+        let version = |key: &str, value: Option<VersionValue>| {
+            value.map(|v| v.parse().map_err(|why| bad(format!("{key}: {why}")))).transpose()
+        };
+        let (tls_min, tls_max) = (version("tls_min", entry.tls_min)?, version("tls_max", entry.tls_max)?);
+        if let (Some(min), Some(max)) = (tls_min, tls_max)
+            && min > max
+        {
+            return Err(bad(format!("tls_min {} is above tls_max {}", min.number(), max.number())));
+        }
         out.push(Entry {
             name,
             url: entry.url,
@@ -153,6 +204,9 @@ pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
             then_method: entry.then_method,
             token_reuse: entry.token_reuse,
             wrong_password,
+            client_cert,
+            tls_min,
+            tls_max,
         });
     }
     Ok(out)
