@@ -45,11 +45,11 @@ impl TlsVersion {
         match bare {
             "1.2" | "12" => Ok(TlsVersion::Tls12),
             "1.3" | "13" => Ok(TlsVersion::Tls13),
-            "1.0" | "1" | "10" | "1.1" | "11" => Err(format!(
-                "invalid TLS version {s:?}: TLS 1.0 and 1.1 are deprecated (RFC 8996) and nehr-probe does not speak \
-                 them; expected 1.2 or 1.3"
-            )),
-            _ => Err(format!("invalid TLS version {s:?}: expected 1.2 or 1.3")),
+            "1.0" | "1" | "10" | "1.1" | "11" => {
+                Err("TLS 1.0 and 1.1 are deprecated (RFC 8996) and nehr-probe does not speak them; expected 1.2 or 1.3"
+                    .to_string())
+            }
+            _ => Err("expected 1.2 or 1.3".to_string()),
         }
     }
 

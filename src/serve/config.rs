@@ -68,6 +68,15 @@ impl VersionValue {
     }
 }
 
+impl std::fmt::Display for VersionValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionValue::Text(s) => write!(f, "{s:?}"),
+            VersionValue::Number(n) => write!(f, "{n:?}"),
+        }
+    }
+}
+
 /// The named, checked targets of a `serve` command line, in the order they are shown.
 /// With `--mock` the one target still has to be aimed at the mock.
 pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeError> {
@@ -185,7 +194,7 @@ pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
             (None, Some(_)) => return Err(bad("client_key needs client_cert too, in the same table".into())),
         };
         let version = |key: &str, value: Option<VersionValue>| {
-            value.map(|v| v.parse().map_err(|why| bad(format!("{key}: {why}")))).transpose()
+            value.map(|v| v.parse().map_err(|why| bad(format!("invalid {key} {v}: {why}")))).transpose()
         };
         let (tls_min, tls_max) = (version("tls_min", entry.tls_min)?, version("tls_max", entry.tls_max)?);
         if let (Some(min), Some(max)) = (tls_min, tls_max)
@@ -299,6 +308,22 @@ mod tests {
         assert!(e.contains("not both"), "{e}");
         let e = resolve_targets(&serve_args(&["--mock", "--interval", "0"])).unwrap_err().to_string();
         assert!(e.contains("--interval must be more than 0"), "{e}");
+    }
+
+    #[test]
+    fn tls_keys_parse_as_written_and_keep_the_pair_together() {
+        let base = "[targets.a]\nurl = \"https://x/\"\nusername = \"u\"\npassword_file = \"p\"\n";
+        let parse = |extra: &str| parse_config(&format!("{base}{extra}"), "t.toml");
+        let e =
+            parse("client_cert = \"c.pem\"\nclient_key = \"k.pem\"\ntls_min = 1.3\ntls_max = \"TLS 1.3\"\n").unwrap();
+        assert_eq!(e[0].client_cert, Some(("c.pem".into(), "k.pem".into())));
+        assert_eq!((e[0].tls_min, e[0].tls_max), (Some(TlsVersion::Tls13), Some(TlsVersion::Tls13)));
+        let e = parse("client_key = \"k.pem\"\n").unwrap_err().to_string();
+        assert_eq!(e, "--config t.toml, target \"a\": client_key needs client_cert too, in the same table");
+        let e = parse("tls_max = 1.0\n").unwrap_err().to_string();
+        assert!(e.contains("invalid tls_max 1.0: TLS 1.0 and 1.1 are deprecated"), "{e}");
+        let e = parse("tls_min = \"1.3\"\ntls_max = \"1.2\"\n").unwrap_err().to_string();
+        assert!(e.ends_with("tls_min 1.3 is above tls_max 1.2"), "{e}");
     }
 
     #[test]
