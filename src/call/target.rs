@@ -292,7 +292,7 @@ pub enum ConfigError {
     #[error("invalid --ca-cert {path}: {why}")]
     BadCaCert { path: String, why: String },
     #[error("invalid {flag} {path}: {why}")]
-    BadClientCert { flag: &'static str, path: String, why: ClientCertError },
+    BadClientCert { flag: &'static str, path: String, why: Box<ClientCertError> },
     #[error("{given} needs {missing} too: the client certificate and its private key go together")]
     HalfClientCert { given: &'static str, missing: &'static str },
     #[error("--tls-min {min} is above --tls-max {max}: no TLS version is left to offer")]
@@ -435,7 +435,7 @@ impl TargetArgs {
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         ClientIdentity::from_pem(&cert_pem, &key_pem, now).map(Some).map_err(|(about_cert, why)| {
             let (flag, path) = if about_cert { ("--client-cert", cert) } else { ("--client-key", key) };
-            ConfigError::BadClientCert { flag, path: path.display().to_string(), why }
+            ConfigError::BadClientCert { flag, path: path.display().to_string(), why: Box::new(why) }
         })
     }
 

@@ -490,6 +490,17 @@ async fn tls_min_1_3_against_a_tls_1_2_only_nginx_is_a_connect_error_naming_the_
     );
 }
 
+#[test]
+fn a_check_over_http_fits_the_schema_without_tls_keys() {
+    let r = run(&["check", "--mock", "--format", "json"], &[]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let json: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_valid_check(&json);
+    assert!(json.get("tls_version").is_none() && json.get("tls_cipher").is_none(), "{json}");
+    let plain = run(&["check", "--mock"], &[]);
+    assert!(!plain.stdout.contains(" over TLS"), "{plain:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_client_certificates_and_keys_are_one_line_usage_errors_that_show_no_key() {
     let dir = tempfile::tempdir().unwrap();
