@@ -139,7 +139,9 @@ pub fn answered_without_certificate(status: u16, body: &[u8], asked: bool) -> Op
     if (200..300).contains(&status) {
         return None;
     }
-    let says = body.windows(NGINX.len()).any(|w| w == NGINX);
+    // nginx's page is short, and its 400 the only answer that carries the words.
+    let head = &body[..body.len().min(4096)];
+    let says = status == 400 && head.windows(NGINX.len()).any(|w| w == NGINX);
     match (says, asked) {
         (true, _) => Some(format!(
             "the server says \"No required SSL certificate was sent\": it requires a client certificate; {GIVE_CERT}"
