@@ -14,7 +14,8 @@ use super::secret::Secret;
 use super::tls::{ClientCertError, ClientIdentity, TlsError};
 use super::tls_version::{TlsVersion, TlsVersions};
 use super::validate::{SchemaError, Validator};
-use crate::util::units::{parse_duration, parse_size};
+use crate::util::units::{parse_period, parse_size};
+use crate::util::url::UrlError;
 
 /// The spec's example account: the embedded mock accepts it and `--mock` logs in with it.
 pub const EXAMPLE_USERNAME: &str = "MOH-90008";
@@ -39,7 +40,7 @@ pub struct TargetArgs {
     pub password_file: Option<PathBuf>,
 
     /// Deadline for the whole call: connect, headers and body
-    #[arg(allow_hyphen_values = true, long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Target")]
+    #[arg(allow_hyphen_values = true, long, default_value = "10s", value_parser = parse_period, value_name = "DURATION", help_heading = "Target")]
     pub timeout: Duration,
 
     /// Largest answer body read; a bigger 200 answer is `invalid_body`
@@ -303,8 +304,6 @@ pub enum ConfigError {
     BadThen { url: String, why: String },
     #[error("--mock and {flag} cannot be used together: --mock probes the embedded mock with its own URL and account")]
     MockOverrides { flag: &'static str },
-    #[error("--timeout must be more than 0")]
-    ZeroTimeout,
     #[error(transparent)]
     Schema(#[from] SchemaError),
     #[error("cannot build the HTTP client: {0}")]
@@ -330,9 +329,6 @@ impl TargetArgs {
     /// As [`TargetArgs::resolve`], with the accounts taken from a credentials file
     /// (`username:password` a line) instead of `--username` and the password flags.
     pub fn resolve_with(&self, credentials_file: Option<&Path>) -> Result<Target, ConfigError> {
-        if self.timeout.is_zero() {
-            return Err(ConfigError::ZeroTimeout);
-        }
         let validator = Arc::new(match &self.schema {
             Some(path) => Validator::from_file(path)?,
             None => Validator::builtin(),
@@ -486,30 +482,14 @@ pub fn example_credential() -> Credential {
 }
 
 fn parse_url(raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw).map_err(|e| {
-        // The raw text may hold a password (user:pass@host): only echo it when it has none.
-        if raw.contains('@') {
-            ConfigError::UrlWithCredentials
-        } else {
-            ConfigError::BadUrl {
-                url: raw.to_string(),
-                why: format!("{e}; expected e.g. https://host/nehrapi/login/getToken"),
-            }
-        }
-    })?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::UrlWithCredentials);
-    }
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(ConfigError::BadUrl {
+    crate::util::url::http_url(raw).map_err(|e| match e {
+        UrlError::Credentials => ConfigError::UrlWithCredentials,
+        UrlError::Bad(why) if Url::parse(raw).is_err() => ConfigError::BadUrl {
             url: raw.to_string(),
-            why: "only http:// and https:// URLs are supported".into(),
-        });
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(ConfigError::BadUrl { url: raw.to_string(), why: "no host".into() });
-    }
-    Ok(url)
+            why: format!("{why}; expected e.g. https://host/nehrapi/login/getToken"),
+        },
+        UrlError::Bad(why) => ConfigError::BadUrl { url: raw.to_string(), why },
+    })
 }
 
 /// The pinned address, when `pin` names the URL's host and port.

@@ -239,7 +239,7 @@ impl Recorder {
             histogram: histogram::encode(&rec.latency),
             service_time_histogram: Some(histogram::encode(&rec.service)),
             segment: run.segment,
-            started_at: Some(humantime::format_rfc3339_millis(run.started_at).to_string()),
+            started_at: Some(crate::util::time::rfc3339(run.started_at)),
             first_send_late_seconds: match run.model {
                 Model::Open => rec.first.map(|(_, late)| round6(late.as_secs_f64())),
                 Model::Closed => None,

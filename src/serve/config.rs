@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::args::{DEFAULT_TARGET, ServeArgs, ServeError};
 use crate::call::target::{Pin, Target, ThenMethod, TokenReuse, WrongPasswordProbe};
 use crate::call::tls_version::TlsVersion;
-use crate::util::units::parse_duration;
+use crate::util::units::parse_period;
 
 /// The `--config` file.
 #[derive(Debug, Deserialize)]
@@ -80,9 +80,6 @@ impl std::fmt::Display for VersionValue {
 /// The named, checked targets of a `serve` command line, in the order they are shown.
 /// With `--mock` the one target still has to be aimed at the mock.
 pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeError> {
-    if args.interval.is_zero() {
-        return Err(ServeError::ZeroInterval);
-    }
     let Some(path) = &args.config else {
         let target = args.target.resolve().map_err(ServeError::Flags)?;
         return Ok(vec![(DEFAULT_TARGET.to_string(), target)]);
@@ -161,7 +158,7 @@ pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
         }
         let duration = |key: &'static str, value: Option<String>| match value {
             None => Ok(None),
-            Some(value) => parse_duration(&value).map(Some).map_err(|why| ServeError::BadDuration {
+            Some(value) => parse_period(&value).map(Some).map_err(|why| ServeError::BadDuration {
                 path: shown.to_string(),
                 name: name.clone(),
                 key,
@@ -306,8 +303,12 @@ mod tests {
     fn config_and_target_flags_do_not_mix() {
         let e = resolve_targets(&serve_args(&["--config", "x.toml", "--mock"])).unwrap_err().to_string();
         assert!(e.contains("not both"), "{e}");
-        let e = resolve_targets(&serve_args(&["--mock", "--interval", "0"])).unwrap_err().to_string();
-        assert!(e.contains("--interval must be more than 0"), "{e}");
+        let e = args::<ServeArgs>(&["--mock", "--interval", "0"]).unwrap_err().to_string();
+        assert!(e.contains("--interval") && e.contains("must be more than 0"), "{e}");
+        let e = config_error(
+            "[targets.a]\nurl = \"http://x/\"\nusername = \"u\"\npassword_file = \"p\"\ntimeout = \"0s\"\n",
+        );
+        assert!(e.contains("timeout") && e.contains("must be more than 0"), "{e}");
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod secrets;
 mod segments;
 mod serve;
 mod serve_pace;
+mod stack;
 mod support;
 mod timeline;
 mod tls;
