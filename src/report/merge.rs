@@ -161,6 +161,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     m.outcomes = Outcomes::default();
     m.late_starts = 0;
     m.connections_opened = 0;
+    m.tls_versions.clear();
     m.http_status.clear();
     m.violations.clear();
     m.thresholds.clear();
@@ -180,6 +181,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
         }
         m.late_starts += r.late_starts;
         m.connections_opened += r.connections_opened;
+        super::tls_versions::add(&mut m.tls_versions, &r.tls_versions);
         for (k, v) in &r.http_status {
             *m.http_status.entry(k.clone()).or_default() += v;
         }
