@@ -24,8 +24,8 @@ use crate::call::door::Door;
 use crate::call::observation::StepOutcome;
 use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome};
-pub use crate::util::exposition::{Registry, gather};
 use crate::util::exposition::{self, Format, ProcessCollector, Seen, Slots, series_key};
+pub use crate::util::exposition::{Registry, gather};
 
 /// The content type of the Prometheus text exposition format.
 pub const CONTENT_TYPE: &str = exposition::TEXT;
@@ -121,6 +121,9 @@ pub struct Metrics {
     /// One series per phase, in [`PHASE_NAMES`]' order: no label lookup per call.
     phases: [Latency; 5],
     phase_family: Family<OneLabel, Histogram, fn() -> Histogram>,
+    /// The TLS version and cipher suite of the last handshake: one series each, at 1.
+    tls_version: Family<OneLabel, Gauge>,
+    tls_cipher: Family<OneLabel, Gauge>,
     /// `--then`: registered only for a target that makes the next call.
     then: Option<ThenMetrics>,
 }
@@ -195,6 +198,8 @@ impl Metrics {
             cert_expiry: Family::default(),
             phases,
             phase_family,
+            tls_version: Family::default(),
+            tls_cipher: Family::default(),
             then: then.then(ThenMetrics::new),
         };
         let mut exemplars = vec![(series_key(DURATION, &[("target", target)]), Arc::clone(&m.duration.slots))];
@@ -244,6 +249,16 @@ impl Metrics {
             "Where the calls' time went: name lookup, TCP, TLS, the server's processing, transfer",
             self.phase_family.clone(),
         );
+        r.register(
+            "nehr_probe_tls_version_info",
+            "The TLS version of the last answer's connection; always 1",
+            self.tls_version.clone(),
+        );
+        r.register(
+            "nehr_probe_tls_cipher_info",
+            "The TLS cipher suite of the last answer's connection; always 1",
+            self.tls_cipher.clone(),
+        );
         if let Some(then) = &self.then {
             then.register(r);
         }
@@ -272,6 +287,13 @@ impl Metrics {
         if let Some(t) = obs.cert_not_after {
             self.cert_expiry.get_or_create(&[]).set(t as f64);
         }
+        for (info, label, value) in
+            [(&self.tls_version, "version", obs.tls_version), (&self.tls_cipher, "cipher", obs.tls_cipher)]
+        {
+            if let Some(value) = value {
+                one_of(info, label, value);
+            }
+        }
         for v in obs.counted_violations() {
             self.violations.get_or_create(&[("path", v.path.clone())]).inc();
         }
@@ -291,6 +313,16 @@ impl Metrics {
                 then.duration.observe(step.latency().as_secs_f64(), obs.seq);
             }
         }
+    }
+}
+
+/// Makes `value` the one series of an info gauge, at 1: a version that changed leaves
+/// no series of the old one behind.
+fn one_of(info: &Family<OneLabel, Gauge>, label: &'static str, value: &'static str) {
+    let now = info.get(&[(label, value)]).map(|g| g.get());
+    if now != Some(1) {
+        info.clear();
+        info.get_or_create(&[(label, value)]).set(1);
     }
 }
 
@@ -481,6 +513,28 @@ mod tests {
         assert!(text.contains(&(phase("processing", "0.05") + " 1")), "{text}");
         assert!(text.contains("nehr_probe_phase_duration_seconds_count{phase=\"resolve\",target=\"default\"} 0"));
         assert!(text.contains("nehr_probe_tls_cert_expiry_timestamp_seconds{target=\"default\"} 1798761600"), "{text}");
+        assert!(!text.contains("nehr_probe_tls_version_info"), "absent until a handshake is known: {text}");
+    }
+
+    #[test]
+    fn the_tls_version_and_cipher_are_those_of_the_last_handshake() {
+        let reg = Registry::new();
+        let m = Metrics::register(&reg, "default").unwrap();
+        let mut tls = obs(Outcome::Ok, Some(200));
+        (tls.tls_version, tls.tls_cipher) = (Some("TLS 1.3"), Some("TLS_AES_256_GCM_SHA384"));
+        m.observe(&tls);
+        m.observe(&obs(Outcome::ConnectError, None));
+        let text = encode(&reg);
+        assert!(text.contains("nehr_probe_tls_version_info{target=\"default\",version=\"TLS 1.3\"} 1"), "{text}");
+        assert!(text.contains("nehr_probe_tls_cipher_info{cipher=\"TLS_AES_256_GCM_SHA384\",target=\"default\"} 1"));
+        (tls.tls_version, tls.tls_cipher) = (Some("TLS 1.2"), Some("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"));
+        m.observe(&tls);
+        let text = encode(&reg);
+        assert_eq!(text.matches("nehr_probe_tls_version_info{").count(), 1, "{text}");
+        assert!(text.contains("version=\"TLS 1.2\"} 1") && !text.contains("TLS 1.3"), "{text}");
+        assert_eq!(text.matches("nehr_probe_tls_cipher_info{").count(), 1, "{text}");
+        m.unregister(&reg);
+        assert!(!encode(&reg).contains("nehr_probe_tls"), "{}", encode(&reg));
     }
 
     #[test]

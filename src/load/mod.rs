@@ -235,7 +235,7 @@ fn notes(args: &LoadArgs, plan: &Plan, phase: &engine::PhaseResult, started_at: 
         ));
     }
     if args.start_at.is_some() {
-        notes.push(format!("started at {}", segment::rfc3339(started_at)));
+        notes.push(format!("started at {}", crate::util::time::rfc3339(started_at)));
     }
     notes
 }

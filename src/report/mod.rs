@@ -20,6 +20,7 @@ pub mod merge;
 pub mod model;
 pub mod text;
 pub mod threshold;
+pub mod tls_versions;
 
 use std::path::{Path, PathBuf};
 

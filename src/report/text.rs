@@ -104,6 +104,9 @@ pub fn render(shown: &Shown) -> String {
     }
 
     phases(o, r);
+    if let Some(line) = super::tls_versions::text_line(&r.tls_versions, r.requests) {
+        let _ = writeln!(o, "{line}");
+    }
     if let Some(t) = &r.then {
         then(o, t, r.requests + r.dropped);
     }

@@ -49,9 +49,6 @@ impl Exporter {
     /// and serving in the background of the current runtime. The first probe of each
     /// target starts now.
     pub async fn start(args: &ServeArgs, log: Log) -> anyhow::Result<Exporter> {
-        if args.header_timeout.is_zero() {
-            return Err(ServeError::ZeroHeaderTimeout.into());
-        }
         let mut targets = resolve_targets(args)?;
         let access = Access::load(args.web_config.as_deref(), log.clone()).map_err(ServeError::from)?;
         let mut mock = None;

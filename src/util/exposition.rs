@@ -6,7 +6,6 @@
 //! picks one from a scraper's `Accept`; the text format unless it asks for another.
 //! Also the `process_*` series of the running process, read from `/proc`.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};

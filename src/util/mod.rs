@@ -7,4 +7,6 @@ pub mod exposition;
 pub mod fmt;
 pub mod fs;
 pub mod shutdown;
+pub mod time;
 pub mod units;
+pub mod url;

@@ -18,6 +18,7 @@ mod landing;
 mod layout;
 mod load;
 mod mock;
+mod mtls;
 mod native;
 mod overload;
 mod probe;
