@@ -112,8 +112,7 @@ pub fn tidy(families: Vec<MetricFamily>) -> Vec<MetricFamily> {
     let mut out: Vec<MetricFamily> = by_name.into_values().filter(|f| !f.metric.is_empty()).collect();
     for f in &mut out {
         f.metric.sort_by(|a, b| {
-            let key = |m: &Metric| m.label.iter().map(|l| (l.name.clone(), l.value.clone())).collect::<Vec<_>>();
-            key(a).cmp(&key(b))
+            a.label.iter().map(|l| (&l.name, &l.value)).cmp(b.label.iter().map(|l| (&l.name, &l.value)))
         });
     }
     out
@@ -121,7 +120,7 @@ pub fn tidy(families: Vec<MetricFamily>) -> Vec<MetricFamily> {
 
 /// The length-delimited protobuf exposition.
 pub fn protobuf(families: &[MetricFamily]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(families.iter().map(|f| f.encoded_len() + 10).sum());
     for f in families {
         f.encode_length_delimited(&mut out).expect("a Vec grows as needed");
     }
@@ -208,10 +207,25 @@ fn samples<'f>(
     }
 }
 
+/// About how long the text of `families` is, a little over: written into a string of
+/// that size at once, a large scrape never holds a half-grown copy beside the whole.
+fn text_len(families: &[MetricFamily]) -> usize {
+    let metric = |f: &MetricFamily, m: &Metric| {
+        let line = f.name.len() + 48 + m.label.iter().map(|l| l.name.len() + l.value.len() + 4).sum::<usize>();
+        let exemplars = m.histogram.as_ref().map_or(0, |h| h.exemplars.len() * 64);
+        line * m.histogram.as_ref().map_or(1, |h| h.bucket.len() + 2) + exemplars
+    };
+    families
+        .iter()
+        .map(|f| 64 + 2 * (f.name.len() + f.help.len()) + f.metric.iter().map(|m| metric(f, m)).sum::<usize>())
+        .sum::<usize>()
+        + 8
+}
+
 /// The classic text format, as the `prometheus` crate wrote it before (HELP, TYPE,
 /// samples; no exemplars, no native buckets).
 pub fn text(families: &[MetricFamily]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(text_len(families));
     for f in families {
         if !f.help.is_empty() {
             let _ = writeln!(out, "# HELP {} {}", f.name, escape(&f.help, false));
@@ -230,7 +244,7 @@ pub fn text(families: &[MetricFamily]) -> String {
 /// OpenMetrics text 1.0.0: a counter's family is named without `_total`, exemplars
 /// follow the samples they belong to, `# EOF` ends it.
 pub fn openmetrics(families: &[MetricFamily]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(text_len(families));
     for f in families {
         let counter = f.r#type == MetricType::Counter as i32;
         let family = if counter { f.name.strip_suffix("_total").unwrap_or(&f.name) } else { &f.name };
