@@ -11,6 +11,7 @@ pub mod conn;
 pub mod door;
 mod fast;
 pub mod h1;
+pub mod keyed;
 pub mod ledger;
 pub mod observation;
 pub mod phases;
@@ -21,6 +22,6 @@ pub mod tls;
 mod tls_error;
 pub mod validate;
 
-pub use observation::{Observation, Outcome, Step};
+pub use observation::{Observation, Outcome, Outcomes, Step};
 pub use phases::{Connection, Phases};
 pub use probe::Prober;

@@ -54,7 +54,7 @@ pub struct Recorder {
     pub timeline: Option<Timeline>,
     /// `--then`: the next calls; from the first journey that made one.
     pub then: Option<ThenRecorder>,
-    outcomes: [u64; Outcome::COUNT],
+    outcomes: Outcomes,
     /// Indexed by status code (HTTP allows 100 to 999).
     statuses: Box<[u64]>,
     violations: BTreeMap<String, u64>,
@@ -81,7 +81,7 @@ impl Default for Recorder {
             ok_latency: histogram(),
             timeline: None,
             then: None,
-            outcomes: [0; Outcome::COUNT],
+            outcomes: Outcomes::default(),
             statuses: vec![0; 1000].into_boxed_slice(),
             violations: BTreeMap::new(),
             late_starts: 0,
@@ -118,7 +118,7 @@ impl Recorder {
         if obs.outcome == Outcome::Ok {
             self.ok_latency.saturating_record(latency);
         }
-        self.outcomes[obs.outcome.index()] += 1;
+        self.outcomes[obs.outcome] += 1;
         if obs.then.is_some() || self.then.is_some() {
             self.then.get_or_insert_default().record(obs);
         }
@@ -178,7 +178,7 @@ impl Recorder {
     }
 
     pub fn outcome(&self, o: Outcome) -> u64 {
-        self.outcomes[o.index()]
+        self.outcomes[o]
     }
 
     /// Answers by HTTP status, lowest status first; calls without an answer are absent.
@@ -207,10 +207,7 @@ impl Recorder {
     pub fn report(&self, run: &RunFacts, thresholds: &[Threshold]) -> LoadReport {
         let rec = self;
         let duration = run.duration.as_secs_f64();
-        let mut outcomes = Outcomes::default();
-        for o in Outcome::ALL {
-            *outcomes.slot(o) = rec.outcome(o);
-        }
+        let outcomes = rec.outcomes;
         let timeline = rec.timeline.as_ref();
         let mut report = LoadReport {
             target: run.target.clone(),
@@ -529,8 +526,8 @@ pub(crate) mod tests {
         let m = merge(vec![a.clone(), b.clone()]).unwrap();
         assert_eq!(m.report.requests, 100);
         assert_eq!(m.report.dropped, 7, "dropped requests add");
-        assert_eq!(m.report.outcomes.ok, 90);
-        assert_eq!(m.report.outcomes.server_error, 10);
+        assert_eq!(m.report.outcomes[Outcome::Ok], 90);
+        assert_eq!(m.report.outcomes[Outcome::ServerError], 10);
         assert_eq!(m.report.achieved_rps, 10.0);
         assert_eq!(m.report.target_rps, Some(20.0));
         assert_eq!(m.report.concurrency, 10);
@@ -586,7 +583,7 @@ pub(crate) mod tests {
         assert_eq!(r.timeline_interval_seconds, Some(1));
         let requests: Vec<u64> = r.timeline.iter().map(|e| e.requests).collect();
         assert_eq!(requests, [10, 10, 10 + 5, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(r.timeline[2].outcomes.server_error, 2);
+        assert_eq!(r.timeline[2].outcomes[Outcome::ServerError], 2);
         assert_eq!(r.timeline[2].latency_seconds.max, 1.000_447);
         assert!(m.notes.iter().any(|n| n.contains("request-weighted")), "{:?}", m.notes);
         // A report without a timeline: the merge has none, and says so.

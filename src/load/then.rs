@@ -4,7 +4,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::call::observation::StepOutcome;
+use crate::call::observation::{StepOutcome, StepOutcomes};
 use crate::call::{Observation, Step};
 use crate::report::histogram::{self, histogram, micros};
 use crate::report::model::{Percentiles, PhaseHistograms, PhaseTable, ThenReport};
@@ -15,7 +15,7 @@ pub struct ThenRecorder {
     /// From the call's send, µs.
     pub latency: Histogram<u64>,
     pub phases: PhaseHistograms,
-    outcomes: [u64; StepOutcome::COUNT],
+    outcomes: StepOutcomes,
     calls: u64,
     journeys_ok: u64,
 }
@@ -25,7 +25,7 @@ impl Default for ThenRecorder {
         ThenRecorder {
             latency: histogram(),
             phases: std::array::from_fn(|_| histogram()),
-            outcomes: [0; StepOutcome::COUNT],
+            outcomes: StepOutcomes::default(),
             calls: 0,
             journeys_ok: 0,
         }
@@ -43,7 +43,7 @@ impl ThenRecorder {
 
     fn record_step(&mut self, step: &Step) {
         self.calls += 1;
-        self.outcomes[step.outcome.index()] += 1;
+        self.outcomes[step.outcome] += 1;
         self.latency.saturating_record(micros(step.latency()));
         for (h, phase) in self.phases.iter_mut().zip(step.phases.listed()) {
             if let Some(d) = phase {
@@ -58,7 +58,7 @@ impl ThenRecorder {
             url: url.to_string(),
             method: method.to_string(),
             calls: self.calls,
-            outcomes: StepOutcome::ALL.iter().map(|o| (o.as_str().to_string(), self.outcomes[o.index()])).collect(),
+            outcomes: StepOutcome::ALL.iter().map(|o| (o.as_str().to_string(), self.outcomes[*o])).collect(),
             journeys_ok: self.journeys_ok,
             journey_error_rate: ThenReport::error_rate(self.journeys_ok, due),
             latency_seconds: Percentiles::of(&self.latency),

@@ -83,9 +83,7 @@ pub(super) fn points(r: &LoadReport) -> Vec<Point> {
             for e in chunk {
                 p.entry.requests += e.requests;
                 p.entry.dropped += e.dropped;
-                for o in Outcome::ALL {
-                    p.entry.outcomes.add(o, e.outcomes.get(o));
-                }
+                crate::call::keyed::add_all(&mut p.entry.outcomes, &e.outcomes);
                 let n = e.requests as f64;
                 w50 += e.latency_seconds.p50 * n;
                 w90 += e.latency_seconds.p90 * n;
@@ -272,14 +270,13 @@ pub(super) fn rate_chart(r: &LoadReport) -> String {
     // The layers, bottom up: each outcome that occurred, then the dropped requests (due,
     // never sent), so the top edge is the rate the schedule asked for.
     // `None` stands for the dropped requests.
-    let mut layers: Vec<Option<Outcome>> =
-        Outcome::ALL.into_iter().filter(|o| r.outcomes.get(*o) > 0).map(Some).collect();
+    let mut layers: Vec<Option<Outcome>> = Outcome::ALL.into_iter().filter(|o| r.outcomes[*o] > 0).map(Some).collect();
     if r.dropped > 0 {
         layers.push(None);
     }
     let name = |layer: &Option<Outcome>| layer.map_or(("dropped (never sent)", DROPPED), |o| (o.as_str(), colour(o)));
     let keys: Vec<Key> = layers.iter().map(name).map(|(n, c)| (n.to_string(), c, Swatch::Box)).collect();
-    let count = |layer: Option<Outcome>, e: &TimelineEntry| layer.map_or(e.dropped, |o| e.outcomes.get(o));
+    let count = |layer: Option<Outcome>, e: &TimelineEntry| layer.map_or(e.dropped, |o| e.outcomes[o]);
     let rate = |p: &Point, upto: usize| -> f64 {
         layers[..=upto].iter().map(|layer| count(*layer, &p.entry)).sum::<u64>() as f64 / p.seconds
     };

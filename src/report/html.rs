@@ -116,11 +116,11 @@ fn share(n: u64, of: u64) -> String {
 
 fn tiles(r: &LoadReport) -> Markup {
     let p99 = |p: Option<&Percentiles>| p.filter(|_| r.requests > 0).map_or("–".into(), |p| human_secs(p.p99));
-    let ok_p99 = p99(r.ok_latency_seconds.as_ref().filter(|_| r.outcomes.ok > 0));
+    let ok_p99 = p99(r.ok_latency_seconds.as_ref().filter(|_| r.outcomes[Outcome::Ok] > 0));
     html! {
         div.tiles {
             div.tile { b { (r.requests) } span { "requests" } }
-            div.tile { b { (share(r.outcomes.ok, r.requests)) } span { "ok" } }
+            div.tile { b { (share(r.outcomes[Outcome::Ok], r.requests)) } span { "ok" } }
             div.tile { b { (format!("{:.2}/s", r.achieved_rps)) } span { "achieved rate" } }
             div.tile { b { (p99(Some(&r.latency_seconds))) } span { "p99, all calls" } }
             div.tile { b { (ok_p99) } span { "p99, ok calls" } }
@@ -157,7 +157,7 @@ fn outcomes(r: &LoadReport) -> Markup {
         table {
             tr { th { "Outcome" } th.n { "Calls" } th.n { "Share" } }
             @for o in Outcome::ALL {
-                @let n = r.outcomes.get(o);
+                @let n = r.outcomes[o];
                 tr {
                     td { span.sw style={ "background:" (css_colour(o)) } {} (o.as_str()) }
                     td.n { (n) }
@@ -181,7 +181,7 @@ fn percentiles(r: &LoadReport) -> Markup {
                 tr {
                     td { (name) }
                     td.n { (cell(Some(&r.latency_seconds), i, r.requests)) }
-                    td.n { (cell(r.ok_latency_seconds.as_ref(), i, r.outcomes.ok)) }
+                    td.n { (cell(r.ok_latency_seconds.as_ref(), i, r.outcomes[Outcome::Ok])) }
                     td.n { (cell(Some(&r.service_time_seconds), i, r.requests)) }
                 }
             }
@@ -272,8 +272,8 @@ mod tests {
             let down = (1200..1500).contains(&s);
             let (outcome, ms) = if down { (Outcome::ConnectError, 0) } else { (Outcome::Ok, 5 + s % 7 + s / 400) };
             let mut entry = TimelineEntry { offset_seconds: s as f64, ..TimelineEntry::default() };
-            entry.outcomes.add(outcome, 200);
-            entry.outcomes.add(Outcome::ServerError, s % 3);
+            entry.outcomes[outcome] += 200;
+            entry.outcomes[Outcome::ServerError] += s % 3;
             entry.requests = 200 + s % 3;
             let secs = |us: u64| us as f64 / 1e6;
             entry.latency_seconds = IntervalLatency {
@@ -282,8 +282,8 @@ mod tests {
                 p99: secs(ms * 2000 + 100),
                 max: secs(ms * 3000 + 200),
             };
-            outcomes.add(outcome, 200);
-            outcomes.add(Outcome::ServerError, s % 3);
+            outcomes[outcome] += 200;
+            outcomes[Outcome::ServerError] += s % 3;
             for i in 0..20 {
                 latency.saturating_record((ms + i) * 1000);
                 if outcome == Outcome::Ok {
@@ -307,7 +307,7 @@ mod tests {
             ok_latency_seconds: Some(Percentiles::of(&ok_latency)),
             service_time_seconds: Percentiles::of(&latency),
             late_starts: 0,
-            http_status: [("200".to_string(), outcomes.ok)].into(),
+            http_status: [("200".to_string(), outcomes[Outcome::Ok])].into(),
             violations: Default::default(),
             thresholds: vec![],
             timeline_interval_seconds: Some(1),
@@ -367,8 +367,8 @@ mod tests {
         assert_eq!(points.iter().map(|p| p.entry.requests).sum::<u64>(), total);
         assert_eq!(points[0].seconds, 5.0);
         let outage = &points[1250 / 5];
-        assert_eq!(outage.entry.outcomes.get(Outcome::ConnectError), 1000);
-        assert_eq!(outage.entry.outcomes.get(Outcome::Ok), 0);
+        assert_eq!(outage.entry.outcomes[Outcome::ConnectError], 1000);
+        assert_eq!(outage.entry.outcomes[Outcome::Ok], 0);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::model::{
     LoadReport, Outcomes, Percentiles, PhaseHistograms, PhaseTable, Segment, Shown, ThenReport, TimelineEntry, share,
     timeline_interval,
 };
-use crate::call::Outcome;
+use crate::call::{Outcome, keyed};
 use crate::util::time::{parse_rfc3339, rfc3339};
 use crate::util::units::round6;
 
@@ -120,7 +120,7 @@ fn decoded(report: LoadReport, shown: &str) -> Result<Shown, ReportError> {
     let service = decode(&report.service_time_histogram)?;
     let mut ok_latency = decode(&report.ok_histogram)?;
     let mut report = report;
-    if ok_latency.is_none() && report.outcomes.ok == report.requests {
+    if ok_latency.is_none() && report.outcomes[Outcome::Ok] == report.requests {
         // Older reports: when every call was ok, the ok latency is the latency.
         ok_latency = Some(latency.clone());
         report.ok_latency_seconds = Some(report.latency_seconds);
@@ -175,9 +175,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
         m.requests += r.requests;
         m.dropped += r.dropped;
         m.achieved_rps += r.achieved_rps;
-        for o in Outcome::ALL {
-            *m.outcomes.slot(o) += r.outcomes.get(o);
-        }
+        keyed::add_all(&mut m.outcomes, &r.outcomes);
         m.late_starts += r.late_starts;
         m.connections_opened += r.connections_opened;
         for (k, v) in &r.http_status {
@@ -324,9 +322,7 @@ fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
             let Some(sum) = sums.get_mut(i) else { continue };
             sum.entry.requests += e.requests;
             sum.entry.dropped += e.dropped;
-            for o in Outcome::ALL {
-                sum.entry.outcomes.add(o, e.outcomes.get(o));
-            }
+            keyed::add_all(&mut sum.entry.outcomes, &e.outcomes);
             let l = &e.latency_seconds;
             sum.joined.add([l.p50, l.p90, l.p99], e.requests);
             sum.entry.latency_seconds.max = sum.entry.latency_seconds.max.max(l.max);

@@ -44,46 +44,7 @@ impl std::fmt::Display for Segment {
 
 /// Requests by outcome: all ten keys, always (`reused_token`, added later, is read as
 /// 0 from older reports).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcomes {
-    pub ok: u64,
-    pub invalid_body: u64,
-    #[serde(default)]
-    pub reused_token: u64,
-    pub unauthorized: u64,
-    pub rate_limited: u64,
-    pub server_error: u64,
-    pub http_error: u64,
-    pub timeout: u64,
-    pub connect_error: u64,
-    pub transport_error: u64,
-}
-
-impl Outcomes {
-    pub fn add(&mut self, o: Outcome, n: u64) {
-        *self.slot(o) += n;
-    }
-
-    pub fn get(&self, o: Outcome) -> u64 {
-        let mut copy = *self;
-        *copy.slot(o)
-    }
-
-    pub fn slot(&mut self, o: Outcome) -> &mut u64 {
-        match o {
-            Outcome::Ok => &mut self.ok,
-            Outcome::InvalidBody => &mut self.invalid_body,
-            Outcome::ReusedToken => &mut self.reused_token,
-            Outcome::Unauthorized => &mut self.unauthorized,
-            Outcome::RateLimited => &mut self.rate_limited,
-            Outcome::ServerError => &mut self.server_error,
-            Outcome::HttpError => &mut self.http_error,
-            Outcome::Timeout => &mut self.timeout,
-            Outcome::ConnectError => &mut self.connect_error,
-            Outcome::TransportError => &mut self.transport_error,
-        }
-    }
-}
+pub use crate::call::Outcomes;
 
 /// A distribution in seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -212,6 +173,7 @@ pub struct TimelineEntry {
     /// written before it was counted.
     #[serde(default)]
     pub dropped: u64,
+    #[serde(with = "crate::call::keyed")]
     pub outcomes: Outcomes,
     /// All calls' latency (all zero without calls).
     pub latency_seconds: IntervalLatency,
@@ -235,6 +197,7 @@ pub struct LoadReport {
     #[serde(default)]
     pub dropped: u64,
     pub achieved_rps: f64,
+    #[serde(with = "crate::call::keyed")]
     pub outcomes: Outcomes,
     pub latency_seconds: Percentiles,
     /// Latency of `ok` calls only, so that fast failures do not flatter it. Absent in
@@ -345,7 +308,7 @@ impl LoadReport {
             then_latency: then_latency.as_ref(),
             journeys_ok: self.then.as_ref().map(|t| t.journeys_ok),
             requests: self.requests,
-            ok: self.outcomes.ok,
+            ok: self.outcomes[Outcome::Ok],
             dropped: self.dropped,
             achieved_rps: self.achieved_rps,
         };
@@ -361,7 +324,7 @@ impl LoadReport {
     /// must not pass silently: docs/exit-codes.md). Empty when the run passed.
     pub fn failures(&self) -> Vec<String> {
         let mut out: Vec<String> = self.thresholds.iter().filter(|t| !t.passed).map(|t| t.expr.clone()).collect();
-        if self.outcomes.ok == 0 {
+        if self.outcomes[Outcome::Ok] == 0 {
             out.push(NO_OK.to_string());
         }
         out

@@ -49,8 +49,8 @@ pub fn render(shown: &Shown) -> String {
         r.requests,
         r.duration_seconds,
         r.achieved_rps,
-        r.outcomes.ok,
-        share(r.outcomes.ok, r.requests),
+        r.outcomes[Outcome::Ok],
+        share(r.outcomes[Outcome::Ok], r.requests),
         r.late_starts,
     );
     if r.dropped > 0 {
@@ -73,7 +73,7 @@ pub fn render(shown: &Shown) -> String {
     let _ = writeln!(o, "\noutcomes");
     let mut zero = Vec::new();
     for outcome in Outcome::ALL {
-        let n = r.outcomes.get(outcome);
+        let n = r.outcomes[outcome];
         if n == 0 {
             zero.push(outcome.as_str());
         } else {
@@ -95,7 +95,7 @@ pub fn render(shown: &Shown) -> String {
         );
     }
     let _ = writeln!(o, "\n  {:<8} {lat:>20}  {:>14}  {svc:>26}", "", "ok calls only");
-    let ok_rows = r.ok_latency_seconds.filter(|_| r.outcomes.ok > 0).map(|p| p.rows());
+    let ok_rows = r.ok_latency_seconds.filter(|_| r.outcomes[Outcome::Ok] > 0).map(|p| p.rows());
     for (i, ((name, l), (_, s))) in r.latency_seconds.rows().into_iter().zip(r.service_time_seconds.rows()).enumerate()
     {
         let (l, s) = if r.requests == 0 { ("–".into(), "–".into()) } else { (human_secs(l), human_secs(s)) };
@@ -138,9 +138,9 @@ pub fn render(shown: &Shown) -> String {
         spectrum(o, shown);
     }
 
-    if !r.thresholds.is_empty() || r.outcomes.ok == 0 {
+    if !r.thresholds.is_empty() || r.outcomes[Outcome::Ok] == 0 {
         let _ = writeln!(o, "\nthresholds");
-        if r.outcomes.ok == 0 {
+        if r.outcomes[Outcome::Ok] == 0 {
             let _ = writeln!(o, "  FAIL  {NO_OK:<24} the run fails (exit 1) whatever its rules");
         }
         for v in &r.thresholds {
@@ -274,10 +274,10 @@ fn timeline(o: &mut String, r: &LoadReport) {
         human_span(span as f64),
     );
     for outcome in Outcome::ALL {
-        if r.outcomes.get(outcome) == 0 {
+        if r.outcomes[outcome] == 0 {
             continue;
         }
-        let rates: Vec<f64> = columns.iter().map(|c| rate(c, &|e| e.outcomes.get(outcome))).collect();
+        let rates: Vec<f64> = columns.iter().map(|c| rate(c, &|e| e.outcomes[outcome])).collect();
         let top = rates.iter().copied().fold(0.0, f64::max);
         let _ = writeln!(o, "  {:<16} {}  {}/s at most", outcome.as_str(), sparkline(&rates, peak), trim3(top));
     }

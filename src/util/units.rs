@@ -18,9 +18,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// that says a zero one is refused, for every flag and config key that takes one.
 pub fn parse_period(s: &str) -> Result<Duration, String> {
     match parse_duration(s)? {
-        d if d.is_zero() => {
-            Err("it must be more than 0, e.g. 30s, 500ms or 2m".to_string())
-        }
+        d if d.is_zero() => Err("it must be more than 0, e.g. 30s, 500ms or 2m".to_string()),
         d => Ok(d),
     }
 }

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use nehr_probe::call::Outcome;
 use nehr_probe::call::target::{EXAMPLE_PASSWORD, EXAMPLE_USERNAME};
 use nehr_probe::load::execute;
 use nehr_probe::mock::{Latency, MockArgs, MockServer};
@@ -67,7 +68,7 @@ async fn report_merges_two_runs_into_their_sum() {
     assert_valid_report(&merged);
     let m: LoadReport = serde_json::from_value(merged).unwrap();
     assert_eq!(m.requests, 100);
-    assert_eq!(m.outcomes.ok, a.report.outcomes.ok + b.report.outcomes.ok);
+    assert_eq!(m.outcomes[Outcome::Ok], a.report.outcomes[Outcome::Ok] + b.report.outcomes[Outcome::Ok]);
     assert_eq!(m.http_status["200"], 100);
     assert_eq!(m.late_starts, a.report.late_starts + b.report.late_starts);
     assert!(within(m.achieved_rps, a.report.achieved_rps + b.report.achieved_rps, 1e-5));
@@ -204,8 +205,8 @@ async fn accounts_are_used_round_robin() {
     let url = server.url();
     let args = parse_load(&["--url", &url, "--credentials", accounts.to_str().unwrap(), "-c", "3", "-n", "30"]);
     let shown = execute(&args, CancellationToken::new()).await.unwrap().shown;
-    assert_eq!(shown.report.outcomes.ok, 20);
-    assert_eq!(shown.report.outcomes.unauthorized, 10);
+    assert_eq!(shown.report.outcomes[Outcome::Ok], 20);
+    assert_eq!(shown.report.outcomes[Outcome::Unauthorized], 10);
 }
 
 /// `--mock --credentials`: the embedded mock accepts the file's accounts, so rotation
@@ -217,7 +218,7 @@ async fn the_embedded_mock_accepts_the_credentials_files_accounts() {
     std::fs::write(&accounts, "# two users\nMOH-1:one\nMOH-2:two:with-colon\n").unwrap();
     let args = parse_load(&["--mock", "--credentials", accounts.to_str().unwrap(), "-c", "2", "-n", "20"]);
     let shown = execute(&args, CancellationToken::new()).await.unwrap().shown;
-    assert_eq!((shown.report.requests, shown.report.outcomes.ok), (20, 20), "{:?}", shown.report.outcomes);
+    assert_eq!((shown.report.requests, shown.report.outcomes[Outcome::Ok]), (20, 20), "{:?}", shown.report.outcomes);
     std::fs::write(&accounts, "bad line\n").unwrap();
     let e = execute(&args, CancellationToken::new()).await.unwrap_err().to_string();
     assert!(e.contains("line 1: expected username:password"), "{e}");

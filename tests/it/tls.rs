@@ -290,7 +290,7 @@ async fn no_keepalive_opens_one_connection_per_call_and_keepalive_at_most_concur
 
     // The closed model: every call is made, however slow full handshakes are here.
     let r = load_tls(&url, &ca, dir.path(), &["--no-keepalive", "-n", "60", "-c", "4"]).await;
-    assert_eq!((r.requests, r.outcomes.ok), (60, 60), "{r:?}");
+    assert_eq!((r.requests, r.outcomes[Outcome::Ok]), (60, 60), "{r:?}");
     assert_eq!(server.accepted(), 60, "one connection per call");
     assert_eq!(server.seen.resumed.load(Ordering::Relaxed), 0, "a full handshake each, as distinct clients make");
     assert_eq!((r.connections_opened, r.new_connection_share), (60, 1.0));
@@ -304,7 +304,7 @@ async fn no_keepalive_opens_one_connection_per_call_and_keepalive_at_most_concur
 
     let before = server.accepted();
     let r = load_tls(&url, &ca, dir.path(), &["-n", "300", "-c", "4"]).await;
-    assert_eq!(r.outcomes.ok, 300, "{r:?}");
+    assert_eq!(r.outcomes[Outcome::Ok], 300, "{r:?}");
     let opened = server.accepted() - before;
     assert!((1..=4).contains(&opened), "keep-alive opened {opened} connections for 4 workers");
     assert_eq!(r.connections_opened, opened as u64);
