@@ -73,10 +73,10 @@ fn seconds(label: &str) -> Option<f64> {
         "s" => 1.0,
         _ => return None,
     };
-    if let Some((_, decimals)) = number.split_once('.') {
-        if decimals.is_empty() || decimals.len() > 3 || decimals.ends_with('0') {
-            return None;
-        }
+    if let Some((_, decimals)) = number.split_once('.')
+        && (decimals.is_empty() || decimals.len() > 3 || decimals.ends_with('0'))
+    {
+        return None;
     }
     let value: f64 = number.parse().ok()?;
     (value > 0.0 && value < 1000.0).then_some(value * scale)
