@@ -47,9 +47,9 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top
 td.n{text-align:right}.ok{color:#070}.bad{color:#b00;font-weight:bold}.k{color:#59636e}\
 .cut{max-width:20em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}\
 td.reason{width:100%;max-width:0}td.reason .cut{max-width:none}\
-td.reason{min-width:8em}th code{font-weight:normal}th .cut{max-width:18em}\
+td.reason{min-width:8em}th code{font-weight:normal}th .cut{max-width:14em}\
 .targets{width:100%}.wide{overflow-x:auto}.tls{white-space:normal;min-width:6em}\
-@media(max-width:1000px){th .cut{max-width:11em}.tls{min-width:0}}\
+@media(max-width:1000px){th .cut{max-width:9em}.tls{min-width:0}td.reason{min-width:6em}}\
 .hist{margin:1em 0 1.6em}.hist p{margin:.2em 0}.note{color:#59636e}\
 .legend{font-size:13px;color:#59636e}.legend span{margin-right:1.2em;white-space:nowrap}\
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:4px;vertical-align:-1px}\
@@ -265,10 +265,12 @@ fn time_ticks(
     out
 }
 
-/// An age on the time axis: `40 s`, `12 min`, `1 h`.
+/// An age on the time axis: `0.4 s`, `40 s`, `12 min`, `1 h`.
 fn short_age(d: Duration) -> String {
     let s = d.as_secs();
-    if s < 120 {
+    if s < 10 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else if s < 120 {
         format!("{s} s")
     } else if s < 7200 {
         format!("{} min", s / 60)
@@ -412,6 +414,7 @@ mod tests {
         let labels: Vec<&str> = ticks.iter().map(|t| t.2.as_str()).collect();
         assert_eq!(labels, ["\u{2212}59 min"]);
         assert_eq!(short_age(Duration::from_secs(45)), "45 s");
+        assert_eq!(short_age(Duration::from_millis(420)), "0.4 s");
         assert_eq!(short_age(Duration::from_secs(7300)), "2 h");
     }
 

@@ -86,6 +86,8 @@ async fn the_landing_page_shows_the_last_hour_of_mixed_probes() {
 struct Laid {
     /// The page is wider than the window (a horizontal scroll bar for the whole page).
     page_overflows: bool,
+    /// The table is wider than its room (it scrolls sideways).
+    table_overflows: bool,
     /// The table's rows (the heading first), each one line tall.
     rows: Vec<f64>,
     /// One line of the table's text: the "last probe" label's cell.
@@ -108,6 +110,7 @@ const box = e => e.getBoundingClientRect();
 const texts = (svg, sel) => [...svg.querySelectorAll(sel)].map(t => [t.textContent.trim(), box(t)]);
 document.body.dataset.measured = JSON.stringify({
   page_overflows: document.documentElement.scrollWidth > window.innerWidth,
+  table_overflows: (w => w.scrollWidth > w.clientWidth)(document.querySelector('.wide')),
   rows: [...document.querySelectorAll('table.targets tr')].map(r => box(r).height),
   line: box(document.querySelector('td.k')).height,
   reasons: [...document.querySelectorAll('td.reason')].map(td => {
@@ -171,6 +174,8 @@ async fn the_landing_page_strip_has_its_axis_scale_and_legend_and_reasons_on_one
         let laid: Laid = serde_json::from_str(&measured).unwrap_or_else(|e| panic!("{e}: {measured}"));
         let what = format!("at {width} px");
         assert!(!laid.page_overflows, "{what}: the page is wider than the window");
+        // Narrower, the table scrolls sideways within the page rather than wrap its lines.
+        assert!(width < 1280 || !laid.table_overflows, "{what}: the table does not fit");
         assert!(laid.line > 10.0 && laid.rows.len() == 5, "{what}: {laid:?}");
         for row in &laid.rows {
             assert!(*row < laid.line * 1.3, "{what}: a row of {row} px, a line is {} px", laid.line);
