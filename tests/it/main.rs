@@ -3,6 +3,7 @@
 
 mod answers;
 mod browser;
+mod chart_labels;
 mod check;
 mod cli;
 mod compare;
