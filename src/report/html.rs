@@ -33,7 +33,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tr+tr td{border-top
 figure{margin:8px 0}figcaption{color:#59636e;font-size:13px}svg{max-width:100%;height:auto}
 .note{color:#59636e;font-size:13px}
 .reason{font-size:13px;overflow-wrap:anywhere}.reason .count{display:inline-block;min-width:4em;color:#59636e;
-font-variant-numeric:tabular-nums}sup.thin{display:inline-block;width:.7em;text-align:left;color:#bc4c00;font-weight:600}
+font-variant-numeric:tabular-nums}sup.thin{display:inline-block;width:.7em;line-height:0;text-align:left;color:#bc4c00;font-weight:600}
 @media print{body{max-width:none;padding:0;font-size:12px}figure,table{break-inside:avoid}}
 ";
 

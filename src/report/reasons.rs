@@ -59,7 +59,7 @@ impl Tally {
         if n == 0 {
             return;
         }
-        let reason = clip(reason);
+        let reason = if reason.is_empty() { "(no reason given)" } else { clip(reason) };
         if let Some(e) = self.entries.iter_mut().find(|(t, _)| fits(t, reason) == Fit::Same) {
             e.1 += n;
         } else if self.entries.len() < TRACKED {

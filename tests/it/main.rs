@@ -20,6 +20,7 @@ mod load;
 mod mock;
 mod overload;
 mod probe;
+mod reasons;
 mod secrets;
 mod segments;
 mod serve;
