@@ -157,12 +157,16 @@ pub struct PlannedStage {
     pub target_rps: f64,
 }
 
+/// The most stages a chart draws the planned rate of.
+const MAX_PLANNED_CORNERS: usize = 10_000;
+
 /// The planned rate of `stages` over time, as the corners of its line: `(seconds from
 /// the start, requests per second)`, up to `until` seconds (where the chart ends).
 pub fn planned_rate(stages: &[PlannedStage], until: f64) -> Vec<(f64, f64)> {
     let mut line = vec![(0.0, 0.0)];
     let (mut t, mut rate) = (0.0_f64, 0.0_f64);
-    for s in stages {
+    // A saved report may hold any number: a chart is under 1000 pixels wide anyway.
+    for s in stages.iter().take(MAX_PLANNED_CORNERS) {
         let len = s.duration_seconds.max(0.0);
         if t + len >= until {
             let part = if len > 0.0 { (until - t) / len } else { 1.0 };
@@ -175,7 +179,9 @@ pub fn planned_rate(stages: &[PlannedStage], until: f64) -> Vec<(f64, f64)> {
     }
     // The plan is over before the chart: no more requests are due.
     if t < until {
-        line.push((t, 0.0));
+        if rate != 0.0 {
+            line.push((t, 0.0));
+        }
         line.push((until, 0.0));
     }
     line
@@ -480,4 +486,34 @@ pub struct Shown {
 /// The share `part / of`, rounded to the microsecond's six decimals; 0 of nothing.
 pub fn share(part: u64, of: u64) -> f64 {
     if of == 0 { 0.0 } else { round6(part as f64 / of as f64) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_percentile_needs_ten_calls_beyond_it() {
+        // min, mean, p50, p90, p99, p99.9, p99.99, max.
+        let f = false;
+        assert_eq!(Percentiles::thin(500), [f, f, f, f, true, true, true, f], "p99 of 500 is the 5th slowest");
+        assert_eq!(Percentiles::thin(1_000), [f, f, f, f, f, true, true, f]);
+        assert_eq!(Percentiles::thin(9_999), [f, f, f, f, f, true, true, f]);
+        assert_eq!(Percentiles::thin(10_000), [f, f, f, f, f, f, true, f]);
+        assert!(Percentiles::thin(99_999)[6]);
+        assert_eq!(Percentiles::thin(100_000), [f; 8]);
+        assert_eq!(Percentiles::thin(19), [f, f, true, true, true, true, true, f]);
+        assert_eq!(Percentiles::thin(u64::MAX), [f; 8]);
+    }
+
+    #[test]
+    fn the_planned_rate_ramps_holds_jumps_and_ends() {
+        let plan = [(2.0, 10.0), (2.0, 10.0), (0.0, 30.0), (1.0, 0.0)]
+            .map(|(duration_seconds, target_rps)| PlannedStage { duration_seconds, target_rps });
+        let line = planned_rate(&plan, 7.0);
+        assert_eq!(line, [(0.0, 0.0), (2.0, 10.0), (4.0, 10.0), (4.0, 30.0), (5.0, 0.0), (7.0, 0.0)]);
+        // A chart that ends mid-ramp ends the line there.
+        assert_eq!(planned_rate(&plan, 1.0), [(0.0, 0.0), (1.0, 5.0)]);
+        assert_eq!(stages_text(&plan, 3), "2s:10, 2s:10, 0s:30, and 1 more");
+    }
 }

@@ -41,7 +41,7 @@ pub struct OutcomeReasons {
 impl OutcomeReasons {
     /// All the calls counted: the top reasons' and the others.
     pub fn calls(&self) -> u64 {
-        self.top.iter().map(|c| c.count).sum::<u64>() + self.other
+        self.top.iter().fold(self.other, |sum, c| sum.saturating_add(c.count))
     }
 }
 
@@ -61,7 +61,7 @@ impl Tally {
         }
         let reason = if reason.is_empty() { "(no reason given)" } else { clip(reason) };
         if let Some(e) = self.entries.iter_mut().find(|(t, _)| fits(t, reason) == Fit::Same) {
-            e.1 += n;
+            e.1 = e.1.saturating_add(n);
         } else if self.entries.len() < TRACKED {
             self.entries.push((reason.to_string(), n));
         } else if let Some(i) = self.entries.iter().position(|(t, _)| fits(t, reason) == Fit::Numbers) {
@@ -70,18 +70,18 @@ impl Tally {
             let mut count = n;
             self.entries.retain(|(t, c)| {
                 let folds = fits(&joined, t) == Fit::Same;
-                count += if folds { *c } else { 0 };
+                count = count.saturating_add(if folds { *c } else { 0 });
                 !folds
             });
             self.entries.push((joined, count));
         } else {
-            self.other += n;
+            self.other = self.other.saturating_add(n);
         }
     }
 
     /// Counts `n` calls whose reason is not known (a report's `other`).
     pub fn add_other(&mut self, n: u64) {
-        self.other += n;
+        self.other = self.other.saturating_add(n);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -92,9 +92,9 @@ impl Tally {
     pub fn report(&self) -> OutcomeReasons {
         let mut sorted = self.entries.clone();
         sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let rest: u64 = sorted.iter().skip(TOP).map(|e| e.1).sum();
+        let rest = sorted.iter().skip(TOP).fold(0u64, |sum, e| sum.saturating_add(e.1));
         let top = sorted.into_iter().take(TOP).map(|(reason, count)| Counted { reason, count }).collect();
-        OutcomeReasons { top, other: self.other + rest }
+        OutcomeReasons { top, other: self.other.saturating_add(rest) }
     }
 }
 

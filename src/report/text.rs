@@ -187,8 +187,11 @@ fn statuses(o: &mut String, r: &LoadReport) {
     }
     let no_answer = r.requests - r.http_status.values().sum::<u64>().min(r.requests);
     if no_answer > 0 {
-        let _ =
-            writeln!(o, "no HTTP answer: {no_answer} (connect errors, timeouts before the headers, transport errors)");
+        let gap = if r.http_status.is_empty() { "\n" } else { "" };
+        let _ = writeln!(
+            o,
+            "{gap}no HTTP answer: {no_answer} (connect errors, timeouts before the headers, transport errors)"
+        );
     }
 }
 

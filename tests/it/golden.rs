@@ -129,6 +129,9 @@ fn p99_9_is_one_number_in_the_table_the_spectrum_and_the_thresholds() {
         .collect();
     // The table's row (all calls, ok calls, service time) and the spectrum's bar.
     assert_eq!(rows.len(), 2, "{text}");
+    // p99 of 1000 calls has 10 calls beyond it; p99.9 has one: marked as close to max.
+    let p99 = text.lines().find(|l| l.starts_with("  p99 ")).unwrap();
+    assert!(!p99.contains('*'), "{text}");
     // p99.9 of 1000 calls has one call beyond it: marked as close to max.
     assert_eq!(rows[0][1..3], ["999.42", "ms*"], "{text}");
     assert_eq!(rows[1][rows[1].len() - 2..], ["999.42", "ms"], "{text}");
