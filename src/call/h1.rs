@@ -82,14 +82,16 @@ impl Error {
     }
 }
 
+/// What nehr-probe calls itself in every request it sends.
+pub const USER_AGENT: &str = concat!("nehr-probe/", env!("CARGO_PKG_VERSION"));
+
 /// The bytes of one request: `POST path`, the headers nehr-probe always sends, and the
 /// body. Built once per account; `path` and `host` come from a parsed URL, so they hold
 /// no space or line break.
 pub fn request(path: &str, host: &str, keepalive: bool, body: &[u8]) -> Bytes {
     let mut head = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json\r\n\
-         User-Agent: nehr-probe/{}\r\nContent-Length: {}\r\n",
-        env!("CARGO_PKG_VERSION"),
+         User-Agent: {USER_AGENT}\r\nContent-Length: {}\r\n",
         body.len()
     );
     if !keepalive {
@@ -114,8 +116,7 @@ impl BearerRequest {
     /// whatever the login answer's `token_type` case); a POST sends an empty body.
     pub fn new(method: &str, path: &str, host: &str, keepalive: bool) -> BearerRequest {
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nUser-Agent: nehr-probe/{}\r\n",
-            env!("CARGO_PKG_VERSION")
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nUser-Agent: {USER_AGENT}\r\n"
         );
         if method == "POST" {
             head.push_str("Content-Length: 0\r\n");

@@ -19,6 +19,7 @@ pub mod secret;
 pub mod target;
 pub mod tls;
 mod tls_error;
+pub mod tls_version;
 pub mod validate;
 
 pub use observation::{Observation, Outcome, Step};

@@ -11,9 +11,11 @@ use url::Url;
 
 use super::ledger::Ledger;
 use super::secret::Secret;
-use super::tls::TlsError;
+use super::tls::{ClientCertError, ClientIdentity, TlsError};
+use super::tls_version::{TlsVersion, TlsVersions};
 use super::validate::{SchemaError, Validator};
-use crate::util::units::{parse_duration, parse_size};
+use crate::util::units::{parse_period, parse_size};
+use crate::util::url::UrlError;
 
 /// The spec's example account: the embedded mock accepts it and `--mock` logs in with it.
 pub const EXAMPLE_USERNAME: &str = "MOH-90008";
@@ -38,7 +40,7 @@ pub struct TargetArgs {
     pub password_file: Option<PathBuf>,
 
     /// Deadline for the whole call: connect, headers and body
-    #[arg(allow_hyphen_values = true, long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Target")]
+    #[arg(allow_hyphen_values = true, long, default_value = "10s", value_parser = parse_period, value_name = "DURATION", help_heading = "Target")]
     pub timeout: Duration,
 
     /// Largest answer body read; a bigger 200 answer is `invalid_body`
@@ -56,6 +58,23 @@ pub struct TargetArgs {
     /// Accept any TLS certificate (test systems only)
     #[arg(long, help_heading = "Target")]
     pub insecure: bool,
+
+    /// Client certificate (PEM, the certificate first, then any intermediates) to
+    /// present when the server asks for one (mutual TLS); needs --client-key
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    pub client_cert: Option<PathBuf>,
+
+    /// Private key (PEM, not encrypted) of --client-cert
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    pub client_key: Option<PathBuf>,
+
+    /// Lowest TLS version to offer: 1.2 or 1.3 [default: 1.2]
+    #[arg(long, value_name = "VERSION", value_parser = TlsVersion::parse, help_heading = "Target")]
+    pub tls_min: Option<TlsVersion>,
+
+    /// Highest TLS version to offer: 1.2 or 1.3 [default: 1.3]
+    #[arg(long, value_name = "VERSION", value_parser = TlsVersion::parse, help_heading = "Target")]
+    pub tls_max: Option<TlsVersion>,
 
     /// Connect to ADDR instead of looking HOST up, curl's syntax, e.g.
     /// nehr.example:443:10.0.0.12 (one node behind a load balancer). HOST:PORT must be
@@ -229,6 +248,10 @@ pub struct Target {
     pub validator: Arc<Validator>,
     pub ca_cert: Option<Vec<u8>>,
     pub insecure: bool,
+    /// `--client-cert` and `--client-key`, checked.
+    pub client_cert: Option<Arc<ClientIdentity>>,
+    /// `--tls-min` to `--tls-max`.
+    pub tls_versions: TlsVersions,
     /// `--resolve`: the address to connect to for the URL's host.
     pub pinned: Option<std::net::IpAddr>,
     /// `--then`: the call after each ok login.
@@ -269,14 +292,18 @@ pub enum ConfigError {
     BadCredentialLine { path: String, line: usize },
     #[error("invalid --ca-cert {path}: {why}")]
     BadCaCert { path: String, why: String },
+    #[error("invalid {flag} {path}: {why}")]
+    BadClientCert { flag: &'static str, path: String, why: Box<ClientCertError> },
+    #[error("{given} needs {missing} too: the client certificate and its private key go together")]
+    HalfClientCert { given: &'static str, missing: &'static str },
+    #[error("--tls-min {min} is above --tls-max {max}: no TLS version is left to offer")]
+    TlsRange { min: &'static str, max: &'static str },
     #[error("--resolve {pin} does not match the URL's host and port {url}: it only pins the URL's own")]
     PinElsewhere { pin: String, url: String },
     #[error("invalid --then {url:?}: {why}; expected a URL such as https://host/api/… or a path such as /nehrapi/…")]
     BadThen { url: String, why: String },
     #[error("--mock and {flag} cannot be used together: --mock probes the embedded mock with its own URL and account")]
     MockOverrides { flag: &'static str },
-    #[error("--timeout must be more than 0")]
-    ZeroTimeout,
     #[error(transparent)]
     Schema(#[from] SchemaError),
     #[error("cannot build the HTTP client: {0}")]
@@ -302,14 +329,16 @@ impl TargetArgs {
     /// As [`TargetArgs::resolve`], with the accounts taken from a credentials file
     /// (`username:password` a line) instead of `--username` and the password flags.
     pub fn resolve_with(&self, credentials_file: Option<&Path>) -> Result<Target, ConfigError> {
-        if self.timeout.is_zero() {
-            return Err(ConfigError::ZeroTimeout);
-        }
         let validator = Arc::new(match &self.schema {
             Some(path) => Validator::from_file(path)?,
             None => Validator::builtin(),
         });
         let ca_cert = self.ca_cert.as_deref().map(read_ca_cert).transpose()?;
+        let client_cert = self.client_identity()?.map(Arc::new);
+        let tls_versions = TlsVersions::new(self.tls_min, self.tls_max).map_err(|_| ConfigError::TlsRange {
+            min: self.tls_min.unwrap_or(TlsVersion::Tls12).number(),
+            max: self.tls_max.unwrap_or(TlsVersion::Tls13).number(),
+        })?;
         let (url, credentials) = if self.mock {
             self.refuse_flags_mock_replaces()?;
             // The mock is started with the same accounts (`mock::start_embedded`).
@@ -343,6 +372,8 @@ impl TargetArgs {
             validator,
             ca_cert,
             insecure: self.insecure,
+            client_cert,
+            tls_versions,
             pinned,
             then,
             ledger: Arc::default(),
@@ -370,6 +401,38 @@ impl TargetArgs {
             Some((flag, _)) => Err(ConfigError::MockOverrides { flag }),
             None => Ok(()),
         }
+    }
+
+    /// `--client-cert` and `--client-key`, both or neither, read and checked: they
+    /// belong together, the certificate is valid now, the key is not encrypted.
+    fn client_identity(&self) -> Result<Option<ClientIdentity>, ConfigError> {
+        let (cert, key) = match (&self.client_cert, &self.client_key) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (cert, key),
+            (Some(_), None) => {
+                return Err(ConfigError::HalfClientCert { given: "--client-cert", missing: "--client-key" });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::HalfClientCert { given: "--client-key", missing: "--client-cert" });
+            }
+        };
+        let read = |path: &Path, what: &'static str| {
+            crate::util::units::read_input_file(path).map(String::into_bytes).map_err(|cause| ConfigError::Read {
+                what,
+                path: path.display().to_string(),
+                cause,
+            })
+        };
+        let cert_pem = read(cert, "--client-cert")?;
+        // Read as bytes and never shown: an error names the file, not what is in it.
+        let key_pem = read(key, "--client-key")?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        ClientIdentity::from_pem(&cert_pem, &key_pem, now).map(Some).map_err(|(about_cert, why)| {
+            let (flag, path) = if about_cert { ("--client-cert", cert) } else { ("--client-key", key) };
+            ConfigError::BadClientCert { flag, path: path.display().to_string(), why: Box::new(why) }
+        })
     }
 
     fn password(&self) -> Result<Secret, ConfigError> {
@@ -419,30 +482,14 @@ pub fn example_credential() -> Credential {
 }
 
 fn parse_url(raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw).map_err(|e| {
-        // The raw text may hold a password (user:pass@host): only echo it when it has none.
-        if raw.contains('@') {
-            ConfigError::UrlWithCredentials
-        } else {
-            ConfigError::BadUrl {
-                url: raw.to_string(),
-                why: format!("{e}; expected e.g. https://host/nehrapi/login/getToken"),
-            }
-        }
-    })?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ConfigError::UrlWithCredentials);
-    }
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(ConfigError::BadUrl {
+    crate::util::url::http_url(raw).map_err(|e| match e {
+        UrlError::Credentials => ConfigError::UrlWithCredentials,
+        UrlError::Bad(why) if Url::parse(raw).is_err() => ConfigError::BadUrl {
             url: raw.to_string(),
-            why: "only http:// and https:// URLs are supported".into(),
-        });
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(ConfigError::BadUrl { url: raw.to_string(), why: "no host".into() });
-    }
-    Ok(url)
+            why: format!("{why}; expected e.g. https://host/nehrapi/login/getToken"),
+        },
+        UrlError::Bad(why) => ConfigError::BadUrl { url: raw.to_string(), why },
+    })
 }
 
 /// The pinned address, when `pin` names the URL's host and port.

@@ -11,6 +11,8 @@ use std::time::Duration;
 use base64::Engine;
 use reqwest::Url;
 
+use crate::util::url::{UrlError, http_url};
+
 /// The `job` label of pushed metrics.
 pub const JOB: &str = "nehr_probe";
 
@@ -32,20 +34,11 @@ pub enum PushError {
 /// The URL of the group `job/nehr_probe/instance/<instance>/target/<target>` under the
 /// Pushgateway at `base` (which may have a path prefix).
 pub fn group_url(base: &str, instance: &str, target: &str) -> Result<Url, PushError> {
-    let bad = |why: &str| {
-        if base.contains('@') {
-            PushError::Credentials
-        } else {
-            PushError::BadUrl { url: base.to_string(), why: why.to_string() }
-        }
-    };
-    let mut url = Url::parse(base).map_err(|e| bad(&e.to_string()))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(PushError::Credentials);
-    }
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(bad("only http:// and https:// URLs are supported"));
-    }
+    let bad = |why: &str| PushError::BadUrl { url: base.to_string(), why: why.to_string() };
+    let mut url = http_url(base).map_err(|e| match e {
+        UrlError::Credentials => PushError::Credentials,
+        UrlError::Bad(why) => bad(&why),
+    })?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(bad("no query or fragment, please"));
     }
@@ -101,7 +94,7 @@ pub async fn push(url: Url, metrics: String) -> Result<(), PushError> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(PUSH_TIMEOUT)
-        .user_agent(concat!("nehr-probe/", env!("CARGO_PKG_VERSION")))
+        .user_agent(crate::call::h1::USER_AGENT)
         .build()
         .map_err(send_error)?;
     let resp = client

@@ -14,7 +14,7 @@ use crate::report::Format;
 use crate::report::compare::CompareArgs;
 use crate::report::model::{Model, PlannedStage};
 use crate::report::threshold::Threshold;
-use crate::util::units::{parse_count, parse_duration, round6};
+use crate::util::units::{parse_count, parse_duration, parse_period, round6};
 
 /// How long a run lasts when neither `--duration`, `--requests` nor `--stages` says.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -51,7 +51,7 @@ pub struct LoadArgs {
     pub no_keepalive: bool,
 
     /// How long to send requests [default: 10s, unless --requests or --stages is given]
-    #[arg(allow_hyphen_values = true, short, long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Load")]
+    #[arg(allow_hyphen_values = true, short, long, value_name = "DURATION", value_parser = parse_period, help_heading = "Load")]
     pub duration: Option<Duration>,
 
     /// Stop after this many requests (with --duration: whichever comes first)
@@ -194,16 +194,13 @@ impl Plan {
 
     /// The combinations clap cannot refuse by itself; a usage error before any request.
     pub fn check(&self, args: &LoadArgs) -> anyhow::Result<()> {
-        if args.duration.is_some_and(|d| d.is_zero()) {
-            anyhow::bail!("--duration must be more than 0");
-        }
         if args.segment.is_some() && self.schedule.is_none() {
             anyhow::bail!(
                 "--segment needs --rps or --stages: a closed model has no schedule to share (give each process its own --concurrency instead)"
             );
         }
         if let Some(at) = args.start_at {
-            super::segment::check_start(at, &super::segment::rfc3339(at))?;
+            super::segment::check_start(at, &crate::util::time::rfc3339(at))?;
         }
         Ok(())
     }

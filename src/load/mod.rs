@@ -101,23 +101,15 @@ pub async fn execute_with(
 
     let stop_servers = CancellationToken::new();
     let _stop_servers = stop_servers.clone().drop_guard();
-    let (metrics, dropped_total, late_starts) = match args.metrics_listen {
-        None => (None, None, None),
+    let live = match args.metrics_listen {
+        None => LiveSeries::default(),
         Some(addr) => {
-            let registry = Registry::new();
-            let metrics =
-                Metrics::register_with(&registry, &args.name, target.then.is_some()).context("registering metrics")?;
-            let dropped = live::register_dropped(&registry, &args.name).context("registering metrics")?;
-            let late_starts = live::register_late_starts(&registry, &args.name).context("registering metrics")?;
-            register_build_info(&registry).context("registering metrics")?;
+            let (live, registry) = LiveSeries::register(&args.name, target.then.is_some())?;
             on_listening(live::serve_metrics(addr, registry, stop_servers.clone()).await?);
-            (Some(metrics), Some(dropped), Some(late_starts))
+            live
         }
     };
-    let mut hlog = match &args.hlog {
-        None => None,
-        Some(path) => Some(Hlog::create(path)?),
-    };
+    let hlog = args.hlog.as_deref().map(Hlog::create).transpose()?;
     // The common start of every segment: the warmup from --start-at, the measured
     // schedule right after it.
     let start = match args.start_at {
@@ -128,68 +120,32 @@ pub async fn execute_with(
         },
     };
     let mut progress = Progress::new(args.quiet, plan.window, plan.requests);
-
     if !plan.warmup.is_zero() {
-        if let Some(p) = &mut progress {
-            p.warming_up(plan.warmup);
-        }
-        let warm = Plan {
-            schedule: plan.schedule.as_ref().map(|s| Schedule::constant(s.warmup_rate())),
-            window: Some(plan.warmup),
-            requests: None,
-            ..plan.clone()
-        };
-        let t0 = start.map_or_else(Instant::now, |(t0, _)| t0);
-        run_phase(&warm, &probers, &shutdown, Sinks::default(), t0).await;
+        warm_up(&plan, &probers, &shutdown, progress.as_mut(), start.map_or_else(Instant::now, |(t0, _)| t0)).await;
     }
     if let Some(p) = &mut progress {
         p.measuring();
     }
-    let sinks =
-        Sinks { hlog: hlog.take(), progress, metrics, started: None, dropped: None, dropped_total, late_starts };
+    let sinks = Sinks {
+        hlog,
+        progress,
+        metrics: live.metrics,
+        started: None,
+        dropped: None,
+        dropped_total: live.dropped,
+        late_starts: live.late_starts,
+    };
     let (t0, started_at) = match start {
         Some((t0, at)) => (t0 + plan.warmup, at + plan.warmup),
         None => (Instant::now(), SystemTime::now()),
     };
-    let phase = run_phase(&plan, &probers, &shutdown, sinks, t0).await;
+    let mut phase = run_phase(&plan, &probers, &shutdown, sinks, t0).await;
     if let Some(p) = &phase.sinks.progress {
         p.finish();
     }
-    let hlog = match phase.sinks.hlog {
-        Some(h) => h.finish(),
-        None => Ok(()),
-    };
-
-    let mut notes = Vec::new();
-    let step = phase.grid;
-    if !step.is_zero() {
-        notes.push(format!(
-            "above {} rps, requests are released in batches on a grid of {:.2} ms at most: up to that long after \
-             their due time, counted in latency",
-            pace::EXACT_UP_TO,
-            step.as_secs_f64() * 1e3,
-        ));
-    }
-    if phase.interrupted {
-        notes.push(format!(
-            "interrupted after {:.1} s; {} calls in flight were abandoned, not counted",
-            phase.duration.as_secs_f64(),
-            phase.abandoned
-        ));
-    }
+    let hlog = phase.sinks.hlog.take().map_or(Ok(()), Hlog::finish);
+    let notes = notes(args, &plan, &phase, started_at);
     let segmented = (plan.segment.count > 1).then_some(plan.segment);
-    if let Some(seg) = segmented {
-        notes.push(format!(
-            "segment {seg} of the schedule (every request k with k mod {} = {}): merge the {} segments' reports with `nehr-probe report`{}",
-            seg.count,
-            seg.index,
-            seg.count,
-            if args.thresholds.is_empty() { "" } else { ", which judges the thresholds on all of them; they do not set this exit code" }
-        ));
-    }
-    if args.start_at.is_some() {
-        notes.push(format!("started at {}", segment::rfc3339(started_at)));
-    }
     let run = RunFacts {
         target: target.display_url(),
         model: plan.model(),
@@ -207,4 +163,81 @@ pub async fn execute_with(
     };
     let shown = phase.recorder.into_shown(&run, &args.thresholds, notes);
     Ok(Finished { shown, hlog, interrupted: phase.interrupted })
+}
+
+/// The series `--metrics-listen` serves while the run goes on; none without it.
+#[derive(Default)]
+struct LiveSeries {
+    metrics: Option<Metrics>,
+    dropped: Option<prometheus::IntCounter>,
+    late_starts: Option<prometheus::IntCounter>,
+}
+
+impl LiveSeries {
+    fn register(name: &str, then: bool) -> anyhow::Result<(LiveSeries, Registry)> {
+        let registry = Registry::new();
+        let live = LiveSeries {
+            metrics: Some(Metrics::register_with(&registry, name, then).context("registering metrics")?),
+            dropped: Some(live::register_dropped(&registry, name).context("registering metrics")?),
+            late_starts: Some(live::register_late_starts(&registry, name).context("registering metrics")?),
+        };
+        register_build_info(&registry).context("registering metrics")?;
+        Ok((live, registry))
+    }
+}
+
+/// The warmup: the plan's first rate for `--warmup`, measured by nothing.
+async fn warm_up(
+    plan: &Plan,
+    probers: &[Arc<Prober>],
+    shutdown: &CancellationToken,
+    progress: Option<&mut Progress>,
+    t0: Instant,
+) {
+    if let Some(p) = progress {
+        p.warming_up(plan.warmup);
+    }
+    let warm = Plan {
+        schedule: plan.schedule.as_ref().map(|s| Schedule::constant(s.warmup_rate())),
+        window: Some(plan.warmup),
+        requests: None,
+        ..plan.clone()
+    };
+    run_phase(&warm, probers, shutdown, Sinks::default(), t0).await;
+}
+
+/// What the report says about how the run went beyond its numbers: the release grid,
+/// an interruption, the segment, the common start.
+fn notes(args: &LoadArgs, plan: &Plan, phase: &engine::PhaseResult, started_at: SystemTime) -> Vec<String> {
+    let mut notes = Vec::new();
+    let step = phase.grid;
+    if !step.is_zero() {
+        notes.push(format!(
+            "above {} rps, requests are released in batches on a grid of {:.2} ms at most: up to that long after \
+             their due time, counted in latency",
+            pace::EXACT_UP_TO,
+            step.as_secs_f64() * 1e3,
+        ));
+    }
+    if phase.interrupted {
+        notes.push(format!(
+            "interrupted after {:.1} s; {} calls in flight were abandoned, not counted",
+            phase.duration.as_secs_f64(),
+            phase.abandoned
+        ));
+    }
+    if plan.segment.count > 1 {
+        let seg = plan.segment;
+        notes.push(format!(
+            "segment {seg} of the schedule (every request k with k mod {} = {}): merge the {} segments' reports with `nehr-probe report`{}",
+            seg.count,
+            seg.index,
+            seg.count,
+            if args.thresholds.is_empty() { "" } else { ", which judges the thresholds on all of them; they do not set this exit code" }
+        ));
+    }
+    if args.start_at.is_some() {
+        notes.push(format!("started at {}", crate::util::time::rfc3339(started_at)));
+    }
+    notes
 }

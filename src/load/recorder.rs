@@ -32,6 +32,7 @@ use crate::report::model::{
 };
 use crate::report::reasons::{OutcomeReasons, Tally, without_outcome};
 use crate::report::threshold::Threshold;
+use crate::report::tls_versions::TlsCounts;
 use crate::util::units::round6;
 
 /// A request that starts later than this after its release time (its due time, or
@@ -52,6 +53,8 @@ pub struct Recorder {
     /// Each phase, over the calls where it happened, µs.
     pub phases: PhaseHistograms,
     connections_opened: u64,
+    /// Answers by TLS version.
+    tls_versions: TlsCounts,
     /// From the due time, of `ok` calls only, µs: fast failures do not pull it down.
     pub ok_latency: Histogram<u64>,
     /// What happened when; filled by [`collect`] when the run ends.
@@ -84,6 +87,7 @@ impl Default for Recorder {
             service: histogram(),
             phases: std::array::from_fn(|_| histogram()),
             connections_opened: 0,
+            tls_versions: TlsCounts::default(),
             ok_latency: histogram(),
             timeline: None,
             then: None,
@@ -122,6 +126,7 @@ impl Recorder {
             }
         }
         self.connections_opened += u64::from(obs.connection == Some(Connection::New));
+        self.tls_versions.record(obs.tls_version);
         if obs.outcome == Outcome::Ok {
             self.ok_latency.saturating_record(latency);
         }
@@ -255,13 +260,14 @@ impl Recorder {
             histogram: histogram::encode(&rec.latency),
             service_time_histogram: Some(histogram::encode(&rec.service)),
             segment: run.segment,
-            started_at: Some(humantime::format_rfc3339_millis(run.started_at).to_string()),
+            started_at: Some(crate::util::time::rfc3339(run.started_at)),
             first_send_late_seconds: match run.model {
                 Model::Open => rec.first.map(|(_, late)| round6(late.as_secs_f64())),
                 Model::Closed => None,
             },
             connections_opened: rec.connections_opened,
             new_connection_share: share(rec.connections_opened, rec.requests()),
+            tls_versions: rec.tls_versions.to_map(),
             phases_seconds: PhaseTable::of(&rec.phases),
             phase_histograms: Some(histogram::encode_phases(&rec.phases)),
             ok_histogram: Some(histogram::encode(&rec.ok_latency)),

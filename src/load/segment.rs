@@ -12,6 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::util::time::rfc3339;
+
 pub use crate::report::model::Segment;
 
 /// How far past `--start-at` a process may still start: its first requests are then
@@ -71,15 +73,7 @@ pub fn parse_start_at(s: &str) -> Result<SystemTime, String> {
         }
         return Ok(UNIX_EPOCH + Duration::from_secs_f64(secs));
     }
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| err())?;
-    let nanos = t.unix_timestamp_nanos();
-    let nanos = u64::try_from(nanos).map_err(|_| err())?;
-    Ok(UNIX_EPOCH + Duration::from_nanos(nanos))
-}
-
-/// A wall-clock instant as reports write it: RFC 3339, UTC, milliseconds.
-pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    crate::util::time::parse_rfc3339(s).ok_or_else(err)
 }
 
 /// The monotonic instant of wall-clock `at`, and how far ahead it is (negative: past).

@@ -70,18 +70,12 @@ impl Slice {
         for (o, n) in outcomes.iter_mut().zip(b.outcomes) {
             *o += n;
         }
-        let mean = |x: u64, y: u64| match na + nb {
-            0 => 0,
-            n => ((x as u128 * na as u128 + y as u128 * nb as u128) / n as u128) as u64,
-        };
-        Slice {
-            outcomes,
-            dropped: a.dropped + b.dropped,
-            p50_us: mean(a.p50_us, b.p50_us),
-            p90_us: mean(a.p90_us, b.p90_us),
-            p99_us: mean(a.p99_us, b.p99_us),
-            max_us: a.max_us.max(b.max_us),
+        let mut joined = histogram::JoinedQuantiles::default();
+        for (s, n) in [(a, na), (b, nb)] {
+            joined.add([s.p50_us, s.p90_us, s.p99_us].map(|us| us as f64), n);
         }
+        let [p50_us, p90_us, p99_us] = joined.get().unwrap_or_default().map(|us| us.round() as u64);
+        Slice { outcomes, dropped: a.dropped + b.dropped, p50_us, p90_us, p99_us, max_us: a.max_us.max(b.max_us) }
     }
 }
 

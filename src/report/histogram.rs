@@ -80,6 +80,30 @@ pub fn decode_phases(saved: &std::collections::BTreeMap<String, String>) -> Resu
     Ok(out)
 }
 
+/// p50, p90 and p99 of intervals joined after their histograms are gone: the
+/// request-weighted means of theirs. The one approximation the timeline (joining
+/// neighbours) and `report` (lining segments up) both make; a report says when it did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JoinedQuantiles {
+    weighted: [f64; 3],
+    requests: u64,
+}
+
+impl JoinedQuantiles {
+    /// Adds an interval of `requests` calls with these p50, p90 and p99.
+    pub fn add(&mut self, quantiles: [f64; 3], requests: u64) {
+        for (w, q) in self.weighted.iter_mut().zip(quantiles) {
+            *w += q * requests as f64;
+        }
+        self.requests += requests;
+    }
+
+    /// The joined p50, p90 and p99; `None` when no call was added.
+    pub fn get(&self) -> Option<[f64; 3]> {
+        (self.requests > 0).then(|| self.weighted.map(|w| w / self.requests as f64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

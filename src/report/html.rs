@@ -336,6 +336,7 @@ mod tests {
             first_send_late_seconds: Some(0.0),
             connections_opened: 50,
             new_connection_share: 0.0,
+            tls_versions: Default::default(),
             phases_seconds: PhaseTable::default(),
             phase_histograms: None,
             ok_histogram: Some(encode(&ok_latency)),

@@ -23,6 +23,7 @@ use super::model::{
 use super::reasons;
 use crate::call::Outcome;
 use crate::call::observation::StepOutcome;
+use crate::util::time::{parse_rfc3339, rfc3339};
 use crate::util::units::round6;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +95,7 @@ pub fn read_inputs(paths: &[std::path::PathBuf]) -> Result<Inputs, ReportError> 
     let (mut all, mut notes) = (Vec::new(), Vec::new());
     for path in paths {
         let (name, text) = if path.as_os_str() == "-" {
-            ("standard input".to_string(), read_stdin())
+            ("standard input".to_string(), crate::util::units::read_input(std::io::stdin().lock()))
         } else {
             (path.display().to_string(), crate::util::units::read_input_file(path))
         };
@@ -109,17 +110,6 @@ pub fn read_inputs(paths: &[std::path::PathBuf]) -> Result<Inputs, ReportError> 
 }
 
 /// Standard input, with the same cap as a file.
-fn read_stdin() -> std::io::Result<String> {
-    use std::io::Read;
-    let cap = crate::util::units::MAX_INPUT_FILE;
-    let mut bytes = Vec::new();
-    std::io::stdin().lock().take(cap + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > cap {
-        return Err(std::io::Error::other(format!("larger than {} MiB", cap >> 20)));
-    }
-    String::from_utf8(bytes).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
-}
-
 /// A parsed report with its histograms decoded.
 fn decoded(report: LoadReport, shown: &str) -> Result<Shown, ReportError> {
     let shown = shown.to_string();
@@ -183,6 +173,7 @@ fn counts_added(all: &[&Shown]) -> LoadReport {
     m.outcomes = Outcomes::default();
     m.late_starts = 0;
     m.connections_opened = 0;
+    m.tls_versions.clear();
     m.http_status.clear();
     m.violations.clear();
     m.thresholds.clear();
@@ -203,6 +194,7 @@ fn counts_added(all: &[&Shown]) -> LoadReport {
         }
         m.late_starts += r.late_starts;
         m.connections_opened += r.connections_opened;
+        super::tls_versions::add(&mut m.tls_versions, &r.tls_versions);
         for (k, v) in &r.http_status {
             *m.http_status.entry(k.clone()).or_default() += v;
         }
@@ -377,7 +369,7 @@ fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
         let (Some(at), Some(interval)) = (&r.started_at, r.timeline_interval_seconds) else {
             return Err("a report without a timeline was merged".into());
         };
-        let at = humantime::parse_rfc3339(at).map_err(|_| format!("started_at {at:?} is not an RFC 3339 time"))?;
+        let at = parse_rfc3339(at).ok_or_else(|| format!("started_at {at:?} is not an RFC 3339 time"))?;
         parts.push((at, interval.max(1), &r.timeline));
     }
     let start = parts.iter().map(|p| p.0).min().ok_or("no reports")?;
@@ -392,12 +384,11 @@ fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
     if count > MAX_MERGED_ENTRIES {
         return Err(format!("the runs span {} s, too far apart to line up", end.round()));
     }
-    /// One merged interval: its counts, its max, and the request-weighted sums of p50,
-    /// p90 and p99.
+    /// One merged interval: its counts, its max, and its joined p50, p90 and p99.
     #[derive(Default, Clone, Copy)]
     struct Sum {
         entry: TimelineEntry,
-        weighted: [f64; 3],
+        joined: histogram::JoinedQuantiles,
         parts: u32,
     }
     let mut sums = vec![Sum::default(); count as usize];
@@ -412,9 +403,7 @@ fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
                 sum.entry.outcomes.add(o, e.outcomes.get(o));
             }
             let l = &e.latency_seconds;
-            for (w, v) in sum.weighted.iter_mut().zip([l.p50, l.p90, l.p99]) {
-                *w += v * e.requests as f64;
-            }
+            sum.joined.add([l.p50, l.p90, l.p99], e.requests);
             sum.entry.latency_seconds.max = sum.entry.latency_seconds.max.max(l.max);
             sum.parts += u32::from(e.requests > 0);
         }
@@ -426,8 +415,8 @@ fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
         .map(|(i, s)| {
             let mut e = s.entry;
             e.offset_seconds = (i as u64 * interval) as f64;
-            if e.requests > 0 {
-                let [p50, p90, p99] = s.weighted.map(|w| round6(w / e.requests as f64));
+            if let Some(q) = s.joined.get() {
+                let [p50, p90, p99] = q.map(round6);
                 (e.latency_seconds.p50, e.latency_seconds.p90, e.latency_seconds.p99) = (p50, p90, p99);
             }
             e
@@ -490,11 +479,7 @@ fn name_segments(indices: &[u64], count: u64) -> String {
 
 /// When a report's schedule started, if it says.
 fn started(r: &LoadReport) -> Option<SystemTime> {
-    r.started_at.as_deref().and_then(|t| humantime::parse_rfc3339(t).ok())
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
+    r.started_at.as_deref().and_then(parse_rfc3339)
 }
 
 /// The window segments sent in together, in seconds: from the earliest start to the

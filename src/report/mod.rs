@@ -22,6 +22,7 @@ pub mod model;
 pub mod reasons;
 pub mod text;
 pub mod threshold;
+pub mod tls_versions;
 
 use std::path::{Path, PathBuf};
 

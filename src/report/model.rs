@@ -353,6 +353,10 @@ pub struct LoadReport {
     /// The share of calls that ran on a connection they opened, 0 to 1.
     #[serde(default)]
     pub new_connection_share: f64,
+    /// Answers by the TLS version of their connection (report/tls_versions.rs); absent
+    /// over http.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tls_versions: BTreeMap<String, u64>,
     /// Where the time went: each phase over the calls where it happened.
     #[serde(default)]
     pub phases_seconds: PhaseTable,

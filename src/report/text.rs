@@ -45,6 +45,9 @@ pub fn render(shown: &Shown) -> String {
     reasons(o, "why calls failed", &Outcome::ALL.map(Outcome::as_str), &r.reasons);
     latency(o, r);
     phases(o, r);
+    if let Some(line) = super::tls_versions::text_line(&r.tls_versions, r.requests) {
+        let _ = writeln!(o, "{line}");
+    }
     if let Some(t) = &r.then {
         then(o, t, r.requests + r.dropped);
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::call::target::TargetArgs;
-use crate::util::units::parse_duration;
+use crate::util::units::{parse_duration, parse_period};
 
 /// The name of the one target given by flags or environment (no `--config`).
 pub const DEFAULT_TARGET: &str = "default";
@@ -28,7 +28,7 @@ pub struct ServeArgs {
 
     /// Time between two probes of each target; a shorter one than --probe-min-interval
     /// probes every --probe-min-interval instead
-    #[arg(allow_hyphen_values = true, long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "30s", value_parser = parse_period, value_name = "DURATION")]
     pub interval: Duration,
 
     /// TOML file naming several targets: a [targets.NAME] table each, with url,
@@ -53,17 +53,13 @@ pub struct ServeArgs {
 
     /// Time a client has to send a request's headers (and with TLS, to finish the
     /// handshake); also how long an idle connection is kept
-    #[arg(allow_hyphen_values = true, long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "10s", value_parser = parse_period, value_name = "DURATION")]
     pub header_timeout: Duration,
 }
 
 /// A bad `serve` command line or config file; each says what to fix, on one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("--interval must be more than 0")]
-    ZeroInterval,
-    #[error("--header-timeout must be more than 0")]
-    ZeroHeaderTimeout,
     #[error(transparent)]
     WebConfig(#[from] super::web_config::WebConfigError),
     #[error(
@@ -88,6 +84,9 @@ pub enum ServeError {
     DoorWithoutProbe { path: String, name: String },
     #[error("--config {path}, target {name:?}: {why}")]
     BadResolve { path: String, name: String, why: String },
+    /// A key of a target's table that is wrong as written (TLS settings).
+    #[error("--config {path}, target {name:?}: {why}")]
+    BadEntry { path: String, name: String, why: String },
     #[error(transparent)]
     Flags(crate::call::target::ConfigError),
     #[error("--config {path}, target {name:?}: {cause}")]

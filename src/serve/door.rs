@@ -5,7 +5,7 @@
 //! The pace keeps the account clear of lockout: at most one such login every
 //! `wrong_password_every` (5 minutes unless set, never more often than `--interval`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus::Registry;
@@ -28,19 +28,39 @@ pub struct DoorWatch {
     /// Kept across a `--config` reload while the target keeps its probe.
     pub metrics: DoorMetrics,
     every: Duration,
+    /// When the last wrong password was tried: a reload carries it, so a SIGHUP never
+    /// brings the next try forward.
+    last: Mutex<Option<Instant>>,
 }
 
 impl DoorWatch {
     /// The target's wrong-password probe, when its config asks for one; `metrics` are
-    /// the series it feeds, registered by [`series`].
-    pub fn new(target: &Target, metrics: Option<DoorMetrics>, interval: Duration) -> Option<Arc<DoorWatch>> {
+    /// the series it feeds, registered by [`series`]; `last`, when the target's
+    /// previous watch (before a reload) last tried one.
+    pub fn new(
+        target: &Target,
+        metrics: Option<DoorMetrics>,
+        interval: Duration,
+        last: Option<Instant>,
+    ) -> Option<Arc<DoorWatch>> {
         let (plan, metrics) = (target.wrong_password.as_ref()?, metrics?);
         Some(Arc::new(DoorWatch {
             target: target.clone(),
             username: plan.username.clone(),
             metrics,
             every: plan.every.max(interval),
+            last: Mutex::new(last),
         }))
+    }
+
+    /// When this watch last tried a wrong password.
+    pub fn last(&self) -> Option<Instant> {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The first try of a (re)started loop: now, or `every` after the last one.
+    fn first_due(&self, now: Instant) -> Instant {
+        self.last().map_or(now, |t| (t + self.every).max(now))
     }
 }
 
@@ -68,7 +88,8 @@ pub fn series(
 /// Tries the wrong password on `name` every so often until stopped; a fresh random
 /// password and a fresh connection each time.
 pub async fn door_loop(name: String, door: Arc<DoorWatch>, log: Log, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval(door.every);
+    let first = door.first_due(Instant::now());
+    let mut ticker = tokio::time::interval_at(first.into(), door.every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last: Option<Door> = None;
     loop {
@@ -85,6 +106,7 @@ pub async fn door_loop(name: String, door: Arc<DoorWatch>, log: Log, stop: Cance
                 return;
             }
         };
+        *door.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let obs = tokio::select! {
             _ = stop.cancelled() => return,
             obs = prober.call(0, Instant::now()) => obs,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
@@ -49,9 +49,6 @@ impl Exporter {
     /// and serving in the background of the current runtime. The first probe of each
     /// target starts now.
     pub async fn start(args: &ServeArgs, log: Log) -> anyhow::Result<Exporter> {
-        if args.header_timeout.is_zero() {
-            return Err(ServeError::ZeroHeaderTimeout.into());
-        }
         let mut targets = resolve_targets(args)?;
         let access = Access::load(args.web_config.as_deref(), log.clone()).map_err(ServeError::from)?;
         let mut mock = None;
@@ -184,6 +181,7 @@ impl Exporter {
                 };
                 let had = before.get(name.as_str()).and_then(|w| w.door.as_deref());
                 carried.door = door::series(name, target, had, &old.registry)?;
+                carried.door_last = had.and_then(DoorWatch::last);
                 next.push(watch(name, target, &self.args, &self.log, &self.stop, carried)?);
             }
             Ok(())
@@ -265,11 +263,13 @@ struct Carried {
     seq: u64,
     /// The wrong-password series, when the target has that probe.
     door: Option<crate::metrics::DoorMetrics>,
+    /// When the target's wrong-password probe last tried, before the reload.
+    door_last: Option<Instant>,
 }
 
 impl Carried {
     fn fresh(metrics: Metrics) -> Carried {
-        Carried { metrics, history: Arc::default(), gate: None, seq: 0, door: None }
+        Carried { metrics, history: Arc::default(), gate: None, seq: 0, door: None, door_last: None }
     }
 
     fn from(w: &Watched) -> Carried {
@@ -279,6 +279,7 @@ impl Carried {
             gate: Some(Arc::clone(&w.gate)),
             seq: w.seq.load(Ordering::Relaxed),
             door: None,
+            door_last: None,
         }
     }
 }
@@ -305,7 +306,7 @@ fn watch(
         history: carried.history,
         gate: carried.gate.unwrap_or_else(|| Gate::new(args.probe_min_interval, stop.clone())),
         log: log.clone(),
-        door: DoorWatch::new(target, carried.door, args.interval),
+        door: DoorWatch::new(target, carried.door, args.interval, carried.door_last),
     }))
 }
 

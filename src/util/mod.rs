@@ -6,4 +6,6 @@ pub mod clock;
 pub mod fmt;
 pub mod fs;
 pub mod shutdown;
+pub mod time;
 pub mod units;
+pub mod url;

@@ -14,6 +14,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(t).map_err(|_| format!("invalid duration {s:?}: {why}expected e.g. 30s, 500ms, 2m"))
 }
 
+/// A duration above zero: a deadline, an interval, a test's length. The one place
+/// that says a zero one is refused, for every flag and config key that takes one.
+pub fn parse_period(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err("it must be more than 0, e.g. 30s, 500ms or 2m".to_string()),
+        d => Ok(d),
+    }
+}
+
 /// Whether `t` is written as a negative number (`-5`, `-.5s`), not a flag given where a
 /// value was due (`--quiet`).
 pub fn negative(t: &str) -> bool {
@@ -73,9 +82,15 @@ pub const MAX_INPUT_FILE: u64 = 64 << 20;
 
 /// Reads a text input file, refusing one larger than [`MAX_INPUT_FILE`] or not UTF-8.
 pub fn read_input_file(path: &std::path::Path) -> std::io::Result<String> {
+    read_input(std::fs::File::open(path)?)
+}
+
+/// Reads a text input (a file, standard input), refusing one larger than
+/// [`MAX_INPUT_FILE`] or not UTF-8.
+pub fn read_input(input: impl std::io::Read) -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?.take(MAX_INPUT_FILE + 1).read_to_end(&mut bytes)?;
+    input.take(MAX_INPUT_FILE + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_INPUT_FILE {
         return Err(std::io::Error::other(format!("larger than {} MiB; is it the right file?", MAX_INPUT_FILE >> 20)));
     }
@@ -107,6 +122,9 @@ mod tests {
         assert!(e.contains("expected e.g. 30s"), "{e}");
         assert!(parse_duration("10").is_err());
         assert!(!parse_duration("--quiet").unwrap_err().contains("negative"));
+        assert_eq!(parse_period("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_period("0").unwrap_err().contains("more than 0"));
+        assert!(parse_period("0ms").unwrap_err().contains("more than 0"));
         let e = parse_duration("-5s").unwrap_err();
         assert!(e.contains("cannot be negative") && e.contains("expected e.g. 30s"), "{e}");
     }

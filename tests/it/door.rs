@@ -137,8 +137,14 @@ async fn serve_tries_the_wrong_password_per_target_and_exports_the_result() {
     if let Some(promtool) = tool("promtool", "prometheus") {
         promtool_check_metrics(&promtool, "serve with wrong_password_probe", &metrics);
     }
+    // A reload (SIGHUP) keeps the pace: the next wrong password is still an hour away.
+    for _ in 0..3 {
+        exporter.reload();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     exporter.stop().await;
     let log = lines.lock().unwrap().join("\n");
+    assert_eq!(log.matches("SIGHUP: read --config").count(), 3, "{log}");
     assert!(log.contains("target open: wrong-password login: accepted a wrong password"), "{log}");
     assert!(log.contains("target shut: wrong-password login: wrong password refused"), "{log}");
     // The mock saw exactly one wrong password per target, besides the real logins.

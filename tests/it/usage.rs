@@ -110,11 +110,11 @@ fn check_usage_errors_are_an_unknown_status_line_on_stdout() {
     }
     for format in ["json", "prometheus"] {
         let r = run(&["check", "--mock", "--format", format, "--timeout", "0"], &[]);
-        assert_usage_error("check", &r, "--timeout must be more than 0");
+        assert_usage_error("check", &r, "--timeout <DURATION>': it must be more than 0");
         assert!(r.stdout.is_empty(), "{format}: a status line would break its reader: {r:?}");
     }
     let r = run(&["load", "--mock", "--timeout", "0"], &[]);
-    assert_usage_error("load", &r, "--timeout must be more than 0");
+    assert_usage_error("load", &r, "--timeout <DURATION>': it must be more than 0");
     assert!(r.stdout.is_empty(), "{r:?}");
 }
 
