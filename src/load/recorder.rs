@@ -1,11 +1,14 @@
 //! Turns observations into the numbers of a load report: HdrHistograms of latency (from
 //! the due time) and service time (from the send), and counters per outcome, HTTP status
-//! and violation path, plus `late_starts`.
+//! and violation path, the most frequent reasons of each failing outcome, plus
+//! `late_starts`.
 //!
 //! One task owns the [`Recorder`]; workers send it their observations over a bounded
 //! channel that it drains every 10 ms ([`collect`]), so recording takes no lock and
-//! wakes no thread, and after the first answer of each kind it allocates nothing. Memory is flat: histograms have a fixed size whatever the
-//! run's length, and violation paths are bounded by the schema (and capped here).
+//! wakes no thread, and after the first answer of each kind it allocates nothing but a
+//! failed call's reason text. Memory is flat: histograms have a fixed size whatever the
+//! run's length, violation paths are bounded by the schema (and capped here), and
+//! reasons by [`Tally`].
 //! Every second the owner also closes an interval: a line of the `--hlog`, a refresh of
 //! the progress display.
 
@@ -27,6 +30,7 @@ use crate::report::histogram::{self, histogram, micros};
 use crate::report::model::{
     LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, PhaseTable, RunFacts, Shown, share,
 };
+use crate::report::reasons::{OutcomeReasons, Tally, without_outcome};
 use crate::report::threshold::Threshold;
 use crate::report::tls_versions::TlsCounts;
 use crate::util::units::round6;
@@ -61,6 +65,8 @@ pub struct Recorder {
     /// Indexed by status code (HTTP allows 100 to 999).
     statuses: Box<[u64]>,
     violations: BTreeMap<String, u64>,
+    /// Why calls failed, by outcome (`ok`'s stays empty).
+    reasons: [Tally; Outcome::COUNT],
     late_starts: u64,
     /// A start later than this after the due time is late: [`LATE`] plus the release
     /// grid's step (a request the grid holds back by design is not held back by the
@@ -88,6 +94,7 @@ impl Default for Recorder {
             outcomes: [0; Outcome::COUNT],
             statuses: vec![0; 1000].into_boxed_slice(),
             violations: BTreeMap::new(),
+            reasons: std::array::from_fn(|_| Tally::default()),
             late_starts: 0,
             late_after: LATE,
             requests: 0,
@@ -124,6 +131,9 @@ impl Recorder {
             self.ok_latency.saturating_record(latency);
         }
         self.outcomes[obs.outcome.index()] += 1;
+        if !obs.is_ok() {
+            self.reasons[obs.outcome.index()].add(&without_outcome(&obs.reason(), obs.outcome.as_str()), 1);
+        }
         if obs.then.is_some() || self.then.is_some() {
             self.then.get_or_insert_default().record(obs);
         }
@@ -195,6 +205,15 @@ impl Recorder {
         &self.violations
     }
 
+    /// Each failing outcome's most frequent reasons, by outcome name.
+    pub fn reasons(&self) -> BTreeMap<String, OutcomeReasons> {
+        Outcome::ALL
+            .into_iter()
+            .filter(|o| !self.reasons[o.index()].is_empty())
+            .map(|o| (o.as_str().to_string(), self.reasons[o.index()].report()))
+            .collect()
+    }
+
     /// The report of a finished run with its histograms, ready to show.
     pub fn into_shown(self, run: &RunFacts, thresholds: &[Threshold], notes: Vec<String>) -> Shown {
         let report = self.report(run, thresholds);
@@ -221,6 +240,7 @@ impl Recorder {
             target: run.target.clone(),
             model: run.model,
             target_rps: run.target_rps.map(round6),
+            stages: run.stages.clone(),
             concurrency: run.concurrency,
             duration_seconds: round6(duration),
             requests: rec.requests(),
@@ -233,6 +253,7 @@ impl Recorder {
             late_starts: rec.late_starts(),
             http_status: rec.http_status().map(|(s, n)| (s.to_string(), n)).collect(),
             violations: rec.violations().clone(),
+            reasons: rec.reasons(),
             thresholds: Vec::new(),
             timeline_interval_seconds: timeline.map(|t| t.interval),
             timeline: timeline.map_or_else(Vec::new, Timeline::entries),
@@ -462,6 +483,7 @@ pub(crate) mod tests {
             target: "http://127.0.0.1:1/nehrapi/login/getToken".into(),
             model,
             target_rps: Some(10.0),
+            stages: None,
             concurrency: 5,
             duration: Duration::from_secs(10),
             segment: None,
@@ -494,6 +516,7 @@ pub(crate) mod tests {
                 "late_starts",
                 "http_status",
                 "violations",
+                "reasons",
                 "thresholds",
                 "timeline_interval_seconds",
                 "timeline",

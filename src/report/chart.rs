@@ -294,12 +294,14 @@ pub(super) fn rate_chart(r: &LoadReport) -> String {
         layers.push(None);
     }
     let name = |layer: &Option<Outcome>| layer.map_or(("dropped (never sent)", DROPPED), |o| (o.as_str(), colour(o)));
-    let keys: Vec<Key> = layers.iter().map(name).map(|(n, c)| (n.to_string(), c, Swatch::Box)).collect();
+    let mut keys: Vec<Key> = layers.iter().map(name).map(|(n, c)| (n.to_string(), c, Swatch::Box)).collect();
+    let plan = planned(r, &points, &mut keys);
     let count = |layer: Option<Outcome>, e: &TimelineEntry| layer.map_or(e.dropped, |o| e.outcomes.get(o));
     let rate = |p: &Point, upto: usize| -> f64 {
         layers[..=upto].iter().map(|layer| count(*layer, &p.entry)).sum::<u64>() as f64 / p.seconds
     };
     let top = points.iter().map(|p| (p.entry.requests + p.entry.dropped) as f64 / p.seconds).fold(0.0, f64::max);
+    let top = plan.iter().map(|p| p.1).fold(top, f64::max);
     svg(|root| {
         let y = 0.0..(top * 1.1).max(1.0);
         let titles = ("time since the start", "calls per second");
@@ -311,8 +313,23 @@ pub(super) fn rate_chart(r: &LoadReport) -> String {
             let c = name(layer).1;
             chart.draw_series(AreaSeries::new(steps, 0.0, c.mix(0.85)).border_style(c)).map_err(|e| e.to_string())?;
         }
+        if !plan.is_empty() {
+            let dashed = DashedLineSeries::new(plan, 8, 5, PLANNED.stroke_width(2));
+            chart.draw_series(dashed).map_err(|e| e.to_string())?;
+        }
         legend(root, &keys)
     })
+}
+
+/// The planned rate's line (`--stages`), black on the stacked outcomes.
+const PLANNED: RGBColor = RGBColor(0, 0, 0);
+
+/// `--stages`: the planned rate over the chart's time axis, and its legend key; empty
+/// without a plan.
+fn planned(r: &LoadReport, points: &[Point], keys: &mut Vec<Key>) -> Vec<(f64, f64)> {
+    let Some(stages) = &r.stages else { return Vec::new() };
+    keys.push(("planned rate (--stages)".to_string(), PLANNED, Swatch::Line(2)));
+    super::model::planned_rate(stages, time_axis(points).end)
 }
 
 /// `(1 / (1 - q), latency in seconds)` along the histogram, to p99.999.

@@ -22,6 +22,7 @@ mod mock;
 mod mtls;
 mod overload;
 mod probe;
+mod reasons;
 mod secrets;
 mod segments;
 mod serve;
