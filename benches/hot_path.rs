@@ -43,6 +43,8 @@ fn record(c: &mut Criterion) {
         detail: None,
         cert_not_after: None,
         tls_version: None,
+        tls_cipher: None,
+        client_cert_wanted: false,
         http_version: Some(nehr_probe::call::observation::HttpVersion::Http11),
         // A keep-alive call: the two phases of a reused connection.
         phases: Phases {

@@ -43,6 +43,9 @@ pub struct Metrics {
     expires_in: IntGaugeVec,
     violations: IntCounterVec,
     cert_expiry: GaugeVec,
+    /// The TLS version and cipher suite of the last handshake: one series each, at 1.
+    tls_version: IntGaugeVec,
+    tls_cipher: IntGaugeVec,
     /// One child per phase, in [`PHASE_NAMES`]' order: no label lookup per call.
     phases: [Histogram; 5],
     phase_vec: HistogramVec,
@@ -129,6 +132,16 @@ impl Metrics {
         )?;
         registry.register(Box::new(violations.clone()))?;
         registry.register(Box::new(cert_expiry.clone()))?;
+        let tls_version = IntGaugeVec::new(
+            opts("nehr_probe_tls_version_info", "The TLS version of the last answer's connection; always 1"),
+            &["version"],
+        )?;
+        let tls_cipher = IntGaugeVec::new(
+            opts("nehr_probe_tls_cipher_info", "The TLS cipher suite of the last answer's connection; always 1"),
+            &["cipher"],
+        )?;
+        registry.register(Box::new(tls_version.clone()))?;
+        registry.register(Box::new(tls_cipher.clone()))?;
         for outcome in Outcome::ALL {
             requests.with_label_values(&[outcome.as_str()]);
         }
@@ -152,6 +165,8 @@ impl Metrics {
             expires_in,
             violations,
             cert_expiry,
+            tls_version,
+            tls_cipher,
             phases,
             phase_vec,
             then: None,
@@ -174,7 +189,7 @@ impl Metrics {
 
     /// Takes the target's series out of `registry` (its target left the config).
     pub fn unregister(&self, registry: &Registry) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
             Box::new(self.requests.clone()),
             Box::new(self.duration.clone()),
             Box::new(self.success.clone()),
@@ -183,6 +198,8 @@ impl Metrics {
             Box::new(self.expires_in.clone()),
             Box::new(self.violations.clone()),
             Box::new(self.cert_expiry.clone()),
+            Box::new(self.tls_version.clone()),
+            Box::new(self.tls_cipher.clone()),
             Box::new(self.phase_vec.clone()),
         ];
         for c in collectors.into_iter().chain(self.then.iter().flat_map(ThenMetrics::collectors)) {
@@ -203,6 +220,11 @@ impl Metrics {
         if let Some(t) = obs.cert_not_after {
             self.cert_expiry.with_label_values::<&str>(&[]).set(t as f64);
         }
+        for (info, value) in [(&self.tls_version, obs.tls_version), (&self.tls_cipher, obs.tls_cipher)] {
+            if let Some(value) = value {
+                one_of(info, value);
+            }
+        }
         for v in obs.counted_violations() {
             self.violations.with_label_values(&[v.path.as_str()]).inc();
         }
@@ -222,6 +244,16 @@ impl Metrics {
                 then.duration.observe(step.latency().as_secs_f64());
             }
         }
+    }
+}
+
+/// Makes `value` the one series of an info gauge, at 1: a version that changed leaves
+/// no series of the old one behind.
+fn one_of(info: &IntGaugeVec, value: &str) {
+    let series = info.with_label_values(&[value]);
+    if series.get() != 1 {
+        info.reset();
+        info.with_label_values(&[value]).set(1);
     }
 }
 
@@ -387,6 +419,28 @@ mod tests {
         assert!(text.contains(&(phase("processing", "0.05") + " 1")), "{text}");
         assert!(text.contains("nehr_probe_phase_duration_seconds_count{phase=\"resolve\",target=\"default\"} 0"));
         assert!(text.contains("nehr_probe_tls_cert_expiry_timestamp_seconds{target=\"default\"} 1798761600"), "{text}");
+        assert!(!text.contains("nehr_probe_tls_version_info"), "absent until a handshake is known: {text}");
+    }
+
+    #[test]
+    fn the_tls_version_and_cipher_are_those_of_the_last_handshake() {
+        let reg = Registry::new();
+        let m = Metrics::register(&reg, "default").unwrap();
+        let mut tls = obs(Outcome::Ok, Some(200));
+        (tls.tls_version, tls.tls_cipher) = (Some("TLS 1.3"), Some("TLS_AES_256_GCM_SHA384"));
+        m.observe(&tls);
+        m.observe(&obs(Outcome::ConnectError, None));
+        let text = encode(&reg);
+        assert!(text.contains("nehr_probe_tls_version_info{target=\"default\",version=\"TLS 1.3\"} 1"), "{text}");
+        assert!(text.contains("nehr_probe_tls_cipher_info{cipher=\"TLS_AES_256_GCM_SHA384\",target=\"default\"} 1"));
+        (tls.tls_version, tls.tls_cipher) = (Some("TLS 1.2"), Some("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"));
+        m.observe(&tls);
+        let text = encode(&reg);
+        assert_eq!(text.matches("nehr_probe_tls_version_info{").count(), 1, "{text}");
+        assert!(text.contains("version=\"TLS 1.2\"} 1") && !text.contains("TLS 1.3"), "{text}");
+        assert_eq!(text.matches("nehr_probe_tls_cipher_info{").count(), 1, "{text}");
+        m.unregister(&reg);
+        assert!(!encode(&reg).contains("nehr_probe_tls"), "{}", encode(&reg));
     }
 
     #[test]

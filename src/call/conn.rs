@@ -37,7 +37,9 @@ use url::Url;
 use super::h1;
 use super::phases::{Connection, Mark, Marks};
 use super::target::ConfigError;
-use super::tls;
+use super::tls::{self, ClientIdentity, ClientTls, Peeked};
+use super::tls_error::Handshake;
+use super::tls_version::TlsVersions;
 
 /// A connection ready for a request, with what its TLS handshake showed.
 pub struct Conn {
@@ -50,6 +52,13 @@ pub struct Conn {
     pub cert_not_after: Option<i64>,
     /// The TLS version negotiated, as blackbox_exporter names it (`TLS 1.3`).
     pub tls_version: Option<&'static str>,
+    /// The cipher suite negotiated, by its IANA name.
+    pub tls_cipher: Option<&'static str>,
+    /// The server asked for a client certificate in the handshake (given or not).
+    asked: bool,
+    /// The server's verdict on the handshake may still be to come (TLS 1.3 sends it
+    /// with the first read): no exchange has been made on it yet.
+    fresh: bool,
 }
 
 /// Idle connections older than this are closed rather than reused: servers close idle
@@ -86,6 +95,9 @@ pub struct Reply {
     pub answer: h1::Answer,
     pub cert_not_after: Option<i64>,
     pub tls_version: Option<&'static str>,
+    pub tls_cipher: Option<&'static str>,
+    /// The server asked for a client certificate and none was given.
+    pub cert_wanted: bool,
 }
 
 /// Makes and keeps connections to one origin.
@@ -96,6 +108,9 @@ pub struct Connector {
     /// name is looked up (and there is no `resolve` phase).
     addr: Option<SocketAddr>,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    /// What the handshake's words need to know ([`super::tls_error`]).
+    versions: TlsVersions,
+    client_cert: bool,
     /// With keep-alive off, every call opens a connection of its own and closes it.
     keepalive: bool,
     idle: Mutex<Vec<(Conn, Instant)>>,
@@ -106,6 +121,9 @@ pub struct Connector {
 pub struct ConnectOptions<'a> {
     pub ca_cert: Option<&'a [u8]>,
     pub insecure: bool,
+    /// Presented when the server asks (`--client-cert`, `--client-key`).
+    pub identity: Option<&'a ClientIdentity>,
+    pub versions: TlsVersions,
     /// The address to connect to instead of looking the host up (`--resolve`); TLS
     /// still checks the URL's host name.
     pub pinned: Option<std::net::IpAddr>,
@@ -124,16 +142,49 @@ impl Connector {
         if let Some(ip) = options.pinned {
             addr = Some(SocketAddr::new(ip, port));
         }
-        let (ca_cert, insecure) = (options.ca_cert, options.insecure);
         let tls = if url.scheme() == "https" {
             let name = ServerName::try_from(host.clone())
                 .map_err(|e| ConfigError::Client(format!("{host} is not a valid TLS server name: {e}")))?;
-            // Keep-alive off stands for distinct users' clients: none resumes a session.
-            Some((tls::connector(ca_cert, insecure, options.keepalive)?, name))
+            let connector = tls::connector(ClientTls {
+                ca_cert: options.ca_cert,
+                insecure: options.insecure,
+                // Keep-alive off stands for distinct users' clients: none resumes a session.
+                resume: options.keepalive,
+                versions: options.versions,
+                identity: options.identity,
+            })?;
+            Some((connector, name))
         } else {
             None
         };
-        Ok(Connector { host, port, addr, tls, keepalive: options.keepalive, idle: Mutex::new(Vec::new()) })
+        Ok(Connector {
+            host,
+            port,
+            addr,
+            tls,
+            versions: options.versions,
+            client_cert: options.identity.is_some(),
+            keepalive: options.keepalive,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// What the handshake's words need, with what this one showed.
+    fn handshake(&self, asked: bool, server_hello: Option<u16>) -> Handshake {
+        Handshake { versions: self.versions, client_cert: self.client_cert, asked, server_hello }
+    }
+
+    /// The failure of an exchange on `conn`: on a new connection's first exchange, a
+    /// failure before any answer that is the server's verdict on the handshake is a
+    /// connect error ([`super::tls_error::after_handshake`]).
+    fn failed(&self, conn: &Conn, e: h1::Error) -> Failure {
+        if conn.fresh && conn.tls_version.is_some() {
+            let handshake = self.handshake(conn.asked, None);
+            if let Some(why) = super::tls_error::after_handshake(&e, &handshake) {
+                return Failure::Connect(ConnectError::Tls { host: self.host.clone(), why });
+            }
+        }
+        Failure::Transport(e)
     }
 
     /// Sends `request` and reads its answer, on an idle keep-alive connection if one is
@@ -155,8 +206,18 @@ impl Connector {
             marks.stamp(Mark::Ready);
             result = h1::exchange(&mut conn.io, &mut conn.buf, request, max_body, marks, status).await;
         }
-        let answer = result.map_err(Failure::Transport)?;
-        let reply = Reply { answer, cert_not_after: conn.cert_not_after, tls_version: conn.tls_version };
+        let answer = match result {
+            Ok(answer) => answer,
+            Err(e) => return Err(self.failed(&conn, e)),
+        };
+        conn.fresh = false;
+        let reply = Reply {
+            answer,
+            cert_not_after: conn.cert_not_after,
+            tls_version: conn.tls_version,
+            tls_cipher: conn.tls_cipher,
+            cert_wanted: conn.asked && !self.client_cert,
+        };
         if reply.answer.reusable {
             self.checkin(conn);
         }
@@ -231,25 +292,38 @@ impl Connector {
         marks.stamp(Mark::Connected);
         marks.set_connection(Connection::New);
         let _ = stream.set_nodelay(true);
-        let buf = BytesMut::new();
-        match &self.tls {
-            None => Ok(Conn { io: Io::Plain(stream), buf, cert_not_after: None, tls_version: None }),
-            Some((connector, name)) => {
-                let tls = connector
-                    .connect(name.clone(), stream)
-                    .await
-                    .map_err(|e| ConnectError::Tls { host: self.host.clone(), why: super::tls_error::handshake(&e) })?;
-                marks.stamp(Mark::Secured);
-                let session = tls.get_ref().1;
-                let cert_not_after = tls::earliest_not_after(session.peer_certificates().unwrap_or_default());
-                let tls_version = session.protocol_version().map(tls::version_name);
-                Ok(Conn { io: Io::Tls(Box::new(tls)), buf, cert_not_after, tls_version })
+        let Some((connector, name)) = &self.tls else { return Ok(Conn::new(Io::Plain(stream))) };
+        let handshake = connector.connect(name.clone(), Peeked::new(stream)).into_fallible();
+        let (tls, asked) = match tls::watch(handshake).await {
+            (Ok(tls), asked) => (tls, asked),
+            (Err((e, io)), asked) => {
+                let why = super::tls_error::handshake(&e, &self.handshake(asked, io.server_hello_version()));
+                return Err(ConnectError::Tls { host: self.host.clone(), why });
             }
-        }
+        };
+        marks.stamp(Mark::Secured);
+        let session = tls.get_ref().1;
+        let cert_not_after = tls::earliest_not_after(session.peer_certificates().unwrap_or_default());
+        let tls_version = session.protocol_version().map(tls::version_name);
+        let tls_cipher = session.negotiated_cipher_suite().map(|s| tls::cipher_name(s.suite()));
+        Ok(Conn { cert_not_after, tls_version, tls_cipher, asked, ..Conn::new(Io::Tls(Box::new(tls))) })
     }
 }
 
 impl Conn {
+    /// A new connection, before what its handshake showed is known.
+    fn new(io: Io) -> Conn {
+        Conn {
+            io,
+            buf: BytesMut::new(),
+            cert_not_after: None,
+            tls_version: None,
+            tls_cipher: None,
+            asked: false,
+            fresh: true,
+        }
+    }
+
     /// Whether an idle connection can be used again: one read, polled once without
     /// waiting, finds nothing to read. End of stream (the server closed it), an error,
     /// or bytes nobody asked for all mean no. Usually no system call: tokio takes a
@@ -268,7 +342,7 @@ impl Conn {
 /// A connection's byte stream, plain or TLS.
 enum Io {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Peeked<TcpStream>>>),
 }
 
 impl AsyncRead for Io {

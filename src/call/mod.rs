@@ -20,6 +20,7 @@ pub mod secret;
 pub mod target;
 pub mod tls;
 mod tls_error;
+pub mod tls_version;
 pub mod validate;
 
 pub use observation::{Observation, Outcome, Outcomes, Step};

@@ -255,6 +255,11 @@ pub struct Observation {
     pub cert_not_after: Option<i64>,
     /// Over https: the TLS version of the connection (`TLS 1.3`).
     pub tls_version: Option<&'static str>,
+    /// Over https: the cipher suite of the connection, its IANA name.
+    pub tls_cipher: Option<&'static str>,
+    /// Over https: the server asked for a client certificate in the handshake and this
+    /// probe had none to give (an answer that is not ok then names it).
+    pub client_cert_wanted: bool,
     /// The answer's HTTP version, when one came.
     pub http_version: Option<HttpVersion>,
     /// Where the time went.
@@ -281,6 +286,8 @@ impl Observation {
             detail: None,
             cert_not_after: None,
             tls_version: None,
+            tls_cipher: None,
+            client_cert_wanted: false,
             http_version: None,
             phases: Phases::default(),
             connection: None,
@@ -362,11 +369,17 @@ impl Observation {
                 Some(d) => format!("reused token: {d}"),
                 None => "reused token: an earlier login was handed the same access token".to_string(),
             },
-            Outcome::Unauthorized => format!("login refused{status}"),
-            Outcome::RateLimited => format!("rate limited{status}"),
-            Outcome::ServerError => format!("server error{status}"),
-            Outcome::HttpError => format!("unexpected answer{status}"),
+            Outcome::Unauthorized => format!("login refused{status}{}", self.note()),
+            Outcome::RateLimited => format!("rate limited{status}{}", self.note()),
+            Outcome::ServerError => format!("server error{status}{}", self.note()),
+            Outcome::HttpError => format!("unexpected answer{status}{}", self.note()),
         }
+    }
+
+    /// What an answer's `detail` adds to its reason (a client certificate the server
+    /// wanted), after a colon; empty without one.
+    fn note(&self) -> String {
+        self.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
     }
 }
 

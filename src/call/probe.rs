@@ -61,6 +61,8 @@ impl Prober {
         let options = ConnectOptions {
             ca_cert: target.ca_cert.as_deref(),
             insecure: target.insecure,
+            identity: target.client_cert.as_deref(),
+            versions: target.tls_versions,
             pinned: target.pinned,
             keepalive,
         };
@@ -204,9 +206,14 @@ impl Prober {
     /// the next call.
     fn classify<'a>(&self, obs: &mut Observation, answer: &'a Answer) -> Option<std::borrow::Cow<'a, str>> {
         obs.body_bytes = answer.total;
-        (obs.cert_not_after, obs.tls_version) = answer.tls;
+        (obs.cert_not_after, obs.tls_version, obs.tls_cipher) = answer.tls;
+        obs.client_cert_wanted = answer.cert_wanted;
         obs.http_version = Some(answer.version);
         obs.outcome = Outcome::for_status(answer.status);
+        if obs.outcome != Outcome::Ok {
+            obs.detail =
+                super::tls_error::answered_without_certificate(answer.status, &answer.body, answer.cert_wanted);
+        }
         match obs.outcome {
             Outcome::Ok if answer.oversized => {
                 obs.outcome = Outcome::InvalidBody;
@@ -302,15 +309,19 @@ struct Answer {
     body: Bytes,
     oversized: bool,
     total: u64,
-    /// What the handshake showed: the certificates' earliest expiry, the TLS version.
-    tls: (Option<i64>, Option<&'static str>),
+    /// What the handshake showed: the certificates' earliest expiry, the TLS version
+    /// and cipher suite.
+    tls: (Option<i64>, Option<&'static str>, Option<&'static str>),
+    /// The server asked for a client certificate and none was given.
+    cert_wanted: bool,
     version: HttpVersion,
 }
 
 impl Answer {
     fn of(reply: Reply) -> Answer {
         let h1::Answer { status, version, body, oversized, total, .. } = reply.answer;
-        Answer { status, body, oversized, total, tls: (reply.cert_not_after, reply.tls_version), version }
+        let tls = (reply.cert_not_after, reply.tls_version, reply.tls_cipher);
+        Answer { status, body, oversized, total, tls, cert_wanted: reply.cert_wanted, version }
     }
 }
 

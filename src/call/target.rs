@@ -11,7 +11,8 @@ use url::Url;
 
 use super::ledger::Ledger;
 use super::secret::Secret;
-use super::tls::TlsError;
+use super::tls::{ClientCertError, ClientIdentity, TlsError};
+use super::tls_version::{TlsVersion, TlsVersions};
 use super::validate::{SchemaError, Validator};
 use crate::util::units::{parse_period, parse_size};
 use crate::util::url::UrlError;
@@ -57,6 +58,23 @@ pub struct TargetArgs {
     /// Accept any TLS certificate (test systems only)
     #[arg(long, help_heading = "Target")]
     pub insecure: bool,
+
+    /// Client certificate (PEM, the certificate first, then any intermediates) to
+    /// present when the server asks for one (mutual TLS); needs --client-key
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    pub client_cert: Option<PathBuf>,
+
+    /// Private key (PEM, not encrypted) of --client-cert
+    #[arg(long, value_name = "FILE", help_heading = "Target")]
+    pub client_key: Option<PathBuf>,
+
+    /// Lowest TLS version to offer: 1.2 or 1.3 [default: 1.2]
+    #[arg(long, value_name = "VERSION", value_parser = TlsVersion::parse, help_heading = "Target")]
+    pub tls_min: Option<TlsVersion>,
+
+    /// Highest TLS version to offer: 1.2 or 1.3 [default: 1.3]
+    #[arg(long, value_name = "VERSION", value_parser = TlsVersion::parse, help_heading = "Target")]
+    pub tls_max: Option<TlsVersion>,
 
     /// Connect to ADDR instead of looking HOST up, curl's syntax, e.g.
     /// nehr.example:443:10.0.0.12 (one node behind a load balancer). HOST:PORT must be
@@ -230,6 +248,10 @@ pub struct Target {
     pub validator: Arc<Validator>,
     pub ca_cert: Option<Vec<u8>>,
     pub insecure: bool,
+    /// `--client-cert` and `--client-key`, checked.
+    pub client_cert: Option<Arc<ClientIdentity>>,
+    /// `--tls-min` to `--tls-max`.
+    pub tls_versions: TlsVersions,
     /// `--resolve`: the address to connect to for the URL's host.
     pub pinned: Option<std::net::IpAddr>,
     /// `--then`: the call after each ok login.
@@ -270,6 +292,12 @@ pub enum ConfigError {
     BadCredentialLine { path: String, line: usize },
     #[error("invalid --ca-cert {path}: {why}")]
     BadCaCert { path: String, why: String },
+    #[error("invalid {flag} {path}: {why}")]
+    BadClientCert { flag: &'static str, path: String, why: Box<ClientCertError> },
+    #[error("{given} needs {missing} too: the client certificate and its private key go together")]
+    HalfClientCert { given: &'static str, missing: &'static str },
+    #[error("--tls-min {min} is above --tls-max {max}: no TLS version is left to offer")]
+    TlsRange { min: &'static str, max: &'static str },
     #[error("--resolve {pin} does not match the URL's host and port {url}: it only pins the URL's own")]
     PinElsewhere { pin: String, url: String },
     #[error("invalid --then {url:?}: {why}; expected a URL such as https://host/api/… or a path such as /nehrapi/…")]
@@ -306,6 +334,11 @@ impl TargetArgs {
             None => Validator::builtin(),
         });
         let ca_cert = self.ca_cert.as_deref().map(read_ca_cert).transpose()?;
+        let client_cert = self.client_identity()?.map(Arc::new);
+        let tls_versions = TlsVersions::new(self.tls_min, self.tls_max).map_err(|_| ConfigError::TlsRange {
+            min: self.tls_min.unwrap_or(TlsVersion::Tls12).number(),
+            max: self.tls_max.unwrap_or(TlsVersion::Tls13).number(),
+        })?;
         let (url, credentials) = if self.mock {
             self.refuse_flags_mock_replaces()?;
             // The mock is started with the same accounts (`mock::start_embedded`).
@@ -339,6 +372,8 @@ impl TargetArgs {
             validator,
             ca_cert,
             insecure: self.insecure,
+            client_cert,
+            tls_versions,
             pinned,
             then,
             ledger: Arc::default(),
@@ -366,6 +401,38 @@ impl TargetArgs {
             Some((flag, _)) => Err(ConfigError::MockOverrides { flag }),
             None => Ok(()),
         }
+    }
+
+    /// `--client-cert` and `--client-key`, both or neither, read and checked: they
+    /// belong together, the certificate is valid now, the key is not encrypted.
+    fn client_identity(&self) -> Result<Option<ClientIdentity>, ConfigError> {
+        let (cert, key) = match (&self.client_cert, &self.client_key) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (cert, key),
+            (Some(_), None) => {
+                return Err(ConfigError::HalfClientCert { given: "--client-cert", missing: "--client-key" });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::HalfClientCert { given: "--client-key", missing: "--client-cert" });
+            }
+        };
+        let read = |path: &Path, what: &'static str| {
+            crate::util::units::read_input_file(path).map(String::into_bytes).map_err(|cause| ConfigError::Read {
+                what,
+                path: path.display().to_string(),
+                cause,
+            })
+        };
+        let cert_pem = read(cert, "--client-cert")?;
+        // Read as bytes and never shown: an error names the file, not what is in it.
+        let key_pem = read(key, "--client-key")?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        ClientIdentity::from_pem(&cert_pem, &key_pem, now).map(Some).map_err(|(about_cert, why)| {
+            let (flag, path) = if about_cert { ("--client-cert", cert) } else { ("--client-key", key) };
+            ConfigError::BadClientCert { flag, path: path.display().to_string(), why: Box::new(why) }
+        })
     }
 
     fn password(&self) -> Result<Secret, ConfigError> {

@@ -122,14 +122,16 @@ impl Verdict {
         Verdict { status, observation, message, limits, cert_left, door: None }
     }
 
-    /// `NEHR-TOKEN OK - valid bearer token, expires in 86399 s, in 0.042 s | time=…`
+    /// `NEHR-TOKEN OK - valid bearer token, expires in 86399 s, in 0.042 s | time=…`;
+    /// over https, `in 0.042 s over TLS 1.3 | …`.
     pub fn nagios_line(&self) -> String {
         let o = &self.observation;
         let latency = o.latency().as_secs_f64();
         // A '|' in the text would start the perfdata early.
         let text = self.message.replace('|', "/");
+        let over = o.tls_version.map(|v| format!(" over {v}")).unwrap_or_default();
         let mut line = format!(
-            "NEHR-TOKEN {} - {text}, in {latency:.3} s | time={latency:.6}s;{};{};0;{} size={}B;;;0",
+            "NEHR-TOKEN {} - {text}, in {latency:.3} s{over} | time={latency:.6}s;{};{};0;{} size={}B;;;0",
             self.status.as_str(),
             trim3(self.limits.warning.as_secs_f64()),
             trim3(self.limits.critical.as_secs_f64()),
@@ -199,6 +201,12 @@ impl Verdict {
         // Over https only: an http target has no certificate.
         if let Some(left) = self.cert_left {
             out["tls_cert_expires_in_seconds"] = left.into();
+        }
+        if let Some(version) = o.tls_version {
+            out["tls_version"] = version.into();
+        }
+        if let Some(cipher) = o.tls_cipher {
+            out["tls_cipher"] = cipher.into();
         }
         if let Some(door) = self.door {
             out["wrong_password"] = door.label().into();
@@ -366,11 +374,21 @@ mod tests {
         assert_eq!(expired.status, Status::Critical);
         assert!(expired.message.contains("certificate expired 2 days ago"), "{}", expired.message);
 
+        let mut tls = with_cert(30);
+        (tls.tls_version, tls.tls_cipher) = (Some("TLS 1.3"), Some("TLS_AES_128_GCM_SHA256"));
+        let v = Verdict::judge(tls, limits);
+        assert!(v.nagios_line().contains(", in 0.042 s over TLS 1.3 | time="), "{}", v.nagios_line());
+        assert_eq!(
+            (v.json()["tls_version"].as_str(), v.json()["tls_cipher"].as_str()),
+            (Some("TLS 1.3"), Some("TLS_AES_128_GCM_SHA256"))
+        );
+
         // Not judged unless asked; not shown over plain HTTP.
         assert_eq!(judge(with_cert(3)).status, Status::Ok);
         let plain = judge(obs(Outcome::Ok, 42));
         assert!(!plain.nagios_line().contains("cert"));
         assert!(plain.json().get("tls_cert_expires_in_seconds").is_none());
+        assert!(plain.json().get("tls_version").is_none() && !plain.nagios_line().contains("TLS"));
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Turns observations into the numbers of a load report: HdrHistograms of latency (from
 //! the due time) and service time (from the send), and counters per outcome, HTTP status
-//! and violation path, plus `late_starts`.
+//! and violation path, the most frequent reasons of each failing outcome, plus
+//! `late_starts`.
 //!
 //! One task owns the [`Recorder`]; workers send it their observations over a bounded
 //! channel that it drains every 10 ms ([`collect`]), so recording takes no lock and
-//! wakes no thread, and after the first answer of each kind it allocates nothing. Memory is flat: histograms have a fixed size whatever the
-//! run's length, and violation paths are bounded by the schema (and capped here).
+//! wakes no thread, and after the first answer of each kind it allocates nothing but a
+//! failed call's reason text. Memory is flat: histograms have a fixed size whatever the
+//! run's length, violation paths are bounded by the schema (and capped here), and
+//! reasons by [`Tally`].
 //! Every second the owner also closes an interval: a line of the `--hlog`, a refresh of
 //! the progress display.
 
@@ -27,7 +30,9 @@ use crate::report::histogram::{self, histogram, micros};
 use crate::report::model::{
     LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, PhaseTable, RunFacts, Shown, share,
 };
+use crate::report::reasons::{OutcomeReasons, Tally, without_outcome};
 use crate::report::threshold::Threshold;
+use crate::report::tls_versions::TlsCounts;
 use crate::util::units::round6;
 
 /// A request that starts later than this after its release time (its due time, or
@@ -48,6 +53,8 @@ pub struct Recorder {
     /// Each phase, over the calls where it happened, µs.
     pub phases: PhaseHistograms,
     connections_opened: u64,
+    /// Answers by TLS version.
+    tls_versions: TlsCounts,
     /// From the due time, of `ok` calls only, µs: fast failures do not pull it down.
     pub ok_latency: Histogram<u64>,
     /// What happened when; filled by [`collect`] when the run ends.
@@ -58,6 +65,8 @@ pub struct Recorder {
     /// Indexed by status code (HTTP allows 100 to 999).
     statuses: Box<[u64]>,
     violations: BTreeMap<String, u64>,
+    /// Why calls failed, by outcome (`ok`'s stays empty).
+    reasons: enum_map::EnumMap<Outcome, Tally>,
     late_starts: u64,
     /// A start later than this after the due time is late: [`LATE`] plus the release
     /// grid's step (a request the grid holds back by design is not held back by the
@@ -78,12 +87,14 @@ impl Default for Recorder {
             service: histogram(),
             phases: std::array::from_fn(|_| histogram()),
             connections_opened: 0,
+            tls_versions: TlsCounts::default(),
             ok_latency: histogram(),
             timeline: None,
             then: None,
             outcomes: Outcomes::default(),
             statuses: vec![0; 1000].into_boxed_slice(),
             violations: BTreeMap::new(),
+            reasons: enum_map::EnumMap::default(),
             late_starts: 0,
             late_after: LATE,
             requests: 0,
@@ -115,10 +126,14 @@ impl Recorder {
             }
         }
         self.connections_opened += u64::from(obs.connection == Some(Connection::New));
+        self.tls_versions.record(obs.tls_version);
         if obs.outcome == Outcome::Ok {
             self.ok_latency.saturating_record(latency);
         }
         self.outcomes[obs.outcome] += 1;
+        if !obs.is_ok() {
+            self.reasons[obs.outcome].add(&without_outcome(&obs.reason(), obs.outcome.as_str()), 1);
+        }
         if obs.then.is_some() || self.then.is_some() {
             self.then.get_or_insert_default().record(obs);
         }
@@ -190,6 +205,11 @@ impl Recorder {
         &self.violations
     }
 
+    /// Each failing outcome's most frequent reasons, by outcome name.
+    pub fn reasons(&self) -> BTreeMap<String, OutcomeReasons> {
+        self.reasons.iter().filter(|(_, t)| !t.is_empty()).map(|(o, t)| (o.as_str().to_string(), t.report())).collect()
+    }
+
     /// The report of a finished run with its histograms, ready to show.
     pub fn into_shown(self, run: &RunFacts, thresholds: &[Threshold], notes: Vec<String>) -> Shown {
         let report = self.report(run, thresholds);
@@ -213,6 +233,7 @@ impl Recorder {
             target: run.target.clone(),
             model: run.model,
             target_rps: run.target_rps.map(round6),
+            stages: run.stages.clone(),
             concurrency: run.concurrency,
             duration_seconds: round6(duration),
             requests: rec.requests(),
@@ -225,6 +246,7 @@ impl Recorder {
             late_starts: rec.late_starts(),
             http_status: rec.http_status().map(|(s, n)| (s.to_string(), n)).collect(),
             violations: rec.violations().clone(),
+            reasons: rec.reasons(),
             thresholds: Vec::new(),
             timeline_interval_seconds: timeline.map(|t| t.interval),
             timeline: timeline.map_or_else(Vec::new, Timeline::entries),
@@ -238,6 +260,7 @@ impl Recorder {
             },
             connections_opened: rec.connections_opened,
             new_connection_share: share(rec.connections_opened, rec.requests()),
+            tls_versions: rec.tls_versions.to_map(),
             phases_seconds: PhaseTable::of(&rec.phases),
             phase_histograms: Some(histogram::encode_phases(&rec.phases)),
             ok_histogram: Some(histogram::encode(&rec.ok_latency)),
@@ -453,6 +476,7 @@ pub(crate) mod tests {
             target: "http://127.0.0.1:1/nehrapi/login/getToken".into(),
             model,
             target_rps: Some(10.0),
+            stages: None,
             concurrency: 5,
             duration: Duration::from_secs(10),
             segment: None,
@@ -485,6 +509,7 @@ pub(crate) mod tests {
                 "late_starts",
                 "http_status",
                 "violations",
+                "reasons",
                 "thresholds",
                 "timeline_interval_seconds",
                 "timeline",

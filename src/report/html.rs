@@ -11,7 +11,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::chart::{css_colour, latency_chart, rate_chart, spectrum_chart};
-use super::model::{LoadReport, Model, Percentiles, Shown};
+use super::model::{LoadReport, Model, Percentiles, Shown, THIN_NOTE, stages_text};
 use super::threshold::Threshold;
 use crate::call::Outcome;
 use crate::util::fmt::human_secs;
@@ -32,6 +32,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tr+tr td{border-top
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
 figure{margin:8px 0}figcaption{color:#59636e;font-size:13px}svg{max-width:100%;height:auto}
 .note{color:#59636e;font-size:13px}
+.reason{font-size:13px;overflow-wrap:anywhere}.reason .count{display:inline-block;min-width:4em;color:#59636e;
+font-variant-numeric:tabular-nums}sup.thin{display:inline-block;width:.7em;line-height:0;text-align:left;color:#bc4c00;font-weight:600}
 @media print{body{max-width:none;padding:0;font-size:12px}figure,table{break-inside:avoid}}
 ";
 
@@ -60,7 +62,7 @@ pub fn render(shown: &Shown) -> String {
                 (figure(latency_chart(r), "p50, p90, p99 and max of all calls per interval, by the interval in which \
                     they ended; logarithmic scale."))
                 h2 { "Requests per second by outcome" }
-                (figure(rate_chart(r), "Calls per second, stacked by outcome, by the interval in which they ended; on top, requests that fell due and were never sent (dropped), if any."))
+                (figure(rate_chart(r), "Calls per second, stacked by outcome, by the interval in which they ended; on top, requests that fell due and were never sent (dropped), if any; the planned rate of a run with stages as a dashed line."))
                 h2 { "Latency percentile spectrum" }
                 (figure(spectrum_chart(shown), "Latency at each percentile out to p99.999 (HdrHistogram's axis): \
                     all calls, ok calls only, and service time (from the send); logarithmic scales."))
@@ -134,6 +136,10 @@ fn facts(r: &LoadReport) -> Markup {
         (Model::Open, None) => format!("open: at most {} in flight", r.concurrency),
         (Model::Closed, _) => format!("closed: {} workers back to back", r.concurrency),
     };
+    let model = match &r.stages {
+        Some(stages) => format!("{model}; stages {}", stages_text(stages, 20)),
+        None => model,
+    };
     html! {
         table {
             tr { th { "Target" } td { (r.target) } }
@@ -153,15 +159,20 @@ fn facts(r: &LoadReport) -> Markup {
 }
 
 fn outcomes(r: &LoadReport) -> Markup {
+    let any_reasons = !r.reasons.is_empty();
     html! {
         table {
-            tr { th { "Outcome" } th.n { "Calls" } th.n { "Share" } }
+            tr {
+                th { "Outcome" } th.n { "Calls" } th.n { "Share" }
+                @if any_reasons { th { "Most frequent reasons" } }
+            }
             @for o in Outcome::ALL {
                 @let n = r.outcomes[o];
                 tr {
                     td { span.sw style={ "background:" (css_colour(o)) } {} (o.as_str()) }
                     td.n { (n) }
                     td.n { (share(n, r.requests)) }
+                    @if any_reasons { td { (super::html_then::reason_list(r.reasons.get(o.as_str()))) } }
                 }
             }
         }
@@ -169,10 +180,17 @@ fn outcomes(r: &LoadReport) -> Markup {
 }
 
 fn percentiles(r: &LoadReport) -> Markup {
+    // A value, and a mark when too few calls lie beyond it.
     let cell = |p: Option<&Percentiles>, i: usize, calls: u64| match p {
-        Some(p) if calls > 0 => human_secs(p.rows()[i].1),
-        _ => "–".to_string(),
+        Some(p) if calls > 0 => html! {
+            (human_secs(p.rows()[i].1))
+            // Every cell has the mark's room, so the numbers stay aligned.
+            @if Percentiles::thin(calls)[i] { sup.thin title=(THIN_NOTE) { "*" } } @else { sup.thin {} }
+        },
+        _ => html! { "–" },
     };
+    let ok_calls = if r.ok_latency_seconds.is_some() { r.outcomes[Outcome::Ok] } else { 0 };
+    let thin = [r.requests, ok_calls].iter().any(|&n| n > 0 && Percentiles::thin(n).contains(&true));
     let from = if r.model == Model::Open { " (from due)" } else { "" };
     html! {
         table {
@@ -186,6 +204,7 @@ fn percentiles(r: &LoadReport) -> Markup {
                 }
             }
         }
+        @if thin { p.note { "* " (THIN_NOTE) "." } }
     }
 }
 
@@ -193,16 +212,12 @@ fn phases(r: &LoadReport) -> Markup {
     html! {
         table {
             tr { th { "Phase" } th.n { "Calls" } th.n { "p50" } th.n { "p90" } th.n { "p99" } th.n { "max" } }
-            @for (name, stats) in r.phases_seconds.rows() {
+            // A phase no call had (resolve of an IP address, tls over http) is noise.
+            @for (name, p) in r.phases_seconds.rows().into_iter().filter_map(|(n, p)| p.map(|p| (n, p))) {
                 tr {
                     td { (name) }
-                    @match stats {
-                        Some(p) => {
-                            td.n { (p.calls) }
-                            @for v in [p.p50, p.p90, p.p99, p.max] { td.n { (human_secs(v)) } }
-                        }
-                        None => { td.n { "0" } @for _ in 0..4 { td.n { "–" } } }
-                    }
+                    td.n { (p.calls) }
+                    @for v in [p.p50, p.p90, p.p99, p.max] { td.n { (human_secs(v)) } }
                 }
             }
         }
@@ -297,6 +312,7 @@ mod tests {
             target: "http://127.0.0.1:8080/nehrapi/login/getToken?<b>".into(),
             model: Model::Open,
             target_rps: Some(200.0),
+            stages: None,
             concurrency: 50,
             duration_seconds: 3600.0,
             requests,
@@ -309,6 +325,7 @@ mod tests {
             late_starts: 0,
             http_status: [("200".to_string(), outcomes[Outcome::Ok])].into(),
             violations: Default::default(),
+            reasons: Default::default(),
             thresholds: vec![],
             timeline_interval_seconds: Some(1),
             timeline,
@@ -319,6 +336,7 @@ mod tests {
             first_send_late_seconds: Some(0.0),
             connections_opened: 50,
             new_connection_share: 0.0,
+            tls_versions: Default::default(),
             phases_seconds: PhaseTable::default(),
             phase_histograms: None,
             ok_histogram: Some(encode(&ok_latency)),

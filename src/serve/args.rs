@@ -84,6 +84,9 @@ pub enum ServeError {
     DoorWithoutProbe { path: String, name: String },
     #[error("--config {path}, target {name:?}: {why}")]
     BadResolve { path: String, name: String, why: String },
+    /// A key of a target's table that is wrong as written (TLS settings).
+    #[error("--config {path}, target {name:?}: {why}")]
+    BadEntry { path: String, name: String, why: String },
     #[error(transparent)]
     Flags(crate::call::target::ConfigError),
     #[error("--config {path}, target {name:?}: {cause}")]

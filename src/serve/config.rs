@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::args::{DEFAULT_TARGET, ServeArgs, ServeError};
 use crate::call::target::{Pin, Target, ThenMethod, TokenReuse, WrongPasswordProbe};
+use crate::call::tls_version::TlsVersion;
 use crate::util::units::parse_period;
 
 /// The `--config` file.
@@ -42,6 +43,38 @@ struct TargetEntry {
     wrong_password_username: Option<String>,
     /// At most one wrong-password login this often (default 5m).
     wrong_password_every: Option<String>,
+    /// `--client-cert` and `--client-key` for this target; relative to the config file.
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    /// `--tls-min` and `--tls-max` for this target: "1.2" or "1.3" (or 1.2, 1.3).
+    tls_min: Option<VersionValue>,
+    tls_max: Option<VersionValue>,
+}
+
+/// A TLS version as TOML may write it: `"1.3"` or `1.3`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum VersionValue {
+    Text(String),
+    Number(f64),
+}
+
+impl VersionValue {
+    fn parse(&self) -> Result<TlsVersion, String> {
+        match self {
+            VersionValue::Text(s) => TlsVersion::parse(s),
+            VersionValue::Number(n) => TlsVersion::parse(&n.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for VersionValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionValue::Text(s) => write!(f, "{s:?}"),
+            VersionValue::Number(n) => write!(f, "{n:?}"),
+        }
+    }
 }
 
 /// The named, checked targets of a `serve` command line, in the order they are shown.
@@ -69,6 +102,13 @@ pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeE
         flags.then = entry.then;
         flags.then_method = entry.then_method.unwrap_or(ThenMethod::Get);
         flags.token_reuse = entry.token_reuse.unwrap_or(flags.token_reuse);
+        if let Some((cert, key)) = entry.client_cert {
+            // Both from the table (parse_config holds them together), over the flags.
+            flags.client_cert = Some(base.join(cert));
+            flags.client_key = Some(base.join(key));
+        }
+        flags.tls_min = entry.tls_min.or(flags.tls_min);
+        flags.tls_max = entry.tls_max.or(flags.tls_max);
         let name = entry.name;
         let mut target =
             flags.resolve().map_err(|cause| ServeError::Target { path: shown.clone(), name: name.clone(), cause })?;
@@ -94,6 +134,10 @@ pub struct Entry {
     pub then_method: Option<ThenMethod>,
     pub token_reuse: Option<TokenReuse>,
     pub wrong_password: Option<WrongPasswordProbe>,
+    /// `client_cert` and `client_key`, as written; both or neither.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub tls_min: Option<TlsVersion>,
+    pub tls_max: Option<TlsVersion>,
 }
 
 /// The targets the text of a `--config` file names (`shown` names the file in errors):
@@ -139,6 +183,22 @@ pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
                 why: why.replacen("--resolve", "resolve", 1),
             })?),
         };
+        let bad = |why: String| ServeError::BadEntry { path: shown.to_string(), name: name.clone(), why };
+        let client_cert = match (entry.client_cert, entry.client_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (Some(_), None) => return Err(bad("client_cert needs client_key too, in the same table".into())),
+            (None, Some(_)) => return Err(bad("client_key needs client_cert too, in the same table".into())),
+        };
+        let version = |key: &str, value: Option<VersionValue>| {
+            value.map(|v| v.parse().map_err(|why| bad(format!("invalid {key} {v}: {why}")))).transpose()
+        };
+        let (tls_min, tls_max) = (version("tls_min", entry.tls_min)?, version("tls_max", entry.tls_max)?);
+        if let (Some(min), Some(max)) = (tls_min, tls_max)
+            && min > max
+        {
+            return Err(bad(format!("tls_min {} is above tls_max {}", min.number(), max.number())));
+        }
         out.push(Entry {
             name,
             url: entry.url,
@@ -150,6 +210,9 @@ pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
             then_method: entry.then_method,
             token_reuse: entry.token_reuse,
             wrong_password,
+            client_cert,
+            tls_min,
+            tls_max,
         });
     }
     Ok(out)
@@ -246,6 +309,22 @@ mod tests {
             "[targets.a]\nurl = \"http://x/\"\nusername = \"u\"\npassword_file = \"p\"\ntimeout = \"0s\"\n",
         );
         assert!(e.contains("timeout") && e.contains("must be more than 0"), "{e}");
+    }
+
+    #[test]
+    fn tls_keys_parse_as_written_and_keep_the_pair_together() {
+        let base = "[targets.a]\nurl = \"https://x/\"\nusername = \"u\"\npassword_file = \"p\"\n";
+        let parse = |extra: &str| parse_config(&format!("{base}{extra}"), "t.toml");
+        let e =
+            parse("client_cert = \"c.pem\"\nclient_key = \"k.pem\"\ntls_min = 1.3\ntls_max = \"TLS 1.3\"\n").unwrap();
+        assert_eq!(e[0].client_cert, Some(("c.pem".into(), "k.pem".into())));
+        assert_eq!((e[0].tls_min, e[0].tls_max), (Some(TlsVersion::Tls13), Some(TlsVersion::Tls13)));
+        let e = parse("client_key = \"k.pem\"\n").unwrap_err().to_string();
+        assert_eq!(e, "--config t.toml, target \"a\": client_key needs client_cert too, in the same table");
+        let e = parse("tls_max = 1.0\n").unwrap_err().to_string();
+        assert!(e.contains("invalid tls_max 1.0: TLS 1.0 and 1.1 are deprecated"), "{e}");
+        let e = parse("tls_min = \"1.3\"\ntls_max = \"1.2\"\n").unwrap_err().to_string();
+        assert!(e.ends_with("tls_min 1.3 is above tls_max 1.2"), "{e}");
     }
 
     #[test]

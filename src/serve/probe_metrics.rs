@@ -2,7 +2,8 @@
 //! (`probe_success`, `probe_duration_seconds`, `probe_http_status_code`,
 //! `probe_ssl_earliest_cert_expiry`, and its phase series `probe_http_duration_seconds`,
 //! `probe_dns_lookup_time_seconds`, `probe_http_version`, `probe_http_ssl`,
-//! `probe_tls_version_info`, so dashboards made for blackbox work) plus
+//! `probe_tls_version_info`, `probe_tls_cipher_info`, so dashboards made for blackbox
+//! work) plus
 //! `nehr_probe_outcome`: a registry of their own, made per scrape, so nothing of one
 //! probe lingers into the next.
 
@@ -28,6 +29,7 @@ pub struct ProbeResult {
     pub http_version: f64,
     pub https: bool,
     pub tls_version: Option<&'static str>,
+    pub tls_cipher: Option<&'static str>,
     /// How long ago the login finished: about 0 for one made or shared by this request,
     /// up to `--probe-min-interval` for the last result served again.
     pub age: Duration,
@@ -50,6 +52,7 @@ impl ProbeResult {
             http_version,
             https: obs.is_https(),
             tls_version: obs.tls_version,
+            tls_cipher: obs.tls_cipher,
             age,
             journey_ok: obs.journey_ok(),
             then: obs.then.as_ref().map(|s| (s.outcome, s.latency())),
@@ -120,6 +123,14 @@ pub fn probe_text(p: &ProbeResult) -> String {
             info.with_label_values(&[v]).set(1);
             registry.register(Box::new(info))?;
         }
+        if let Some(c) = p.tls_cipher {
+            let info = IntGaugeVec::new(
+                Opts::new("probe_tls_cipher_info", "The TLS cipher suite the probe's connection used; always 1"),
+                &["cipher"],
+            )?;
+            info.with_label_values(&[c]).set(1);
+            registry.register(Box::new(info))?;
+        }
         let age = Gauge::new(
             "nehr_probe_probe_age_seconds",
             "How long ago the login reported here finished (the last result is served again within --probe-min-interval)",
@@ -162,6 +173,7 @@ mod tests {
             http_version: 0.0,
             https: false,
             tls_version: None,
+            tls_cipher: None,
             age: Duration::from_millis(250),
             journey_ok: outcome == Outcome::Ok,
             then: None,
@@ -219,6 +231,7 @@ mod tests {
             http_version: 1.1,
             https: true,
             tls_version: Some("TLS 1.3"),
+            tls_cipher: Some("TLS_AES_128_GCM_SHA256"),
             ..result(Outcome::Ok, 51, Some(200))
         });
         for line in [
@@ -231,6 +244,7 @@ mod tests {
             "probe_http_version 1.1\n",
             "probe_http_ssl 1\n",
             "probe_tls_version_info{version=\"TLS 1.3\"} 1\n",
+            "probe_tls_cipher_info{cipher=\"TLS_AES_128_GCM_SHA256\"} 1\n",
         ] {
             assert!(tls.contains(line), "{line} in {tls}");
         }
@@ -239,6 +253,6 @@ mod tests {
         assert_eq!(failed.matches("probe_http_duration_seconds{").count(), 5, "{failed}");
         assert!(failed.contains("probe_http_duration_seconds{phase=\"tls\"} 0\n"), "{failed}");
         assert!(failed.contains("probe_http_ssl 0\n") && failed.contains("probe_http_version 0\n"), "{failed}");
-        assert!(!failed.contains("probe_tls_version_info"), "{failed}");
+        assert!(!failed.contains("probe_tls_version_info") && !failed.contains("probe_tls_cipher"), "{failed}");
     }
 }

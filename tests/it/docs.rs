@@ -264,6 +264,7 @@ async fn json_md_names_every_key_of_a_load_report_and_a_check() {
     // Over https the certificate's time left is added; a violation shows its fields.
     let mut obs = verdict.observation;
     obs.cert_not_after = Some(unix_now() as i64 + 86_400);
+    (obs.tls_version, obs.tls_cipher) = (Some("TLS 1.3"), Some("TLS_AES_256_GCM_SHA384"));
     obs.violations.push(Violation { path: "/code".into(), message: "expected integer".into() });
     let check = Verdict::judge(obs, limits).json();
     missing.extend(missing_keys(section(&text, "`check --format json`"), &check, &[]));
@@ -355,6 +356,7 @@ async fn metrics_md_names_every_series_with_its_type_and_labels_and_no_other() {
     let mut ok = Observation::new(0, t, t, t + Duration::from_millis(3), Some(200), Outcome::Ok);
     ok.token = Some(TokenFacts { token_type: Some("bearer".into()), expires_in: Some(86399), scope: None });
     ok.cert_not_after = Some(unix_now() as i64 + 86_400);
+    (ok.tls_version, ok.tls_cipher) = (Some("TLS 1.3"), Some("TLS_AES_256_GCM_SHA384"));
     let mut bad = Observation::new(1, t, t, t + Duration::from_millis(3), Some(200), Outcome::InvalidBody);
     bad.violations.push(Violation { path: "/result/expires_in".into(), message: "must be > 0".into() });
     metrics.observe(&ok);

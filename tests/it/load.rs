@@ -257,10 +257,10 @@ async fn live_metrics_are_served_during_the_run() {
 /// password (every call unauthorized). docs/exit-codes.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_with_no_ok_call_fails_without_a_threshold() {
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/nehrapi/login/getToken", listener.local_addr().unwrap())
-    };
+    // Bound and never listening, for the whole test: a port let go could be another
+    // test's server by the time the load calls it.
+    let (_socket, addr) = crate::support::refused_addr();
+    let closed = format!("http://{addr}/nehrapi/login/getToken");
     let server = MockServer::start(&MockArgs::default()).await.unwrap();
     let mock = server.url();
     let dir = tempfile::tempdir().unwrap();

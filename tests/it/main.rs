@@ -3,6 +3,7 @@
 
 mod answers;
 mod browser;
+mod chart_labels;
 mod check;
 mod cli;
 mod compare;
@@ -18,8 +19,10 @@ mod landing;
 mod layout;
 mod load;
 mod mock;
+mod mtls;
 mod overload;
 mod probe;
+mod reasons;
 mod secrets;
 mod segments;
 mod serve;

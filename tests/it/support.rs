@@ -296,6 +296,8 @@ pub fn target(url: &str, timeout: Duration) -> Target {
         validator: Arc::new(Validator::builtin()),
         ca_cert: None,
         insecure: false,
+        client_cert: None,
+        tls_versions: Default::default(),
         pinned: None,
         then: None,
         ledger: Default::default(),

@@ -16,7 +16,7 @@ use crate::support::{call_target, check, target};
 use crate::tls::tls_server;
 
 /// Runs openssl in `dir`; false (with a note) when there is none, never under CI.
-fn openssl(dir: &Path, args: &[&str]) -> bool {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) -> bool {
     match Command::new("openssl").current_dir(dir).args(args).stdout(Stdio::null()).output() {
         Ok(out) if out.status.success() => true,
         Ok(out) => panic!("openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr)),
@@ -25,10 +25,10 @@ fn openssl(dir: &Path, args: &[&str]) -> bool {
     }
 }
 
-const EC: [&str; 4] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+pub(crate) const EC: [&str; 4] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
 
 /// A self-signed CA certificate named `name`: `NAME.pem` and `NAME.key` in `dir`.
-fn make_ca(dir: &Path, name: &str) -> bool {
+pub(crate) fn make_ca(dir: &Path, name: &str) -> bool {
     let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
     let args = [&["req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=nehr-probe test CA"][..], &EC[..]].concat();
     let ext = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"];
@@ -37,7 +37,7 @@ fn make_ca(dir: &Path, name: &str) -> bool {
 
 /// A leaf `NAME.pem`/`NAME.key` for `san`, valid from `start` to `end` (openssl's
 /// `YYYYMMDDHHMMSSZ`), issued by the CA `ca` (its `.pem` and `.key`).
-fn make_leaf(dir: &Path, name: &str, ca: &str, san: &str, (start, end): (&str, &str)) -> bool {
+pub(crate) fn make_leaf(dir: &Path, name: &str, ca: &str, san: &str, (start, end): (&str, &str)) -> bool {
     let (pem, key, csr) = (format!("{name}.pem"), format!("{name}.key"), format!("{name}.csr"));
     let request =
         [&["req", "-new", "-nodes", "-subj", "/CN=nehr-probe test leaf", "-keyout", &key, "-out", &csr][..], &EC]
@@ -67,7 +67,7 @@ fn make_leaf(dir: &Path, name: &str, ca: &str, san: &str, (start, end): (&str, &
 }
 
 /// Now to two days from now, in openssl's form.
-fn valid_now() -> (String, String) {
+pub(crate) fn valid_now() -> (String, String) {
     let stamp = |t: std::time::SystemTime| {
         let s = humantime::format_rfc3339_seconds(t).to_string();
         s.replace(['-', ':', 'T'], "")
