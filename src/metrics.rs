@@ -13,8 +13,9 @@ use prometheus::{
 };
 
 use crate::call::door::Door;
+use crate::call::keyed::Named;
 use crate::call::observation::StepOutcome;
-use crate::call::phases::PHASE_NAMES;
+use crate::call::phases::{Phase, PhaseMap};
 use crate::call::{Observation, Outcome};
 
 /// Buckets of `nehr_probe_request_duration_seconds`: 1 ms to 10 s.
@@ -46,8 +47,8 @@ pub struct Metrics {
     /// The TLS version and cipher suite of the last handshake: one series each, at 1.
     tls_version: IntGaugeVec,
     tls_cipher: IntGaugeVec,
-    /// One child per phase, in [`PHASE_NAMES`]' order: no label lookup per call.
-    phases: [Histogram; 5],
+    /// One child per phase: no label lookup per call.
+    phases: PhaseMap<Histogram>,
     phase_vec: HistogramVec,
     /// `--then`: registered only for a target that makes the next call.
     then: Option<ThenMetrics>,
@@ -155,7 +156,7 @@ impl Metrics {
             &["phase"],
         )?;
         registry.register(Box::new(phase_vec.clone()))?;
-        let phases = PHASE_NAMES.map(|p| phase_vec.with_label_values(&[p]));
+        let phases = PhaseMap::from_fn(|p: Phase| phase_vec.with_label_values(&[p.name()]));
         Ok(Metrics {
             requests,
             duration,
@@ -212,7 +213,7 @@ impl Metrics {
         self.requests.with_label_values(&[obs.outcome.as_str()]).inc();
         self.duration.observe(obs.latency().as_secs_f64());
         self.http_status.set(obs.status.map_or(0, i64::from));
-        for (h, d) in self.phases.iter().zip(obs.phases.listed()) {
+        for (h, d) in self.phases.values().zip(obs.phases.listed().into_values()) {
             if let Some(d) = d {
                 h.observe(d.as_secs_f64());
             }

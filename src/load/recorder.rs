@@ -28,7 +28,7 @@ use crate::call::{Connection, Observation, Outcome};
 use crate::metrics::Metrics;
 use crate::report::histogram::{self, histogram, micros};
 use crate::report::model::{
-    LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, PhaseTable, RunFacts, Shown, share,
+    LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, RunFacts, Shown, phase_histograms, phase_table, share,
 };
 use crate::report::reasons::{OutcomeReasons, Tally, without_outcome};
 use crate::report::threshold::Threshold;
@@ -85,7 +85,7 @@ impl Default for Recorder {
         Recorder {
             latency: histogram(),
             service: histogram(),
-            phases: std::array::from_fn(|_| histogram()),
+            phases: phase_histograms(),
             connections_opened: 0,
             tls_versions: TlsCounts::default(),
             ok_latency: histogram(),
@@ -120,9 +120,9 @@ impl Recorder {
         let latency = micros(obs.latency());
         self.latency.saturating_record(latency);
         self.service.saturating_record(micros(obs.service_time()));
-        for (h, phase) in self.phases.iter_mut().zip(obs.phases.listed()) {
-            if let Some(d) = phase {
-                h.saturating_record(micros(d));
+        for (p, d) in obs.phases.listed() {
+            if let Some(d) = d {
+                self.phases[p].saturating_record(micros(d));
             }
         }
         self.connections_opened += u64::from(obs.connection == Some(Connection::New));
@@ -261,7 +261,7 @@ impl Recorder {
             connections_opened: rec.connections_opened,
             new_connection_share: share(rec.connections_opened, rec.requests()),
             tls_versions: rec.tls_versions.to_map(),
-            phases_seconds: PhaseTable::of(&rec.phases),
+            phases_seconds: phase_table(&rec.phases),
             phase_histograms: Some(histogram::encode_phases(&rec.phases)),
             ok_histogram: Some(histogram::encode(&rec.ok_latency)),
             then: run.then.as_ref().map(|(url, method)| {
@@ -374,6 +374,7 @@ fn close_second(sinks: &mut Sinks, rec: &Recorder, second: &Second, len: Duratio
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::call::phases::Phase;
     use crate::call::validate::Violation;
     use crate::load::timeline::{OpenSeconds, TimelineBuilder};
     use crate::report::histogram::decode;
@@ -562,13 +563,13 @@ pub(crate) mod tests {
         assert_eq!(m.report.target, a.report.target);
         assert_eq!(m.report.service_time_seconds.max, b.report.service_time_seconds.max);
         // Phases merge exactly: their histograms add; connections add.
-        let mut processing = a.phases.as_ref().unwrap()[3].clone();
-        processing.add(&b.phases.as_ref().unwrap()[3]).unwrap();
-        assert_eq!(m.phases.as_ref().unwrap()[3], processing);
-        assert_eq!(m.report.phases_seconds.processing, PhaseStats::of(&processing));
-        assert_eq!(m.report.phases_seconds.processing.unwrap().calls, 100);
-        assert_eq!(m.report.phases_seconds.connect.unwrap().calls, 50);
-        assert_eq!(m.report.phases_seconds.resolve, None);
+        let mut processing = a.phases.as_ref().unwrap()[Phase::Processing].clone();
+        processing.add(&b.phases.as_ref().unwrap()[Phase::Processing]).unwrap();
+        assert_eq!(m.phases.as_ref().unwrap()[Phase::Processing], processing);
+        assert_eq!(m.report.phases_seconds[Phase::Processing], PhaseStats::of(&processing));
+        assert_eq!(m.report.phases_seconds[Phase::Processing].unwrap().calls, 100);
+        assert_eq!(m.report.phases_seconds[Phase::Connect].unwrap().calls, 50);
+        assert_eq!(m.report.phases_seconds[Phase::Resolve], None);
         assert_eq!((m.report.connections_opened, m.report.new_connection_share), (50, 0.5));
         let back = crate::report::histogram::decode_phases(m.report.phase_histograms.as_ref().unwrap()).unwrap();
         assert_eq!(&back, m.phases.as_ref().unwrap());
@@ -585,7 +586,11 @@ pub(crate) mod tests {
         old.report.phase_histograms = None;
         let m = merge(vec![a.clone(), old]).unwrap();
         assert!(m.service.is_none() && m.report.service_time_histogram.is_none());
-        assert_eq!(m.report.phases_seconds, PhaseTable::default(), "no phases rather than a part of them");
+        assert_eq!(
+            m.report.phases_seconds,
+            crate::report::model::PhaseTable::default(),
+            "no phases rather than a part of them"
+        );
         assert!(m.notes.iter().any(|n| n.contains("without phase histograms")), "{:?}", m.notes);
         assert!(m.notes.iter().any(|n| n.contains("approximate")), "{:?}", m.notes);
         let closed = run_of(&[1], Model::Closed);

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use crate::call::observation::{StepOutcome, StepOutcomes};
 use crate::call::{Observation, Step};
 use crate::report::histogram::{self, histogram, micros};
-use crate::report::model::{Percentiles, PhaseHistograms, PhaseTable, ThenReport};
+use crate::report::model::{Percentiles, PhaseHistograms, ThenReport, phase_histograms, phase_table};
 use crate::report::reasons::{Tally, without_outcome};
 
 /// What the `--then` calls of a run measured.
@@ -27,7 +27,7 @@ impl Default for ThenRecorder {
     fn default() -> Self {
         ThenRecorder {
             latency: histogram(),
-            phases: std::array::from_fn(|_| histogram()),
+            phases: phase_histograms(),
             outcomes: StepOutcomes::default(),
             reasons: enum_map::EnumMap::default(),
             calls: 0,
@@ -52,9 +52,9 @@ impl ThenRecorder {
             self.reasons[step.outcome].add(&without_outcome(&step.reason(), step.outcome.as_str()), 1);
         }
         self.latency.saturating_record(micros(step.latency()));
-        for (h, phase) in self.phases.iter_mut().zip(step.phases.listed()) {
-            if let Some(d) = phase {
-                h.saturating_record(micros(d));
+        for (p, d) in step.phases.listed() {
+            if let Some(d) = d {
+                self.phases[p].saturating_record(micros(d));
             }
         }
     }
@@ -74,7 +74,7 @@ impl ThenRecorder {
             journeys_ok: self.journeys_ok,
             journey_error_rate: ThenReport::error_rate(self.journeys_ok, due),
             latency_seconds: Percentiles::of(&self.latency),
-            phases_seconds: PhaseTable::of(&self.phases),
+            phases_seconds: phase_table(&self.phases),
             histogram: histogram::encode(&self.latency),
             phase_histograms: histogram::encode_phases(&self.phases),
         }

@@ -261,14 +261,14 @@ pub fn compare(baseline: &Shown, run: &Shown, tolerance: f64) -> Result<Comparis
         }
     }
     if let (Some(pb), Some(pr)) = (&baseline.phases, &run.phases) {
-        for (i, name) in crate::call::phases::PHASE_NAMES.iter().enumerate() {
+        for (phase, name) in pb.iter().map(|(p, _)| (p, p.to_string())) {
             for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
                 add(
                     format!("{name} {label}"),
                     Bad::Higher,
                     Unit::Seconds,
-                    eb.widened(&pb[i], q),
-                    er.widened(&pr[i], q),
+                    eb.widened(&pb[phase], q),
+                    er.widened(&pr[phase], q),
                 );
             }
         }

@@ -11,7 +11,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::chart::{css_colour, latency_chart, rate_chart, spectrum_chart};
-use super::model::{LoadReport, Model, Percentiles, Shown, THIN_NOTE, stages_text};
+use super::model::{LoadReport, Model, Percentiles, Shown, THIN_NOTE, phase_rows, stages_text};
 use super::threshold::Threshold;
 use crate::call::Outcome;
 use crate::util::fmt::human_secs;
@@ -72,7 +72,7 @@ pub fn render(shown: &Shown) -> String {
                 (outcomes(r))
                 h2 { "Latency" }
                 (percentiles(r))
-                @if r.phases_seconds.rows().iter().any(|(_, p)| p.is_some()) {
+                @if phase_rows(&r.phases_seconds).iter().any(|(_, p)| p.is_some()) {
                     h2 { "Where the time went" }
                     (phases(r))
                 }
@@ -213,7 +213,7 @@ fn phases(r: &LoadReport) -> Markup {
         table {
             tr { th { "Phase" } th.n { "Calls" } th.n { "p50" } th.n { "p90" } th.n { "p99" } th.n { "max" } }
             // A phase no call had (resolve of an IP address, tls over http) is noise.
-            @for (name, p) in r.phases_seconds.rows().into_iter().filter_map(|(n, p)| p.map(|p| (n, p))) {
+            @for (name, p) in phase_rows(&r.phases_seconds).into_iter().filter_map(|(n, p)| p.map(|p| (n, p))) {
                 tr {
                     td { (name) }
                     td.n { (p.calls) }

@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::model::{PhaseTable, ThenReport};
+use super::model::{PhaseTable, ThenReport, phase_rows};
 use super::reasons::OutcomeReasons;
 use crate::call::observation::StepOutcome;
 use crate::util::fmt::human_secs;
@@ -50,7 +50,7 @@ fn phases(table: &PhaseTable) -> Markup {
     html! {
         table {
             tr { th { "Next call phase" } th.n { "Calls" } th.n { "p50" } th.n { "p99" } th.n { "max" } }
-            @for (name, stats) in table.rows() {
+            @for (name, stats) in phase_rows(table) {
                 @if let Some(p) = stats {
                     tr { td { (name) } td.n { (p.calls) } @for v in [p.p50, p.p99, p.max] { td.n { (human_secs(v)) } } }
                 }

@@ -17,8 +17,8 @@ use hdrhistogram::Histogram;
 
 use super::histogram::{self, histogram};
 use super::model::{
-    LoadReport, Outcomes, Percentiles, PhaseHistograms, PhaseTable, PlannedStage, Segment, Shown, ThenReport,
-    TimelineEntry, share, timeline_interval,
+    LoadReport, Outcomes, Percentiles, PhaseHistograms, PlannedStage, Segment, Shown, ThenReport, TimelineEntry,
+    phase_histograms, phase_table, share, timeline_interval,
 };
 use super::reasons;
 use crate::call::observation::StepOutcome;
@@ -251,7 +251,7 @@ impl Histograms {
     fn added(all: &[&Shown]) -> Histograms {
         let mut latency = histogram();
         let mut service = all.iter().all(|s| s.service.is_some()).then(histogram);
-        let mut phases = all.iter().all(|s| s.phases.is_some()).then(|| std::array::from_fn(|_| histogram()));
+        let mut phases = all.iter().all(|s| s.phases.is_some()).then(phase_histograms);
         let mut ok_latency = all.iter().all(|s| s.ok_latency.is_some()).then(histogram);
         for s in all {
             histogram::add(&mut latency, &s.latency);
@@ -259,7 +259,7 @@ impl Histograms {
                 histogram::add(into, from);
             }
             if let (Some(into), Some(from)) = (phases.as_mut(), s.phases.as_ref()) {
-                into.iter_mut().zip(from).for_each(|(into, from)| histogram::add(into, from));
+                into.values_mut().zip(from.values()).for_each(|(into, from)| histogram::add(into, from));
             }
             if let (Some(into), Some(from)) = (ok_latency.as_mut(), s.ok_latency.as_ref()) {
                 histogram::add(into, from);
@@ -285,7 +285,7 @@ impl Histograms {
             }
         }
         m.service_time_histogram = self.service.as_ref().map(histogram::encode);
-        m.phases_seconds = self.phases.as_ref().map(PhaseTable::of).unwrap_or_default();
+        m.phases_seconds = self.phases.as_ref().map(phase_table).unwrap_or_default();
         m.phase_histograms = self.phases.as_ref().map(histogram::encode_phases);
         if self.phases.is_none() {
             notes.push("a report without phase histograms was merged: the merged report has no phases".to_string());
@@ -526,7 +526,7 @@ fn merge_then(all: &[&Shown], due: u64) -> Result<Option<ThenReport>, ReportErro
     };
     let bad = |why: String| ReportError::Histogram { path: "the then section".into(), why };
     let mut latency = histogram();
-    let mut phases: PhaseHistograms = std::array::from_fn(|_| histogram());
+    let mut phases = phase_histograms();
     let mut merged = sections[0].clone();
     merged.calls = 0;
     merged.journeys_ok = 0;
@@ -543,7 +543,7 @@ fn merge_then(all: &[&Shown], due: u64) -> Result<Option<ThenReport>, ReportErro
         }
         histogram::add(&mut latency, &histogram::decode(&t.histogram).map_err(bad)?);
         let from = histogram::decode_phases(&t.phase_histograms).map_err(bad)?;
-        phases.iter_mut().zip(&from).for_each(|(into, from)| histogram::add(into, from));
+        phases.values_mut().zip(from.values()).for_each(|(into, from)| histogram::add(into, from));
     }
     merged.url = urls.join(", ");
     let failing: Vec<&str> =
@@ -551,7 +551,7 @@ fn merge_then(all: &[&Shown], due: u64) -> Result<Option<ThenReport>, ReportErro
     merged.reasons = reasons::sum(sections.iter().map(|t| &t.reasons), &failing);
     merged.journey_error_rate = ThenReport::error_rate(merged.journeys_ok, due);
     merged.latency_seconds = Percentiles::of(&latency);
-    merged.phases_seconds = PhaseTable::of(&phases);
+    merged.phases_seconds = phase_table(&phases);
     merged.histogram = histogram::encode(&latency);
     merged.phase_histograms = histogram::encode_phases(&phases);
     Ok(Some(merged))

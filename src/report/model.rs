@@ -16,7 +16,7 @@ use super::histogram::percentile;
 use super::reasons::OutcomeReasons;
 use super::threshold::{Facts, Judged, Threshold};
 use crate::call::Outcome;
-use crate::call::phases::PHASE_NAMES;
+use crate::call::phases::PhaseMap;
 use crate::util::units::{round6, trim3};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,31 +208,25 @@ impl PhaseStats {
 }
 
 /// The five phases (`null`: no call had it).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct PhaseTable {
-    pub resolve: Option<PhaseStats>,
-    pub connect: Option<PhaseStats>,
-    pub tls: Option<PhaseStats>,
-    pub processing: Option<PhaseStats>,
-    pub transfer: Option<PhaseStats>,
+pub type PhaseTable = PhaseMap<Option<PhaseStats>>;
+
+/// The phase table of the histograms of the five phases.
+pub fn phase_table(h: &PhaseHistograms) -> PhaseTable {
+    PhaseMap::from_fn(|p| PhaseStats::of(&h[p]))
 }
 
-impl PhaseTable {
-    /// From the histograms of the five phases, in [`PHASE_NAMES`]' order.
-    pub fn of(h: &PhaseHistograms) -> PhaseTable {
-        let [resolve, connect, tls, processing, transfer] = h.each_ref().map(PhaseStats::of);
-        PhaseTable { resolve, connect, tls, processing, transfer }
-    }
-
-    /// The phases with their names, in the order reports list them.
-    pub fn rows(&self) -> [(&'static str, Option<PhaseStats>); 5] {
-        let all = [self.resolve, self.connect, self.tls, self.processing, self.transfer];
-        std::array::from_fn(|i| (PHASE_NAMES[i], all[i]))
-    }
+/// The phases with their names, in the order reports list them.
+pub fn phase_rows(table: &PhaseTable) -> Vec<(&'static str, Option<PhaseStats>)> {
+    crate::call::keyed::named(table).collect()
 }
 
-/// The histograms of the five phases (µs), in [`PHASE_NAMES`]' order.
-pub type PhaseHistograms = [Histogram<u64>; 5];
+/// The histograms of the five phases (µs).
+pub type PhaseHistograms = PhaseMap<Histogram<u64>>;
+
+/// Five empty phase histograms.
+pub fn phase_histograms() -> PhaseHistograms {
+    PhaseMap::from_fn(|_| super::histogram::histogram())
+}
 
 /// One interval of the timeline: the calls that *ended* in it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -322,6 +316,7 @@ pub struct LoadReport {
     pub tls_versions: BTreeMap<String, u64>,
     /// Where the time went: each phase over the calls where it happened.
     #[serde(default)]
+    #[serde(with = "crate::call::keyed")]
     pub phases_seconds: PhaseTable,
     /// The phases' histograms by phase name, as `histogram`, so merges are exact.
     /// Reports written without them still read and merge (without phases).
@@ -355,6 +350,7 @@ pub struct ThenReport {
     pub journey_error_rate: f64,
     /// From the call's send to its end.
     pub latency_seconds: Percentiles,
+    #[serde(with = "crate::call::keyed")]
     pub phases_seconds: PhaseTable,
     /// As the report's own, for exact merges.
     pub histogram: String,

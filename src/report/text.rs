@@ -284,7 +284,7 @@ fn then(o: &mut String, t: &ThenReport, due: u64) {
 
 /// The phase table; whether it had any phase to show.
 fn phase_table(o: &mut String, table: &PhaseTable) -> bool {
-    let rows = table.rows();
+    let rows = super::model::phase_rows(table);
     if rows.iter().all(|(_, p)| p.is_none()) {
         return false;
     }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use prometheus::{Gauge, GaugeVec, IntGauge, IntGaugeVec, Opts, Registry};
 
+use crate::call::keyed::Named;
 use crate::call::observation::{HttpVersion, StepOutcome};
-use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome, Phases};
 use crate::metrics::encode;
 
@@ -102,8 +102,8 @@ pub fn probe_text(p: &ProbeResult) -> String {
             Opts::new("probe_http_duration_seconds", "Duration of the probe's HTTP request by phase"),
             &["phase"],
         )?;
-        for (name, d) in PHASE_NAMES.iter().zip(p.phases.listed()) {
-            phases.with_label_values(&[*name]).set(d.map_or(0.0, |d| d.as_secs_f64()));
+        for (phase, d) in p.phases.listed() {
+            phases.with_label_values(&[phase.name()]).set(d.map_or(0.0, |d| d.as_secs_f64()));
         }
         let dns = Gauge::new("probe_dns_lookup_time_seconds", "How long the name lookup took")?;
         dns.set(p.phases.resolve.map_or(0.0, |d| d.as_secs_f64()));
