@@ -56,7 +56,7 @@ async fn report_merges_two_runs_into_their_sum() {
     })
     .await
     .unwrap();
-    let a = load_against(&fast, dir.path(), &["--rps", "100", "-n", "60", "--threshold", "p99<1s"]).await;
+    let a = load_against(&fast, dir.path(), &["--rps", "100", "-n", "60", "--threshold", "p99<20s"]).await;
     let b = load_against(&slow, dir.path(), &["--rps", "50", "-n", "40"]).await;
     let (pa, pb) = (dir.path().join("a.json"), dir.path().join("b.json"));
     std::fs::write(&pa, a.report.json()).unwrap();
@@ -67,9 +67,12 @@ async fn report_merges_two_runs_into_their_sum() {
     let merged: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_valid_report(&merged);
     let m: LoadReport = serde_json::from_value(merged).unwrap();
-    assert_eq!(m.requests, 100);
+    // A loaded machine may cost a call or two (dropped, timed out): the merge is the
+    // sum of what the two runs measured, whatever that was.
+    assert_eq!(m.requests, a.report.requests + b.report.requests);
     assert_eq!(m.outcomes[Outcome::Ok], a.report.outcomes[Outcome::Ok] + b.report.outcomes[Outcome::Ok]);
-    assert_eq!(m.http_status["200"], 100);
+    let status = |r: &LoadReport| r.http_status.get("200").copied().unwrap_or(0);
+    assert_eq!(status(&m), status(&a.report) + status(&b.report));
     assert_eq!(m.late_starts, a.report.late_starts + b.report.late_starts);
     assert!(within(m.achieved_rps, a.report.achieved_rps + b.report.achieved_rps, 1e-5));
     assert_eq!(m.target_rps, Some(150.0));
@@ -80,7 +83,7 @@ async fn report_merges_two_runs_into_their_sum() {
     assert_eq!(m.latency_seconds, Percentiles::of(&sum));
     // The saved rule is judged again, on the merge.
     assert_eq!(m.thresholds.len(), 1);
-    assert_eq!(m.thresholds[0].expr, "p99<1s");
+    assert_eq!(m.thresholds[0].expr, "p99<20s");
 
     // One file renders as it was saved.
     let again = run(&["report", pa.to_str().unwrap(), "--format", "json"], &[]);
