@@ -21,8 +21,9 @@ use prometheus_client::metrics::histogram::{Histogram, NativeHistogramConfig};
 use prometheus_client::registry::Registry as ClientRegistry;
 
 use crate::call::door::Door;
+use crate::call::keyed::Named;
 use crate::call::observation::StepOutcome;
-use crate::call::phases::PHASE_NAMES;
+use crate::call::phases::{Phase, PhaseMap};
 use crate::call::{Observation, Outcome};
 use crate::util::exposition::{self, Format, ProcessCollector, Seen, Slots, series_key};
 pub use crate::util::exposition::{Registry, gather};
@@ -118,8 +119,8 @@ pub struct Metrics {
     expires_in: Optional<i64, std::sync::atomic::AtomicI64>,
     violations: Family<[(&'static str, String); 1], Counter>,
     cert_expiry: Optional,
-    /// One series per phase, in [`PHASE_NAMES`]' order: no label lookup per call.
-    phases: [Latency; 5],
+    /// One series per phase: no label lookup per call.
+    phases: PhaseMap<Latency>,
     phase_family: Family<OneLabel, Histogram, fn() -> Histogram>,
     /// The TLS version and cipher suite of the last handshake: one series each, at 1.
     tls_version: Family<OneLabel, Gauge>,
@@ -184,8 +185,9 @@ impl Metrics {
         }
         let phase_family: Family<OneLabel, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(phase_histogram as fn() -> Histogram);
-        let phases =
-            PHASE_NAMES.map(|p| Latency::new(phase_family.get_or_create(&[("phase", p)]).clone(), &PHASE_BUCKETS));
+        let phases = PhaseMap::from_fn(|p: Phase| {
+            Latency::new(phase_family.get_or_create(&[("phase", p.name())]).clone(), &PHASE_BUCKETS)
+        });
         let m = Metrics {
             target: target.to_string(),
             requests,
@@ -203,8 +205,8 @@ impl Metrics {
             then: then.then(ThenMetrics::new),
         };
         let mut exemplars = vec![(series_key(DURATION, &[("target", target)]), Arc::clone(&m.duration.slots))];
-        for (p, l) in PHASE_NAMES.iter().zip(&m.phases) {
-            exemplars.push((series_key(PHASES, &[("phase", p), ("target", target)]), Arc::clone(&l.slots)));
+        for (p, l) in &m.phases {
+            exemplars.push((series_key(PHASES, &[("phase", p.name()), ("target", target)]), Arc::clone(&l.slots)));
         }
         if let Some(t) = &m.then {
             exemplars.push((series_key(THEN_DURATION, &[("target", target)]), Arc::clone(&t.duration.slots)));
@@ -279,7 +281,7 @@ impl Metrics {
         self.requests.get_or_create(&[("outcome", obs.outcome.as_str())]).inc();
         self.duration.observe(obs.latency().as_secs_f64(), obs.seq);
         self.http_status.set(obs.status.map_or(0, i64::from));
-        for (h, d) in self.phases.iter().zip(obs.phases.listed()) {
+        for (h, d) in self.phases.values().zip(obs.phases.listed().into_values()) {
             if let Some(d) = d {
                 h.observe(d.as_secs_f64(), obs.seq);
             }

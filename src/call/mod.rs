@@ -11,6 +11,7 @@ pub mod conn;
 pub mod door;
 mod fast;
 pub mod h1;
+pub mod keyed;
 pub mod ledger;
 pub mod observation;
 pub mod phases;
@@ -22,6 +23,6 @@ mod tls_error;
 pub mod tls_version;
 pub mod validate;
 
-pub use observation::{Observation, Outcome, Step};
+pub use observation::{Observation, Outcome, Outcomes, Step};
 pub use phases::{Connection, Phases};
 pub use probe::Prober;

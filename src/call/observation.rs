@@ -7,31 +7,45 @@
 
 use std::time::{Duration, Instant};
 
+use enum_map::{Enum, EnumMap};
 use serde::Serialize;
 
+use super::keyed::Named;
 use super::phases::{Connection, Phases};
 use super::validate::{TokenFacts, Violation};
 
-/// How one call ended. The order of the variants is the order they are decided in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// How one call ended, in the order reports list them (`ok` first). They are decided
+/// the other way round: no connection, no answer in time, a broken answer, then the
+/// status, then the body, then the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Enum)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    ConnectError,
-    Timeout,
-    TransportError,
+    Ok,
+    InvalidBody,
+    /// A valid answer whose access token an earlier login of this target was handed.
+    ReusedToken,
     Unauthorized,
     RateLimited,
     ServerError,
     HttpError,
-    InvalidBody,
-    /// A valid answer whose access token an earlier login of this target was handed.
-    ReusedToken,
-    Ok,
+    Timeout,
+    ConnectError,
+    TransportError,
+}
+
+/// Calls by outcome: the one shape the recorder, the timeline, the reports and their
+/// merge keep them in (JSON: an object with all ten keys, [`super::keyed`]).
+pub type Outcomes = EnumMap<Outcome, u64>;
+
+impl Named for Outcome {
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
 }
 
 impl Outcome {
-    /// How many there are: the length of a per-outcome counter array.
-    pub const COUNT: usize = 10;
+    /// How many there are.
+    pub const COUNT: usize = <Outcome as Enum>::LENGTH;
 
     /// All ten, in the order reports list them (`ok` first).
     pub const ALL: [Outcome; Outcome::COUNT] = [
@@ -63,23 +77,6 @@ impl Outcome {
         }
     }
 
-    /// Position in [`Outcome::ALL`]: an index for per-outcome counter arrays (a test
-    /// holds the two in step).
-    pub fn index(self) -> usize {
-        match self {
-            Outcome::Ok => 0,
-            Outcome::InvalidBody => 1,
-            Outcome::ReusedToken => 2,
-            Outcome::Unauthorized => 3,
-            Outcome::RateLimited => 4,
-            Outcome::ServerError => 5,
-            Outcome::HttpError => 6,
-            Outcome::Timeout => 7,
-            Outcome::ConnectError => 8,
-            Outcome::TransportError => 9,
-        }
-    }
-
     /// The outcome an HTTP status decides, before the body is looked at.
     pub fn for_status(status: u16) -> Outcome {
         match status {
@@ -100,7 +97,7 @@ impl std::fmt::Display for Outcome {
 
 /// How the call after an ok login (`--then`) ended: whether the token it was handed
 /// works. The order of the variants is the order reports list them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Enum)]
 #[serde(rename_all = "snake_case")]
 pub enum StepOutcome {
     /// A 2xx answer: the token opened the door.
@@ -117,8 +114,17 @@ pub enum StepOutcome {
     TransportError,
 }
 
+/// `--then` calls by outcome, as [`Outcomes`] for logins.
+pub type StepOutcomes = EnumMap<StepOutcome, u64>;
+
+impl Named for StepOutcome {
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
 impl StepOutcome {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = <StepOutcome as Enum>::LENGTH;
 
     pub const ALL: [StepOutcome; StepOutcome::COUNT] = [
         StepOutcome::Accepted,
@@ -145,11 +151,6 @@ impl StepOutcome {
             StepOutcome::ConnectError => "connect_error",
             StepOutcome::TransportError => "transport_error",
         }
-    }
-
-    /// Position in [`StepOutcome::ALL`].
-    pub fn index(self) -> usize {
-        StepOutcome::ALL.iter().position(|&o| o == self).expect("every variant is in ALL")
     }
 
     /// The outcome an HTTP status decides; the body is not judged.
@@ -414,16 +415,13 @@ mod tests {
                 "transport_error"
             ]
         );
-        for o in Outcome::ALL {
-            assert_eq!(Outcome::ALL[o.index()], o);
-        }
+        // The listed order is the declaration order: the one a map iterates in.
+        assert!(Outcome::all().eq(Outcome::ALL));
     }
 
     #[test]
     fn step_outcomes_are_listed_once_each() {
-        for o in StepOutcome::ALL {
-            assert_eq!(StepOutcome::ALL[o.index()], o);
-        }
+        assert!(StepOutcome::all().eq(StepOutcome::ALL));
         assert_eq!(StepOutcome::for_status(204), StepOutcome::Accepted);
         assert_eq!(StepOutcome::for_status(403), StepOutcome::TokenRefused);
         assert_eq!(StepOutcome::for_status(401), StepOutcome::TokenRefused);

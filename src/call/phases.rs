@@ -10,7 +10,10 @@
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use enum_map::{Enum, EnumMap, enum_map};
+use serde::{Deserialize, Serialize};
+
+use super::keyed::Named;
 
 /// The phases of one call. A phase that did not happen (no name to resolve, a reused
 /// connection, a call that failed before it) is `None`, never zero.
@@ -31,13 +34,50 @@ pub struct Phases {
     pub transfer: Option<Duration>,
 }
 
-/// The five phases reports and metrics list, in order, with their names.
-pub const PHASE_NAMES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
+/// The five phases reports and metrics list, in the order they list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Resolve,
+    Connect,
+    Tls,
+    Processing,
+    Transfer,
+}
+
+impl Named for Phase {
+    /// The label value and JSON key.
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Resolve => "resolve",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Processing => "processing",
+            Phase::Transfer => "transfer",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Values by phase: the one shape the observation's phases, the recorder's histograms
+/// and the reports' phase tables are kept in (JSON: an object keyed by phase name).
+pub type PhaseMap<T> = EnumMap<Phase, T>;
 
 impl Phases {
-    /// The five listed phases, in the order of [`PHASE_NAMES`].
-    pub fn listed(&self) -> [Option<Duration>; 5] {
-        [self.resolve, self.connect, self.tls, self.processing, self.transfer]
+    /// The five listed phases.
+    pub fn listed(&self) -> PhaseMap<Option<Duration>> {
+        enum_map! {
+            Phase::Resolve => self.resolve,
+            Phase::Connect => self.connect,
+            Phase::Tls => self.tls,
+            Phase::Processing => self.processing,
+            Phase::Transfer => self.transfer,
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::call::door::Door;
-use crate::call::phases::PHASE_NAMES;
+use crate::call::keyed::Named;
 use crate::call::{Observation, Outcome, Prober};
 use crate::util::fmt::cert_note;
 use crate::util::units::{round6, trim3};
@@ -186,7 +186,7 @@ impl Verdict {
         let o = &self.observation;
         let secs = |d: Option<Duration>| d.map(|d| round6(d.as_secs_f64()));
         let phases: serde_json::Map<String, serde_json::Value> =
-            PHASE_NAMES.iter().zip(o.phases.listed()).map(|(name, d)| (name.to_string(), secs(d).into())).collect();
+            o.phases.listed().into_iter().map(|(p, d)| (p.name().to_string(), secs(d).into())).collect();
         let mut out = json!({
             "status": self.status,
             "outcome": o.outcome,
@@ -212,11 +212,8 @@ impl Verdict {
             out["wrong_password"] = door.label().into();
         }
         if let Some(step) = &o.then {
-            let phases: serde_json::Map<String, serde_json::Value> = PHASE_NAMES
-                .iter()
-                .zip(step.phases.listed())
-                .map(|(name, d)| (name.to_string(), secs(d).into()))
-                .collect();
+            let phases: serde_json::Map<String, serde_json::Value> =
+                step.phases.listed().into_iter().map(|(p, d)| (p.name().to_string(), secs(d).into())).collect();
             out["then"] = json!({
                 "outcome": step.outcome,
                 "http_status": step.status,

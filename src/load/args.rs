@@ -12,9 +12,9 @@ use super::segment::{Segment, WHOLE, parse_segment, parse_start_at};
 use crate::call::target::TargetArgs;
 use crate::report::Format;
 use crate::report::compare::CompareArgs;
-use crate::report::model::Model;
+use crate::report::model::{Model, PlannedStage};
 use crate::report::threshold::Threshold;
-use crate::util::units::{parse_count, parse_duration, parse_period};
+use crate::util::units::{parse_count, parse_duration, parse_period, round6};
 
 /// How long a run lasts when neither `--duration`, `--requests` nor `--stages` says.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -119,6 +119,18 @@ pub struct LoadArgs {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageList(pub Vec<Stage>);
 
+impl StageList {
+    /// The plan as a report keeps it: with `segments` segments, each stage's rate over
+    /// that many (a segment's share, as its `target_rps`).
+    pub fn planned(&self, segments: u64) -> Vec<PlannedStage> {
+        let share = segments.max(1) as f64;
+        self.0
+            .iter()
+            .map(|s| PlannedStage { duration_seconds: s.duration.as_secs_f64(), target_rps: round6(s.target / share) })
+            .collect()
+    }
+}
+
 fn parse_stage_list(s: &str) -> Result<StageList, String> {
     parse_stages(s).map(StageList)
 }
@@ -212,8 +224,11 @@ mod tests {
         assert_eq!((p.model(), p.window, p.concurrency), (Model::Closed, Some(DEFAULT_DURATION), 50));
         let p = Plan::from_args(&parse(&["--mock", "--rps", "50", "-n", "100"]).unwrap());
         assert_eq!((p.model(), p.window, p.requests), (Model::Open, None, Some(100)));
-        let p = Plan::from_args(&parse(&["--mock", "--stages", "1s:10,2s:10"]).unwrap());
+        let args = parse(&["--mock", "--stages", "1s:10,2s:10"]).unwrap();
+        let p = Plan::from_args(&args);
         assert_eq!(p.window, Some(Duration::from_secs(3)));
+        let half = args.stages.as_ref().unwrap().planned(2);
+        assert_eq!(half, [1.0, 2.0].map(|d| PlannedStage { duration_seconds: d, target_rps: 5.0 }));
         let p = Plan::from_args(&parse(&["--mock", "--rps", "5", "-d", "2s", "-c", "3"]).unwrap());
         assert_eq!((p.window, p.concurrency), (Some(Duration::from_secs(2)), 3));
     }

@@ -153,6 +153,7 @@ pub async fn execute_with(
             .schedule
             .as_ref()
             .map(|s| s.mean_rate(phase.planned.unwrap_or(phase.duration)) / plan.segment.count as f64),
+        stages: args.stages.as_ref().map(|s| s.planned(plan.segment.count)),
         concurrency: plan.concurrency as u64,
         duration: phase.duration,
         segment: segmented,

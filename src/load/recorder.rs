@@ -1,11 +1,14 @@
 //! Turns observations into the numbers of a load report: HdrHistograms of latency (from
 //! the due time) and service time (from the send), and counters per outcome, HTTP status
-//! and violation path, plus `late_starts`.
+//! and violation path, the most frequent reasons of each failing outcome, plus
+//! `late_starts`.
 //!
 //! One task owns the [`Recorder`]; workers send it their observations over a bounded
 //! channel that it drains every 10 ms ([`collect`]), so recording takes no lock and
-//! wakes no thread, and after the first answer of each kind it allocates nothing. Memory is flat: histograms have a fixed size whatever the
-//! run's length, and violation paths are bounded by the schema (and capped here).
+//! wakes no thread, and after the first answer of each kind it allocates nothing but a
+//! failed call's reason text. Memory is flat: histograms have a fixed size whatever the
+//! run's length, violation paths are bounded by the schema (and capped here), and
+//! reasons by [`Tally`].
 //! Every second the owner also closes an interval: a line of the `--hlog`, a refresh of
 //! the progress display.
 
@@ -25,8 +28,9 @@ use crate::call::{Connection, Observation, Outcome};
 use crate::metrics::Metrics;
 use crate::report::histogram::{self, histogram, micros};
 use crate::report::model::{
-    LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, PhaseTable, RunFacts, Shown, share,
+    LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, RunFacts, Shown, phase_histograms, phase_table, share,
 };
+use crate::report::reasons::{OutcomeReasons, Tally, without_outcome};
 use crate::report::threshold::Threshold;
 use crate::report::tls_versions::TlsCounts;
 use crate::util::units::round6;
@@ -57,10 +61,12 @@ pub struct Recorder {
     pub timeline: Option<Timeline>,
     /// `--then`: the next calls; from the first journey that made one.
     pub then: Option<ThenRecorder>,
-    outcomes: [u64; Outcome::COUNT],
+    outcomes: Outcomes,
     /// Indexed by status code (HTTP allows 100 to 999).
     statuses: Box<[u64]>,
     violations: BTreeMap<String, u64>,
+    /// Why calls failed, by outcome (`ok`'s stays empty).
+    reasons: enum_map::EnumMap<Outcome, Tally>,
     late_starts: u64,
     /// A start later than this after the due time is late: [`LATE`] plus the release
     /// grid's step (a request the grid holds back by design is not held back by the
@@ -79,15 +85,16 @@ impl Default for Recorder {
         Recorder {
             latency: histogram(),
             service: histogram(),
-            phases: std::array::from_fn(|_| histogram()),
+            phases: phase_histograms(),
             connections_opened: 0,
             tls_versions: TlsCounts::default(),
             ok_latency: histogram(),
             timeline: None,
             then: None,
-            outcomes: [0; Outcome::COUNT],
+            outcomes: Outcomes::default(),
             statuses: vec![0; 1000].into_boxed_slice(),
             violations: BTreeMap::new(),
+            reasons: enum_map::EnumMap::default(),
             late_starts: 0,
             late_after: LATE,
             requests: 0,
@@ -113,9 +120,9 @@ impl Recorder {
         let latency = micros(obs.latency());
         self.latency.saturating_record(latency);
         self.service.saturating_record(micros(obs.service_time()));
-        for (h, phase) in self.phases.iter_mut().zip(obs.phases.listed()) {
-            if let Some(d) = phase {
-                h.saturating_record(micros(d));
+        for (p, d) in obs.phases.listed() {
+            if let Some(d) = d {
+                self.phases[p].saturating_record(micros(d));
             }
         }
         self.connections_opened += u64::from(obs.connection == Some(Connection::New));
@@ -123,7 +130,10 @@ impl Recorder {
         if obs.outcome == Outcome::Ok {
             self.ok_latency.saturating_record(latency);
         }
-        self.outcomes[obs.outcome.index()] += 1;
+        self.outcomes[obs.outcome] += 1;
+        if !obs.is_ok() {
+            self.reasons[obs.outcome].add(&without_outcome(&obs.reason(), obs.outcome.as_str()), 1);
+        }
         if obs.then.is_some() || self.then.is_some() {
             self.then.get_or_insert_default().record(obs);
         }
@@ -183,7 +193,7 @@ impl Recorder {
     }
 
     pub fn outcome(&self, o: Outcome) -> u64 {
-        self.outcomes[o.index()]
+        self.outcomes[o]
     }
 
     /// Answers by HTTP status, lowest status first; calls without an answer are absent.
@@ -193,6 +203,11 @@ impl Recorder {
 
     pub fn violations(&self) -> &BTreeMap<String, u64> {
         &self.violations
+    }
+
+    /// Each failing outcome's most frequent reasons, by outcome name.
+    pub fn reasons(&self) -> BTreeMap<String, OutcomeReasons> {
+        self.reasons.iter().filter(|(_, t)| !t.is_empty()).map(|(o, t)| (o.as_str().to_string(), t.report())).collect()
     }
 
     /// The report of a finished run with its histograms, ready to show.
@@ -212,15 +227,13 @@ impl Recorder {
     pub fn report(&self, run: &RunFacts, thresholds: &[Threshold]) -> LoadReport {
         let rec = self;
         let duration = run.duration.as_secs_f64();
-        let mut outcomes = Outcomes::default();
-        for o in Outcome::ALL {
-            *outcomes.slot(o) = rec.outcome(o);
-        }
+        let outcomes = rec.outcomes;
         let timeline = rec.timeline.as_ref();
         let mut report = LoadReport {
             target: run.target.clone(),
             model: run.model,
             target_rps: run.target_rps.map(round6),
+            stages: run.stages.clone(),
             concurrency: run.concurrency,
             duration_seconds: round6(duration),
             requests: rec.requests(),
@@ -233,6 +246,7 @@ impl Recorder {
             late_starts: rec.late_starts(),
             http_status: rec.http_status().map(|(s, n)| (s.to_string(), n)).collect(),
             violations: rec.violations().clone(),
+            reasons: rec.reasons(),
             thresholds: Vec::new(),
             timeline_interval_seconds: timeline.map(|t| t.interval),
             timeline: timeline.map_or_else(Vec::new, Timeline::entries),
@@ -247,7 +261,7 @@ impl Recorder {
             connections_opened: rec.connections_opened,
             new_connection_share: share(rec.connections_opened, rec.requests()),
             tls_versions: rec.tls_versions.to_map(),
-            phases_seconds: PhaseTable::of(&rec.phases),
+            phases_seconds: phase_table(&rec.phases),
             phase_histograms: Some(histogram::encode_phases(&rec.phases)),
             ok_histogram: Some(histogram::encode(&rec.ok_latency)),
             then: run.then.as_ref().map(|(url, method)| {
@@ -360,6 +374,7 @@ fn close_second(sinks: &mut Sinks, rec: &Recorder, second: &Second, len: Duratio
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::call::phases::Phase;
     use crate::call::validate::Violation;
     use crate::load::timeline::{OpenSeconds, TimelineBuilder};
     use crate::report::histogram::decode;
@@ -462,6 +477,7 @@ pub(crate) mod tests {
             target: "http://127.0.0.1:1/nehrapi/login/getToken".into(),
             model,
             target_rps: Some(10.0),
+            stages: None,
             concurrency: 5,
             duration: Duration::from_secs(10),
             segment: None,
@@ -494,6 +510,7 @@ pub(crate) mod tests {
                 "late_starts",
                 "http_status",
                 "violations",
+                "reasons",
                 "thresholds",
                 "timeline_interval_seconds",
                 "timeline",
@@ -535,8 +552,8 @@ pub(crate) mod tests {
         let m = merge(vec![a.clone(), b.clone()]).unwrap();
         assert_eq!(m.report.requests, 100);
         assert_eq!(m.report.dropped, 7, "dropped requests add");
-        assert_eq!(m.report.outcomes.ok, 90);
-        assert_eq!(m.report.outcomes.server_error, 10);
+        assert_eq!(m.report.outcomes[Outcome::Ok], 90);
+        assert_eq!(m.report.outcomes[Outcome::ServerError], 10);
         assert_eq!(m.report.achieved_rps, 10.0);
         assert_eq!(m.report.target_rps, Some(20.0));
         assert_eq!(m.report.concurrency, 10);
@@ -546,13 +563,13 @@ pub(crate) mod tests {
         assert_eq!(m.report.target, a.report.target);
         assert_eq!(m.report.service_time_seconds.max, b.report.service_time_seconds.max);
         // Phases merge exactly: their histograms add; connections add.
-        let mut processing = a.phases.as_ref().unwrap()[3].clone();
-        processing.add(&b.phases.as_ref().unwrap()[3]).unwrap();
-        assert_eq!(m.phases.as_ref().unwrap()[3], processing);
-        assert_eq!(m.report.phases_seconds.processing, PhaseStats::of(&processing));
-        assert_eq!(m.report.phases_seconds.processing.unwrap().calls, 100);
-        assert_eq!(m.report.phases_seconds.connect.unwrap().calls, 50);
-        assert_eq!(m.report.phases_seconds.resolve, None);
+        let mut processing = a.phases.as_ref().unwrap()[Phase::Processing].clone();
+        processing.add(&b.phases.as_ref().unwrap()[Phase::Processing]).unwrap();
+        assert_eq!(m.phases.as_ref().unwrap()[Phase::Processing], processing);
+        assert_eq!(m.report.phases_seconds[Phase::Processing], PhaseStats::of(&processing));
+        assert_eq!(m.report.phases_seconds[Phase::Processing].unwrap().calls, 100);
+        assert_eq!(m.report.phases_seconds[Phase::Connect].unwrap().calls, 50);
+        assert_eq!(m.report.phases_seconds[Phase::Resolve], None);
         assert_eq!((m.report.connections_opened, m.report.new_connection_share), (50, 0.5));
         let back = crate::report::histogram::decode_phases(m.report.phase_histograms.as_ref().unwrap()).unwrap();
         assert_eq!(&back, m.phases.as_ref().unwrap());
@@ -569,7 +586,11 @@ pub(crate) mod tests {
         old.report.phase_histograms = None;
         let m = merge(vec![a.clone(), old]).unwrap();
         assert!(m.service.is_none() && m.report.service_time_histogram.is_none());
-        assert_eq!(m.report.phases_seconds, PhaseTable::default(), "no phases rather than a part of them");
+        assert_eq!(
+            m.report.phases_seconds,
+            crate::report::model::PhaseTable::default(),
+            "no phases rather than a part of them"
+        );
         assert!(m.notes.iter().any(|n| n.contains("without phase histograms")), "{:?}", m.notes);
         assert!(m.notes.iter().any(|n| n.contains("approximate")), "{:?}", m.notes);
         let closed = run_of(&[1], Model::Closed);
@@ -592,7 +613,7 @@ pub(crate) mod tests {
         assert_eq!(r.timeline_interval_seconds, Some(1));
         let requests: Vec<u64> = r.timeline.iter().map(|e| e.requests).collect();
         assert_eq!(requests, [10, 10, 10 + 5, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(r.timeline[2].outcomes.server_error, 2);
+        assert_eq!(r.timeline[2].outcomes[Outcome::ServerError], 2);
         assert_eq!(r.timeline[2].latency_seconds.max, 1.000_447);
         assert!(m.notes.iter().any(|n| n.contains("request-weighted")), "{:?}", m.notes);
         // A report without a timeline: the merge has none, and says so.

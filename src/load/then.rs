@@ -4,10 +4,11 @@
 
 use hdrhistogram::Histogram;
 
-use crate::call::observation::StepOutcome;
+use crate::call::observation::{StepOutcome, StepOutcomes};
 use crate::call::{Observation, Step};
 use crate::report::histogram::{self, histogram, micros};
-use crate::report::model::{Percentiles, PhaseHistograms, PhaseTable, ThenReport};
+use crate::report::model::{Percentiles, PhaseHistograms, ThenReport, phase_histograms, phase_table};
+use crate::report::reasons::{Tally, without_outcome};
 
 /// What the `--then` calls of a run measured.
 #[derive(Debug, Clone)]
@@ -15,7 +16,9 @@ pub struct ThenRecorder {
     /// From the call's send, µs.
     pub latency: Histogram<u64>,
     pub phases: PhaseHistograms,
-    outcomes: [u64; StepOutcome::COUNT],
+    outcomes: StepOutcomes,
+    /// Why calls were not accepted, by outcome (`accepted`'s stays empty).
+    reasons: enum_map::EnumMap<StepOutcome, Tally>,
     calls: u64,
     journeys_ok: u64,
 }
@@ -24,8 +27,9 @@ impl Default for ThenRecorder {
     fn default() -> Self {
         ThenRecorder {
             latency: histogram(),
-            phases: std::array::from_fn(|_| histogram()),
-            outcomes: [0; StepOutcome::COUNT],
+            phases: phase_histograms(),
+            outcomes: StepOutcomes::default(),
+            reasons: enum_map::EnumMap::default(),
             calls: 0,
             journeys_ok: 0,
         }
@@ -43,11 +47,14 @@ impl ThenRecorder {
 
     fn record_step(&mut self, step: &Step) {
         self.calls += 1;
-        self.outcomes[step.outcome.index()] += 1;
+        self.outcomes[step.outcome] += 1;
+        if !step.is_accepted() {
+            self.reasons[step.outcome].add(&without_outcome(&step.reason(), step.outcome.as_str()), 1);
+        }
         self.latency.saturating_record(micros(step.latency()));
-        for (h, phase) in self.phases.iter_mut().zip(step.phases.listed()) {
-            if let Some(d) = phase {
-                h.saturating_record(micros(d));
+        for (p, d) in step.phases.listed() {
+            if let Some(d) = d {
+                self.phases[p].saturating_record(micros(d));
             }
         }
     }
@@ -58,11 +65,16 @@ impl ThenRecorder {
             url: url.to_string(),
             method: method.to_string(),
             calls: self.calls,
-            outcomes: StepOutcome::ALL.iter().map(|o| (o.as_str().to_string(), self.outcomes[o.index()])).collect(),
+            outcomes: StepOutcome::ALL.iter().map(|o| (o.as_str().to_string(), self.outcomes[*o])).collect(),
+            reasons: StepOutcome::ALL
+                .iter()
+                .filter(|o| !self.reasons[**o].is_empty())
+                .map(|o| (o.as_str().to_string(), self.reasons[*o].report()))
+                .collect(),
             journeys_ok: self.journeys_ok,
             journey_error_rate: ThenReport::error_rate(self.journeys_ok, due),
             latency_seconds: Percentiles::of(&self.latency),
-            phases_seconds: PhaseTable::of(&self.phases),
+            phases_seconds: phase_table(&self.phases),
             histogram: histogram::encode(&self.latency),
             phase_histograms: histogram::encode_phases(&self.phases),
         }
@@ -100,6 +112,9 @@ mod tests {
         assert_eq!(report.outcomes["accepted"], 1);
         assert_eq!(report.outcomes["token_refused"], 1);
         assert_eq!(report.outcomes.len(), StepOutcome::COUNT);
+        // Why the refused call was refused; nothing for the accepted one.
+        assert_eq!(report.reasons.len(), 1);
+        assert_eq!(report.reasons["token_refused"].top[0].reason, "the next call refused the token (HTTP 200)");
         // Four due (one dropped), one completed.
         assert_eq!(report.journey_error_rate, 0.75);
         assert!((0.0069..0.0072).contains(&report.latency_seconds.p50), "{:?}", report.latency_seconds);

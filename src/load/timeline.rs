@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
 
-use crate::call::Outcome;
+use crate::call::{Outcome, keyed};
 use crate::report::histogram::{self, histogram};
 use crate::report::model::{IntervalLatency, Outcomes, TimelineEntry, secs, timeline_interval};
 
@@ -34,7 +34,7 @@ const HARD_MAX: usize = 4096;
 /// requests dropped in it, and latency percentiles in µs (all zero without calls).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Slice {
-    pub outcomes: [u64; Outcome::COUNT],
+    pub outcomes: Outcomes,
     /// Due requests given up in it (never sent: no latency).
     pub dropped: u64,
     pub p50_us: u64,
@@ -45,10 +45,10 @@ pub struct Slice {
 
 impl Slice {
     pub fn requests(&self) -> u64 {
-        self.outcomes.iter().sum()
+        keyed::total(&self.outcomes)
     }
 
-    fn summarize(outcomes: [u64; Outcome::COUNT], dropped: u64, h: &Histogram<u64>) -> Slice {
+    fn summarize(outcomes: Outcomes, dropped: u64, h: &Histogram<u64>) -> Slice {
         if h.is_empty() {
             return Slice { outcomes, dropped, ..Slice::default() };
         }
@@ -67,9 +67,7 @@ impl Slice {
     fn join(a: &Slice, b: &Slice) -> Slice {
         let (na, nb) = (a.requests(), b.requests());
         let mut outcomes = a.outcomes;
-        for (o, n) in outcomes.iter_mut().zip(b.outcomes) {
-            *o += n;
-        }
+        keyed::add_all(&mut outcomes, &b.outcomes);
         let mut joined = histogram::JoinedQuantiles::default();
         for (s, n) in [(a, na), (b, nb)] {
             joined.add([s.p50_us, s.p90_us, s.p99_us].map(|us| us as f64), n);
@@ -97,10 +95,7 @@ impl Timeline {
     /// The report's entries.
     pub fn entries(&self) -> Vec<TimelineEntry> {
         let entry = |(i, slice): (usize, &Slice)| {
-            let mut outcomes = Outcomes::default();
-            for o in Outcome::ALL {
-                outcomes.add(o, slice.outcomes[o.index()]);
-            }
+            let outcomes = slice.outcomes;
             TimelineEntry {
                 offset_seconds: (i as u64 * self.interval) as f64,
                 requests: slice.requests(),
@@ -124,7 +119,7 @@ pub struct TimelineBuilder {
     timeline: Timeline,
     /// The interval being filled: its index, counts and latency (µs).
     slot: u64,
-    outcomes: [u64; Outcome::COUNT],
+    outcomes: Outcomes,
     dropped: u64,
     latency: Histogram<u64>,
 }
@@ -139,7 +134,7 @@ impl TimelineBuilder {
                 coarsened: false,
             },
             slot: 0,
-            outcomes: [0; Outcome::COUNT],
+            outcomes: Outcomes::default(),
             dropped: 0,
             latency: histogram(),
         }
@@ -152,9 +147,7 @@ impl TimelineBuilder {
             self.close_slot();
             self.slot += 1;
         }
-        for (o, n) in self.outcomes.iter_mut().zip(second.outcomes) {
-            *o += n;
-        }
+        keyed::add_all(&mut self.outcomes, &second.outcomes);
         self.dropped += second.dropped;
         histogram::add(&mut self.latency, &second.latency);
     }
@@ -162,7 +155,7 @@ impl TimelineBuilder {
     fn close_slot(&mut self) {
         let slice = Slice::summarize(self.outcomes, self.dropped, &self.latency);
         self.timeline.slices.push(slice);
-        self.outcomes = [0; Outcome::COUNT];
+        self.outcomes = Outcomes::default();
         self.dropped = 0;
         self.latency.reset();
         if self.timeline.slices.len() >= HARD_MAX {
@@ -190,7 +183,7 @@ pub struct Second {
     /// Latency (from the due time) of the calls that ended in it, µs.
     pub latency: Histogram<u64>,
     /// Its calls by outcome, in [`Outcome::ALL`]'s order.
-    pub outcomes: [u64; Outcome::COUNT],
+    pub outcomes: Outcomes,
     /// Due requests given up in it.
     pub dropped: u64,
 }
@@ -218,7 +211,7 @@ impl OpenSeconds {
         }
         let second = &mut self.open[(k - self.first) as usize];
         second.latency.saturating_record(latency_us);
-        second.outcomes[outcome.index()] += 1;
+        second.outcomes[outcome] += 1;
     }
 
     /// Counts `n` requests given up `at` after t0 (when the recorder learnt of them).
@@ -236,7 +229,7 @@ impl OpenSeconds {
     fn open_next(&mut self) {
         let index = self.first + self.open.len() as u64;
         let latency = self.spare.pop().unwrap_or_else(histogram);
-        self.open.push_back(Second { index, latency, outcomes: [0; Outcome::COUNT], dropped: 0 });
+        self.open.push_back(Second { index, latency, outcomes: Outcomes::default(), dropped: 0 });
     }
 
     /// Closes, oldest first, every second that ended at least [`GRACE`] before `now`
@@ -301,7 +294,7 @@ mod tests {
         assert!(closed.is_empty());
         // A late answer of second 0 still lands in it.
         open.record(Duration::from_millis(990), Outcome::Ok, 30);
-        open.close_due(Duration::from_millis(1100), |s, _| closed.push(s.outcomes[Outcome::Ok.index()]));
+        open.close_due(Duration::from_millis(1100), |s, _| closed.push(s.outcomes[Outcome::Ok]));
         assert_eq!(closed, [2]);
         // Later than the grace: it counts in the oldest open second.
         open.record(Duration::from_millis(500), Outcome::Ok, 30);
@@ -326,10 +319,10 @@ mod tests {
     }
 
     fn second(index: u64, outcome: Outcome, latencies_us: &[u64]) -> Second {
-        let mut s = Second { index, latency: histogram(), outcomes: [0; Outcome::COUNT], dropped: 0 };
+        let mut s = Second { index, latency: histogram(), outcomes: Outcomes::default(), dropped: 0 };
         for &l in latencies_us {
             s.latency.record(l).unwrap();
-            s.outcomes[outcome.index()] += 1;
+            s.outcomes[outcome] += 1;
         }
         s
     }
@@ -365,9 +358,9 @@ mod tests {
         b.add(&second(4, Outcome::Ok, &[1000]));
         let t = b.finish();
         assert_eq!(t.slices.len(), 3);
-        assert_eq!(t.slices[0].outcomes[Outcome::Ok.index()], 3);
+        assert_eq!(t.slices[0].outcomes[Outcome::Ok], 3);
         assert_eq!((t.slices[0].p50_us, t.slices[0].max_us), (200, 300));
-        assert_eq!(t.slices[1].outcomes[Outcome::ConnectError.index()], 1);
+        assert_eq!(t.slices[1].outcomes[Outcome::ConnectError], 1);
         assert_eq!(t.slices[1].requests(), 1);
         assert_eq!(t.slices[2].max_us, 1000);
         assert!(!t.coarsened);

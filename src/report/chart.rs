@@ -13,6 +13,7 @@ use hdrhistogram::Histogram;
 use maud::html;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -38,6 +39,8 @@ const MAX_POINTS: usize = 720;
 pub(super) const SPECTRUM_END: f64 = 1e5;
 const FONT: (&str, u32) = ("sans-serif", 13);
 const INK: RGBColor = RGBColor(31, 35, 40);
+/// A dashed line's dash and gap, in pixels.
+const DASH: (u32, u32) = (6, 4);
 
 /// Each outcome's colour in every chart and table (green is ok; failures are warm,
 /// failures below HTTP dark).
@@ -83,9 +86,7 @@ pub(super) fn points(r: &LoadReport) -> Vec<Point> {
             for e in chunk {
                 p.entry.requests += e.requests;
                 p.entry.dropped += e.dropped;
-                for o in Outcome::ALL {
-                    p.entry.outcomes.add(o, e.outcomes.get(o));
-                }
+                crate::call::keyed::add_all(&mut p.entry.outcomes, &e.outcomes);
                 let n = e.requests as f64;
                 w50 += e.latency_seconds.p50 * n;
                 w90 += e.latency_seconds.p90 * n;
@@ -146,6 +147,8 @@ fn top(rows: u32) -> u32 {
 #[derive(Debug, Clone, Copy)]
 enum Swatch {
     Line(u32),
+    /// A dashed line, as max is drawn.
+    Dashed(u32),
     Box,
 }
 
@@ -180,6 +183,9 @@ fn legend(root: &DrawingArea<SVGBackend, Shift>, keys: &[Key]) -> Result<(), Str
         let (x, y) = (x as i32, (MARGIN + row * LEGEND_ROW + LEGEND_ROW / 2) as i32);
         match swatch {
             Swatch::Line(w) => root.draw(&PathElement::new([(x, y), (x + 18, y)], c.stroke_width(*w))),
+            Swatch::Dashed(w) => {
+                root.draw(&DashedPathElement::new([(x, y), (x + 18, y)], DASH.0, DASH.1, c.stroke_width(*w)))
+            }
             Swatch::Box => root.draw(&Rectangle::new([(x + 3, y - 5), (x + 15, y + 5)], c.filled())),
         }
         .map_err(|e| e.to_string())?;
@@ -188,8 +194,8 @@ fn legend(root: &DrawingArea<SVGBackend, Shift>, keys: &[Key]) -> Result<(), Str
     Ok(())
 }
 
-/// A line of the latency chart: its name, colour, width and value.
-type Series = (&'static str, RGBColor, u32, fn(&TimelineEntry) -> f64);
+/// A line of the latency chart: its name, colour, width, whether dashed, and value.
+type Series = (&'static str, RGBColor, u32, bool, fn(&TimelineEntry) -> f64);
 
 /// A line of the spectrum: its name, colour, width and points. Wider lines are meant
 /// to go first, so a narrower one drawn on top leaves them visible at its sides.
@@ -198,18 +204,21 @@ pub(super) type Line = (&'static str, RGBColor, u32, Vec<(f64, f64)>);
 pub(super) fn latency_chart(r: &LoadReport) -> String {
     let points = points(r);
     // p99 orange and max near black: the two lines that meet at the top stay apart.
+    // With few calls an interval's p99 is its max: max goes last and dashed, so p99
+    // shows in its gaps where the two are one.
     let series: [Series; 4] = [
-        ("p50", RGBColor(9, 105, 218), 2, |e| e.latency_seconds.p50),
-        ("p90", RGBColor(26, 127, 55), 2, |e| e.latency_seconds.p90),
-        ("p99", RGBColor(219, 109, 40), 2, |e| e.latency_seconds.p99),
-        ("max", RGBColor(36, 41, 47), 1, |e| e.latency_seconds.max),
+        ("p50", RGBColor(9, 105, 218), 2, false, |e| e.latency_seconds.p50),
+        ("p90", RGBColor(26, 127, 55), 2, false, |e| e.latency_seconds.p90),
+        ("p99", RGBColor(219, 109, 40), 2, false, |e| e.latency_seconds.p99),
+        ("max (dashed)", RGBColor(36, 41, 47), 2, true, |e| e.latency_seconds.max),
     ];
-    let keys: Vec<Key> = series.iter().map(|s| (s.0.to_string(), s.1, Swatch::Line(2))).collect();
-    let y = latency_axis(points.iter().flat_map(|p| series.map(|s| (s.3)(&p.entry))), rows(&keys));
+    let swatch = |s: &Series| if s.3 { Swatch::Dashed(s.2) } else { Swatch::Line(s.2) };
+    let keys: Vec<Key> = series.iter().map(|s| (s.0.to_string(), s.1, swatch(s))).collect();
+    let y = latency_axis(points.iter().flat_map(|p| series.map(|s| (s.4)(&p.entry))), rows(&keys));
     svg(|root| {
         let titles = ("time since the start", "latency");
         let mut chart = axes(root, rows(&keys), time_axis(&points), y, &seconds_label, &|v| short(*v), titles)?;
-        for (_, c, width, value) in series {
+        for (_, c, width, dashed, value) in series {
             // A line per run of intervals with calls: no line across an interval without any.
             let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
             for p in &points {
@@ -220,7 +229,12 @@ pub(super) fn latency_chart(r: &LoadReport) -> String {
                 }
             }
             for run in runs.into_iter().filter(|r| !r.is_empty()) {
-                chart.draw_series(LineSeries::new(run, c.stroke_width(width))).map_err(|e| e.to_string())?;
+                let drawn = if dashed {
+                    chart.draw_series(DashedLineSeries::new(run, DASH.0, DASH.1, c.stroke_width(width)))
+                } else {
+                    chart.draw_series(LineSeries::new(run, c.stroke_width(width)))
+                };
+                drawn.map_err(|e| e.to_string())?;
             }
         }
         legend(root, &keys)
@@ -272,18 +286,19 @@ pub(super) fn rate_chart(r: &LoadReport) -> String {
     // The layers, bottom up: each outcome that occurred, then the dropped requests (due,
     // never sent), so the top edge is the rate the schedule asked for.
     // `None` stands for the dropped requests.
-    let mut layers: Vec<Option<Outcome>> =
-        Outcome::ALL.into_iter().filter(|o| r.outcomes.get(*o) > 0).map(Some).collect();
+    let mut layers: Vec<Option<Outcome>> = Outcome::ALL.into_iter().filter(|o| r.outcomes[*o] > 0).map(Some).collect();
     if r.dropped > 0 {
         layers.push(None);
     }
     let name = |layer: &Option<Outcome>| layer.map_or(("dropped (never sent)", DROPPED), |o| (o.as_str(), colour(o)));
-    let keys: Vec<Key> = layers.iter().map(name).map(|(n, c)| (n.to_string(), c, Swatch::Box)).collect();
-    let count = |layer: Option<Outcome>, e: &TimelineEntry| layer.map_or(e.dropped, |o| e.outcomes.get(o));
+    let mut keys: Vec<Key> = layers.iter().map(name).map(|(n, c)| (n.to_string(), c, Swatch::Box)).collect();
+    let plan = planned(r, &points, &mut keys);
+    let count = |layer: Option<Outcome>, e: &TimelineEntry| layer.map_or(e.dropped, |o| e.outcomes[o]);
     let rate = |p: &Point, upto: usize| -> f64 {
         layers[..=upto].iter().map(|layer| count(*layer, &p.entry)).sum::<u64>() as f64 / p.seconds
     };
     let top = points.iter().map(|p| (p.entry.requests + p.entry.dropped) as f64 / p.seconds).fold(0.0, f64::max);
+    let top = plan.iter().map(|p| p.1).fold(top, f64::max);
     svg(|root| {
         let y = 0.0..(top * 1.1).max(1.0);
         let titles = ("time since the start", "calls per second");
@@ -295,8 +310,23 @@ pub(super) fn rate_chart(r: &LoadReport) -> String {
             let c = name(layer).1;
             chart.draw_series(AreaSeries::new(steps, 0.0, c.mix(0.85)).border_style(c)).map_err(|e| e.to_string())?;
         }
+        if !plan.is_empty() {
+            let dashed = DashedLineSeries::new(plan, 8, 5, PLANNED.stroke_width(2));
+            chart.draw_series(dashed).map_err(|e| e.to_string())?;
+        }
         legend(root, &keys)
     })
+}
+
+/// The planned rate's line (`--stages`), black on the stacked outcomes.
+const PLANNED: RGBColor = RGBColor(0, 0, 0);
+
+/// `--stages`: the planned rate over the chart's time axis, and its legend key; empty
+/// without a plan.
+fn planned(r: &LoadReport, points: &[Point], keys: &mut Vec<Key>) -> Vec<(f64, f64)> {
+    let Some(stages) = &r.stages else { return Vec::new() };
+    keys.push(("planned rate (--stages)".to_string(), PLANNED, Swatch::Line(2)));
+    super::model::planned_rate(stages, time_axis(points).end)
 }
 
 /// `(1 / (1 - q), latency in seconds)` along the histogram, to p99.999.

@@ -6,6 +6,7 @@
 use super::compare::{Comparison, Verdict, show_change, show_value};
 use super::model::{LoadReport, NO_OK};
 use super::threshold::Threshold;
+use crate::call::Outcome;
 use crate::util::fmt::human_secs;
 
 /// The measured value of a judged rule as people read it, from the rule's own text.
@@ -44,7 +45,7 @@ pub fn junit(report: &LoadReport, comparison: Option<&Comparison>) -> String {
         cases.push(case("nehr-probe.thresholds", &t.expr, failure.as_deref(), None));
     }
     let mut failed = report.thresholds.iter().filter(|t| !t.passed).count();
-    if report.outcomes.ok == 0 {
+    if report.outcomes[Outcome::Ok] == 0 {
         // The rule that needs no flag (docs/exit-codes.md), a case only when it fails.
         let failure = format!("{NO_OK}: {} requests, none ok", report.requests);
         cases.push(case("nehr-probe.thresholds", "at least one call ok", Some(&failure), None));
@@ -113,11 +114,11 @@ fn cell(text: &str) -> String {
 pub fn markdown(report: &LoadReport, comparison: Option<&Comparison>) -> String {
     let passed = report.failures().is_empty() && comparison.is_none_or(|c| c.passed);
     let mut out = format!("### nehr-probe: {}\n\n", if passed { "PASS" } else { "FAIL" });
-    if report.outcomes.ok == 0 {
+    if report.outcomes[Outcome::Ok] == 0 {
         out.push_str(&format!("**{NO_OK}**: the run fails whatever its thresholds.\n\n"));
     }
     let due = report.requests + report.dropped;
-    let errors = due.saturating_sub(report.outcomes.ok);
+    let errors = due.saturating_sub(report.outcomes[Outcome::Ok]);
     let l = &report.latency_seconds;
     out.push_str(&format!(
         "`{}`: {} requests in {:.1} s ({:.2}/s), {} not ok ({:.2} %); latency p50 {}, p99 {}, max {}\n\n",

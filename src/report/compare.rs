@@ -240,7 +240,7 @@ pub fn compare(baseline: &Shown, run: &Shown, tolerance: f64) -> Result<Comparis
     add("achieved rate".into(), Bad::Lower, Unit::PerSecond, eb.rate(), er.rate());
     add("error rate".into(), Bad::Higher, Unit::Share, eb.share(&eb, None), er.share(&eb, None));
     for o in Outcome::ALL.into_iter().filter(|&o| o != Outcome::Ok) {
-        if b.outcomes.get(o) + r.outcomes.get(o) > 0 {
+        if b.outcomes[o] + r.outcomes[o] > 0 {
             add(o.to_string(), Bad::Higher, Unit::Share, eb.share(&eb, Some(o)), er.share(&eb, Some(o)));
         }
     }
@@ -261,14 +261,14 @@ pub fn compare(baseline: &Shown, run: &Shown, tolerance: f64) -> Result<Comparis
         }
     }
     if let (Some(pb), Some(pr)) = (&baseline.phases, &run.phases) {
-        for (i, name) in crate::call::phases::PHASE_NAMES.iter().enumerate() {
+        for (phase, name) in pb.iter().map(|(p, _)| (p, p.to_string())) {
             for (label, q) in [("p50", 0.5), ("p99", 0.99)] {
                 add(
                     format!("{name} {label}"),
                     Bad::Higher,
                     Unit::Seconds,
-                    eb.widened(&pb[i], q),
-                    er.widened(&pr[i], q),
+                    eb.widened(&pb[phase], q),
+                    er.widened(&pr[phase], q),
                 );
             }
         }
@@ -535,8 +535,8 @@ impl<'a> Estimator<'a> {
 fn counts(requests: u64, dropped: u64, outcomes: &Outcomes, outcome: Option<Outcome>) -> (u64, u64) {
     let due = requests + dropped;
     match outcome {
-        Some(o) => (outcomes.get(o), due),
-        None => (due.saturating_sub(outcomes.get(Outcome::Ok)), due),
+        Some(o) => (outcomes[o], due),
+        None => (due.saturating_sub(outcomes[Outcome::Ok]), due),
     }
 }
 

@@ -7,6 +7,9 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hdrhistogram::Histogram;
+
+use crate::call::keyed::Named;
+use crate::call::phases::PhaseMap;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 
 /// Highest value the histograms track: one hour, in microseconds.
@@ -66,15 +69,16 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, String> {
 }
 
 /// The phases' histograms as the report saves them: by phase name, [`encode`]d.
-pub fn encode_phases(h: &[Histogram<u64>; 5]) -> std::collections::BTreeMap<String, String> {
-    crate::call::phases::PHASE_NAMES.iter().zip(h).map(|(name, h)| (name.to_string(), encode(h))).collect()
+pub fn encode_phases(h: &PhaseMap<Histogram<u64>>) -> std::collections::BTreeMap<String, String> {
+    h.iter().map(|(p, h)| (p.name().to_string(), encode(h))).collect()
 }
 
 /// The phases' histograms back from a report; an absent phase is an error.
-pub fn decode_phases(saved: &std::collections::BTreeMap<String, String>) -> Result<[Histogram<u64>; 5], String> {
-    let mut out: [Histogram<u64>; 5] = std::array::from_fn(|_| histogram());
-    for (name, h) in crate::call::phases::PHASE_NAMES.iter().zip(&mut out) {
-        let text = saved.get(*name).ok_or_else(|| format!("without the {name} phase"))?;
+pub fn decode_phases(saved: &std::collections::BTreeMap<String, String>) -> Result<PhaseMap<Histogram<u64>>, String> {
+    let mut out = PhaseMap::from_fn(|_| histogram());
+    for (phase, h) in &mut out {
+        let name = phase.name();
+        let text = saved.get(name).ok_or_else(|| format!("without the {name} phase"))?;
         *h = decode(text).map_err(|why| format!("{name}: {why}"))?;
     }
     Ok(out)

@@ -11,7 +11,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::chart::{css_colour, latency_chart, rate_chart, spectrum_chart};
-use super::model::{LoadReport, Model, Percentiles, Shown};
+use super::model::{LoadReport, Model, Percentiles, Shown, THIN_NOTE, phase_rows, stages_text};
 use super::threshold::Threshold;
 use crate::call::Outcome;
 use crate::util::fmt::human_secs;
@@ -32,6 +32,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}tr+tr td{border-top
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
 figure{margin:8px 0}figcaption{color:#59636e;font-size:13px}svg{max-width:100%;height:auto}
 .note{color:#59636e;font-size:13px}
+.reason{font-size:13px;overflow-wrap:anywhere}.reason .count{display:inline-block;min-width:4em;color:#59636e;
+font-variant-numeric:tabular-nums}sup.thin{display:inline-block;width:.7em;line-height:0;text-align:left;color:#bc4c00;font-weight:600}
 @media print{body{max-width:none;padding:0;font-size:12px}figure,table{break-inside:avoid}}
 ";
 
@@ -60,7 +62,7 @@ pub fn render(shown: &Shown) -> String {
                 (figure(latency_chart(r), "p50, p90, p99 and max of all calls per interval, by the interval in which \
                     they ended; logarithmic scale."))
                 h2 { "Requests per second by outcome" }
-                (figure(rate_chart(r), "Calls per second, stacked by outcome, by the interval in which they ended; on top, requests that fell due and were never sent (dropped), if any."))
+                (figure(rate_chart(r), "Calls per second, stacked by outcome, by the interval in which they ended; on top, requests that fell due and were never sent (dropped), if any; the planned rate of a run with stages as a dashed line."))
                 h2 { "Latency percentile spectrum" }
                 (figure(spectrum_chart(shown), "Latency at each percentile out to p99.999 (HdrHistogram's axis): \
                     all calls, ok calls only, and service time (from the send); logarithmic scales."))
@@ -70,7 +72,7 @@ pub fn render(shown: &Shown) -> String {
                 (outcomes(r))
                 h2 { "Latency" }
                 (percentiles(r))
-                @if r.phases_seconds.rows().iter().any(|(_, p)| p.is_some()) {
+                @if phase_rows(&r.phases_seconds).iter().any(|(_, p)| p.is_some()) {
                     h2 { "Where the time went" }
                     (phases(r))
                 }
@@ -116,11 +118,11 @@ fn share(n: u64, of: u64) -> String {
 
 fn tiles(r: &LoadReport) -> Markup {
     let p99 = |p: Option<&Percentiles>| p.filter(|_| r.requests > 0).map_or("–".into(), |p| human_secs(p.p99));
-    let ok_p99 = p99(r.ok_latency_seconds.as_ref().filter(|_| r.outcomes.ok > 0));
+    let ok_p99 = p99(r.ok_latency_seconds.as_ref().filter(|_| r.outcomes[Outcome::Ok] > 0));
     html! {
         div.tiles {
             div.tile { b { (r.requests) } span { "requests" } }
-            div.tile { b { (share(r.outcomes.ok, r.requests)) } span { "ok" } }
+            div.tile { b { (share(r.outcomes[Outcome::Ok], r.requests)) } span { "ok" } }
             div.tile { b { (format!("{:.2}/s", r.achieved_rps)) } span { "achieved rate" } }
             div.tile { b { (p99(Some(&r.latency_seconds))) } span { "p99, all calls" } }
             div.tile { b { (ok_p99) } span { "p99, ok calls" } }
@@ -133,6 +135,10 @@ fn facts(r: &LoadReport) -> Markup {
         (Model::Open, Some(rps)) => format!("open: {} rps planned, at most {} in flight", trim3(rps), r.concurrency),
         (Model::Open, None) => format!("open: at most {} in flight", r.concurrency),
         (Model::Closed, _) => format!("closed: {} workers back to back", r.concurrency),
+    };
+    let model = match &r.stages {
+        Some(stages) => format!("{model}; stages {}", stages_text(stages, 20)),
+        None => model,
     };
     html! {
         table {
@@ -153,15 +159,20 @@ fn facts(r: &LoadReport) -> Markup {
 }
 
 fn outcomes(r: &LoadReport) -> Markup {
+    let any_reasons = !r.reasons.is_empty();
     html! {
         table {
-            tr { th { "Outcome" } th.n { "Calls" } th.n { "Share" } }
+            tr {
+                th { "Outcome" } th.n { "Calls" } th.n { "Share" }
+                @if any_reasons { th { "Most frequent reasons" } }
+            }
             @for o in Outcome::ALL {
-                @let n = r.outcomes.get(o);
+                @let n = r.outcomes[o];
                 tr {
                     td { span.sw style={ "background:" (css_colour(o)) } {} (o.as_str()) }
                     td.n { (n) }
                     td.n { (share(n, r.requests)) }
+                    @if any_reasons { td { (super::html_then::reason_list(r.reasons.get(o.as_str()))) } }
                 }
             }
         }
@@ -169,10 +180,17 @@ fn outcomes(r: &LoadReport) -> Markup {
 }
 
 fn percentiles(r: &LoadReport) -> Markup {
+    // A value, and a mark when too few calls lie beyond it.
     let cell = |p: Option<&Percentiles>, i: usize, calls: u64| match p {
-        Some(p) if calls > 0 => human_secs(p.rows()[i].1),
-        _ => "–".to_string(),
+        Some(p) if calls > 0 => html! {
+            (human_secs(p.rows()[i].1))
+            // Every cell has the mark's room, so the numbers stay aligned.
+            @if Percentiles::thin(calls)[i] { sup.thin title=(THIN_NOTE) { "*" } } @else { sup.thin {} }
+        },
+        _ => html! { "–" },
     };
+    let ok_calls = if r.ok_latency_seconds.is_some() { r.outcomes[Outcome::Ok] } else { 0 };
+    let thin = [r.requests, ok_calls].iter().any(|&n| n > 0 && Percentiles::thin(n).contains(&true));
     let from = if r.model == Model::Open { " (from due)" } else { "" };
     html! {
         table {
@@ -181,11 +199,12 @@ fn percentiles(r: &LoadReport) -> Markup {
                 tr {
                     td { (name) }
                     td.n { (cell(Some(&r.latency_seconds), i, r.requests)) }
-                    td.n { (cell(r.ok_latency_seconds.as_ref(), i, r.outcomes.ok)) }
+                    td.n { (cell(r.ok_latency_seconds.as_ref(), i, r.outcomes[Outcome::Ok])) }
                     td.n { (cell(Some(&r.service_time_seconds), i, r.requests)) }
                 }
             }
         }
+        @if thin { p.note { "* " (THIN_NOTE) "." } }
     }
 }
 
@@ -193,16 +212,12 @@ fn phases(r: &LoadReport) -> Markup {
     html! {
         table {
             tr { th { "Phase" } th.n { "Calls" } th.n { "p50" } th.n { "p90" } th.n { "p99" } th.n { "max" } }
-            @for (name, stats) in r.phases_seconds.rows() {
+            // A phase no call had (resolve of an IP address, tls over http) is noise.
+            @for (name, p) in phase_rows(&r.phases_seconds).into_iter().filter_map(|(n, p)| p.map(|p| (n, p))) {
                 tr {
                     td { (name) }
-                    @match stats {
-                        Some(p) => {
-                            td.n { (p.calls) }
-                            @for v in [p.p50, p.p90, p.p99, p.max] { td.n { (human_secs(v)) } }
-                        }
-                        None => { td.n { "0" } @for _ in 0..4 { td.n { "–" } } }
-                    }
+                    td.n { (p.calls) }
+                    @for v in [p.p50, p.p90, p.p99, p.max] { td.n { (human_secs(v)) } }
                 }
             }
         }
@@ -272,8 +287,8 @@ mod tests {
             let down = (1200..1500).contains(&s);
             let (outcome, ms) = if down { (Outcome::ConnectError, 0) } else { (Outcome::Ok, 5 + s % 7 + s / 400) };
             let mut entry = TimelineEntry { offset_seconds: s as f64, ..TimelineEntry::default() };
-            entry.outcomes.add(outcome, 200);
-            entry.outcomes.add(Outcome::ServerError, s % 3);
+            entry.outcomes[outcome] += 200;
+            entry.outcomes[Outcome::ServerError] += s % 3;
             entry.requests = 200 + s % 3;
             let secs = |us: u64| us as f64 / 1e6;
             entry.latency_seconds = IntervalLatency {
@@ -282,8 +297,8 @@ mod tests {
                 p99: secs(ms * 2000 + 100),
                 max: secs(ms * 3000 + 200),
             };
-            outcomes.add(outcome, 200);
-            outcomes.add(Outcome::ServerError, s % 3);
+            outcomes[outcome] += 200;
+            outcomes[Outcome::ServerError] += s % 3;
             for i in 0..20 {
                 latency.saturating_record((ms + i) * 1000);
                 if outcome == Outcome::Ok {
@@ -297,6 +312,7 @@ mod tests {
             target: "http://127.0.0.1:8080/nehrapi/login/getToken?<b>".into(),
             model: Model::Open,
             target_rps: Some(200.0),
+            stages: None,
             concurrency: 50,
             duration_seconds: 3600.0,
             requests,
@@ -307,8 +323,9 @@ mod tests {
             ok_latency_seconds: Some(Percentiles::of(&ok_latency)),
             service_time_seconds: Percentiles::of(&latency),
             late_starts: 0,
-            http_status: [("200".to_string(), outcomes.ok)].into(),
+            http_status: [("200".to_string(), outcomes[Outcome::Ok])].into(),
             violations: Default::default(),
+            reasons: Default::default(),
             thresholds: vec![],
             timeline_interval_seconds: Some(1),
             timeline,
@@ -368,8 +385,8 @@ mod tests {
         assert_eq!(points.iter().map(|p| p.entry.requests).sum::<u64>(), total);
         assert_eq!(points[0].seconds, 5.0);
         let outage = &points[1250 / 5];
-        assert_eq!(outage.entry.outcomes.get(Outcome::ConnectError), 1000);
-        assert_eq!(outage.entry.outcomes.get(Outcome::Ok), 0);
+        assert_eq!(outage.entry.outcomes[Outcome::ConnectError], 1000);
+        assert_eq!(outage.entry.outcomes[Outcome::Ok], 0);
     }
 
     #[test]

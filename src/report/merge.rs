@@ -13,12 +13,16 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use hdrhistogram::Histogram;
+
 use super::histogram::{self, histogram};
 use super::model::{
-    LoadReport, Outcomes, Percentiles, PhaseHistograms, PhaseTable, Segment, Shown, ThenReport, TimelineEntry, share,
-    timeline_interval,
+    LoadReport, Outcomes, Percentiles, PhaseHistograms, PlannedStage, Segment, Shown, ThenReport, TimelineEntry,
+    phase_histograms, phase_table, share, timeline_interval,
 };
-use crate::call::Outcome;
+use super::reasons;
+use crate::call::observation::StepOutcome;
+use crate::call::{Outcome, keyed};
 use crate::util::time::{parse_rfc3339, rfc3339};
 use crate::util::units::round6;
 
@@ -120,7 +124,7 @@ fn decoded(report: LoadReport, shown: &str) -> Result<Shown, ReportError> {
     let service = decode(&report.service_time_histogram)?;
     let mut ok_latency = decode(&report.ok_histogram)?;
     let mut report = report;
-    if ok_latency.is_none() && report.outcomes.ok == report.requests {
+    if ok_latency.is_none() && report.outcomes[Outcome::Ok] == report.requests {
         // Older reports: when every call was ok, the ok latency is the latency.
         ok_latency = Some(latency.clone());
         report.ok_latency_seconds = Some(report.latency_seconds);
@@ -146,12 +150,20 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     if all.iter().any(|s| s.report.model != first.report.model) {
         return Err(ReportError::MixedModels);
     }
-    let mut latency = histogram();
-    let mut service = all.iter().all(|s| s.service.is_some()).then(histogram);
-    let mut phases = all.iter().all(|s| s.phases.is_some()).then(|| std::array::from_fn(|_| histogram()));
-    let mut ok_latency = all.iter().all(|s| s.ok_latency.is_some()).then(histogram);
-    let mut targets: Vec<&str> = Vec::new();
-    let mut m = first.report.clone();
+    let mut m = counts_added(&all);
+    m.then = merge_then(&all, m.requests + m.dropped)?;
+    let mut notes = schedule(&mut m, &all);
+    let h = Histograms::added(&all);
+    h.write(&mut m, &all, &mut notes);
+    add_timeline(&mut m, &all, &mut notes);
+    m.stages = merge_stages(&all, &mut notes);
+    Ok(Shown { report: m, latency: h.latency, service: h.service, phases: h.phases, ok_latency: h.ok_latency, notes })
+}
+
+/// The first report with the counts, rates and lists of all of them added: targets
+/// named once, thresholds once by rule (judged again by the caller), reasons summed.
+fn counts_added(all: &[&Shown]) -> LoadReport {
+    let mut m = all[0].report.clone();
     m.target_rps = Some(0.0);
     m.concurrency = 0;
     m.duration_seconds = 0.0;
@@ -165,7 +177,8 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     m.http_status.clear();
     m.violations.clear();
     m.thresholds.clear();
-    for s in &all {
+    let mut targets: Vec<&str> = Vec::new();
+    for s in all {
         let r = &s.report;
         if !targets.contains(&r.target.as_str()) {
             targets.push(&r.target);
@@ -176,9 +189,7 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
         m.requests += r.requests;
         m.dropped += r.dropped;
         m.achieved_rps += r.achieved_rps;
-        for o in Outcome::ALL {
-            *m.outcomes.slot(o) += r.outcomes.get(o);
-        }
+        keyed::add_all(&mut m.outcomes, &r.outcomes);
         m.late_starts += r.late_starts;
         m.connections_opened += r.connections_opened;
         super::tls_versions::add(&mut m.tls_versions, &r.tls_versions);
@@ -193,36 +204,29 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
                 m.thresholds.push(t.clone());
             }
         }
-        histogram::add(&mut latency, &s.latency);
-        if let (Some(into), Some(from)) = (service.as_mut(), s.service.as_ref()) {
-            histogram::add(into, from);
-        }
-        if let (Some(into), Some(from)) = (phases.as_mut(), s.phases.as_ref()) {
-            into.iter_mut().zip(from).for_each(|(into, from)| histogram::add(into, from));
-        }
-        if let (Some(into), Some(from)) = (ok_latency.as_mut(), s.ok_latency.as_ref()) {
-            histogram::add(into, from);
-        }
     }
-    m.then = merge_then(&all, m.requests + m.dropped)?;
+    let failing: Vec<&str> = Outcome::ALL.iter().filter(|o| **o != Outcome::Ok).map(|o| o.as_str()).collect();
+    m.reasons = reasons::sum(all.iter().map(|s| &s.report.reasons), &failing);
     m.new_connection_share = share(m.connections_opened, m.requests);
-    m.phases_seconds = phases.as_ref().map(PhaseTable::of).unwrap_or_default();
-    m.phase_histograms = phases.as_ref().map(histogram::encode_phases);
     m.target = targets.join(", ");
     m.target_rps = m.target_rps.map(round6);
-    let (one_schedule, warnings) = check_segments(&all);
+    m
+}
+
+/// The merged run's place in time and its rate: segments of one schedule are one run
+/// over their common window. Returns the notes that say how the reports were merged.
+fn schedule(m: &mut LoadReport, all: &[&Shown]) -> Vec<String> {
+    let (one_schedule, warnings) = check_segments(all);
     m.segment = None;
     m.started_at = all.iter().filter_map(|s| started(&s.report)).min().map(rfc3339);
     m.first_send_late_seconds = all.iter().filter_map(|s| s.report.first_send_late_seconds).reduce(f64::max);
     if one_schedule {
         // Segments of one schedule: one run, its rate over the segments' common window.
-        m.duration_seconds = common_window(&all);
+        m.duration_seconds = common_window(all);
         m.achieved_rps = if m.duration_seconds > 0.0 { m.requests as f64 / m.duration_seconds } else { 0.0 };
         m.duration_seconds = round6(m.duration_seconds);
     }
     m.achieved_rps = round6(m.achieved_rps);
-    m.latency_seconds = Percentiles::of(&latency);
-    m.histogram = histogram::encode(&latency);
     let mut notes: Vec<String> = warnings.into_iter().map(|w| format!("{WARNING}{w}")).collect();
     notes.push(if one_schedule {
         format!(
@@ -232,27 +236,71 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
     } else {
         format!("merged from {} reports: counts and histograms add, rates add", all.len())
     });
-    match &service {
-        Some(h) => m.service_time_seconds = Percentiles::of(h),
-        None => {
-            m.service_time_seconds = merge_service_times(&all);
-            notes.push(
-                "a report without a service-time histogram was merged: service-time percentiles are \
-                 request-weighted means of the reports' (approximate); min, mean and max are exact"
-                    .to_string(),
-            );
+    notes
+}
+
+/// The reports' histograms added, each kept only when every report has it.
+struct Histograms {
+    latency: Histogram<u64>,
+    service: Option<Histogram<u64>>,
+    phases: Option<PhaseHistograms>,
+    ok_latency: Option<Histogram<u64>>,
+}
+
+impl Histograms {
+    fn added(all: &[&Shown]) -> Histograms {
+        let mut latency = histogram();
+        let mut service = all.iter().all(|s| s.service.is_some()).then(histogram);
+        let mut phases = all.iter().all(|s| s.phases.is_some()).then(phase_histograms);
+        let mut ok_latency = all.iter().all(|s| s.ok_latency.is_some()).then(histogram);
+        for s in all {
+            histogram::add(&mut latency, &s.latency);
+            if let (Some(into), Some(from)) = (service.as_mut(), s.service.as_ref()) {
+                histogram::add(into, from);
+            }
+            if let (Some(into), Some(from)) = (phases.as_mut(), s.phases.as_ref()) {
+                into.values_mut().zip(from.values()).for_each(|(into, from)| histogram::add(into, from));
+            }
+            if let (Some(into), Some(from)) = (ok_latency.as_mut(), s.ok_latency.as_ref()) {
+                histogram::add(into, from);
+            }
+        }
+        Histograms { latency, service, phases, ok_latency }
+    }
+
+    /// Writes the merged percentiles, phases and saved histograms into `m`, with a note
+    /// for each that a report without its histogram left approximate or out.
+    fn write(&self, m: &mut LoadReport, all: &[&Shown], notes: &mut Vec<String>) {
+        m.latency_seconds = Percentiles::of(&self.latency);
+        m.histogram = histogram::encode(&self.latency);
+        match &self.service {
+            Some(h) => m.service_time_seconds = Percentiles::of(h),
+            None => {
+                m.service_time_seconds = merge_service_times(all);
+                notes.push(
+                    "a report without a service-time histogram was merged: service-time percentiles are \
+                     request-weighted means of the reports' (approximate); min, mean and max are exact"
+                        .to_string(),
+                );
+            }
+        }
+        m.service_time_histogram = self.service.as_ref().map(histogram::encode);
+        m.phases_seconds = self.phases.as_ref().map(phase_table).unwrap_or_default();
+        m.phase_histograms = self.phases.as_ref().map(histogram::encode_phases);
+        if self.phases.is_none() {
+            notes.push("a report without phase histograms was merged: the merged report has no phases".to_string());
+        }
+        m.ok_latency_seconds = self.ok_latency.as_ref().map(Percentiles::of);
+        m.ok_histogram = self.ok_latency.as_ref().map(histogram::encode);
+        if self.ok_latency.is_none() {
+            notes.push("a report without ok latency was merged: the merged report has none".to_string());
         }
     }
-    if phases.is_none() {
-        notes.push("a report without phase histograms was merged: the merged report has no phases".to_string());
-    }
-    m.service_time_histogram = service.as_ref().map(histogram::encode);
-    m.ok_latency_seconds = ok_latency.as_ref().map(Percentiles::of);
-    m.ok_histogram = ok_latency.as_ref().map(histogram::encode);
-    if ok_latency.is_none() {
-        notes.push("a report without ok latency was merged: the merged report has none".to_string());
-    }
-    match merge_timelines(&all) {
+}
+
+/// The merged timeline, or none and a note saying why.
+fn add_timeline(m: &mut LoadReport, all: &[&Shown], notes: &mut Vec<String>) {
+    match merge_timelines(all) {
         Ok(merged) => {
             // `started_at` is the earliest already: the merged timeline counts from it.
             m.timeline_interval_seconds = Some(merged.interval);
@@ -271,7 +319,30 @@ pub fn merge(parts: Vec<Shown>) -> Result<Shown, ReportError> {
             notes.push(format!("no merged timeline: {why}"));
         }
     }
-    Ok(Shown { report: m, latency, service, phases, ok_latency, notes })
+}
+
+/// The `--stages` plans added stage by stage (as `target_rps` adds) when every report
+/// has one of the same stage lengths; otherwise none, with a note when some had one.
+fn merge_stages(all: &[&Shown], notes: &mut Vec<String>) -> Option<Vec<PlannedStage>> {
+    let plans: Option<Vec<&Vec<PlannedStage>>> = all.iter().map(|s| s.report.stages.as_ref()).collect();
+    let same = |a: &[PlannedStage], b: &[PlannedStage]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.duration_seconds == y.duration_seconds)
+    };
+    match plans {
+        Some(plans) if plans.iter().all(|p| same(p, plans[0])) => {
+            let mut sum = plans[0].clone();
+            for (i, stage) in sum.iter_mut().enumerate() {
+                stage.target_rps = round6(plans.iter().map(|p| p[i].target_rps).sum());
+            }
+            Some(sum)
+        }
+        _ => {
+            if all.iter().any(|s| s.report.stages.is_some()) {
+                notes.push("the reports' --stages plans do not line up: the merged report keeps none".to_string());
+            }
+            None
+        }
+    }
 }
 
 /// The reports' timelines on one time axis.
@@ -326,9 +397,7 @@ fn merge_timelines(all: &[&Shown]) -> Result<MergedTimeline, String> {
             let Some(sum) = sums.get_mut(i) else { continue };
             sum.entry.requests += e.requests;
             sum.entry.dropped += e.dropped;
-            for o in Outcome::ALL {
-                sum.entry.outcomes.add(o, e.outcomes.get(o));
-            }
+            keyed::add_all(&mut sum.entry.outcomes, &e.outcomes);
             let l = &e.latency_seconds;
             sum.joined.add([l.p50, l.p90, l.p99], e.requests);
             sum.entry.latency_seconds.max = sum.entry.latency_seconds.max.max(l.max);
@@ -457,7 +526,7 @@ fn merge_then(all: &[&Shown], due: u64) -> Result<Option<ThenReport>, ReportErro
     };
     let bad = |why: String| ReportError::Histogram { path: "the then section".into(), why };
     let mut latency = histogram();
-    let mut phases: PhaseHistograms = std::array::from_fn(|_| histogram());
+    let mut phases = phase_histograms();
     let mut merged = sections[0].clone();
     merged.calls = 0;
     merged.journeys_ok = 0;
@@ -474,12 +543,15 @@ fn merge_then(all: &[&Shown], due: u64) -> Result<Option<ThenReport>, ReportErro
         }
         histogram::add(&mut latency, &histogram::decode(&t.histogram).map_err(bad)?);
         let from = histogram::decode_phases(&t.phase_histograms).map_err(bad)?;
-        phases.iter_mut().zip(&from).for_each(|(into, from)| histogram::add(into, from));
+        phases.values_mut().zip(from.values()).for_each(|(into, from)| histogram::add(into, from));
     }
     merged.url = urls.join(", ");
+    let failing: Vec<&str> =
+        StepOutcome::ALL.iter().filter(|o| **o != StepOutcome::Accepted).map(|o| o.as_str()).collect();
+    merged.reasons = reasons::sum(sections.iter().map(|t| &t.reasons), &failing);
     merged.journey_error_rate = ThenReport::error_rate(merged.journeys_ok, due);
     merged.latency_seconds = Percentiles::of(&latency);
-    merged.phases_seconds = PhaseTable::of(&phases);
+    merged.phases_seconds = phase_table(&phases);
     merged.histogram = histogram::encode(&latency);
     merged.phase_histograms = histogram::encode_phases(&phases);
     Ok(Some(merged))

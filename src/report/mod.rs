@@ -1,7 +1,8 @@
 //! `nehr-probe report`: renders a saved JSON load report again, or merges several (from
 //! processes or machines run side by side) into one, and judges thresholds on it.
 //!
-//! [`model`] owns the report's shape, [`histogram`] its histograms, [`merge`] reading and
+//! [`model`] owns the report's shape, [`histogram`] its histograms, [`reasons`] why calls
+//! failed, [`merge`] reading and
 //! merging, [`text`] the terminal rendering, [`html`] the `--html` page ([`chart`] its charts,
 //! [`axis`] their latency axis), [`threshold`]
 //! the pass/fail rules, [`compare`] the comparison with a baseline, [`ci`] JUnit and
@@ -18,6 +19,7 @@ pub mod html_compare;
 pub mod html_then;
 pub mod merge;
 pub mod model;
+pub mod reasons;
 pub mod text;
 pub mod threshold;
 pub mod tls_versions;

@@ -13,10 +13,11 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::histogram::percentile;
+use super::reasons::OutcomeReasons;
 use super::threshold::{Facts, Judged, Threshold};
 use crate::call::Outcome;
-use crate::call::phases::PHASE_NAMES;
-use crate::util::units::round6;
+use crate::call::phases::PhaseMap;
+use crate::util::units::{round6, trim3};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,46 +45,7 @@ impl std::fmt::Display for Segment {
 
 /// Requests by outcome: all ten keys, always (`reused_token`, added later, is read as
 /// 0 from older reports).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcomes {
-    pub ok: u64,
-    pub invalid_body: u64,
-    #[serde(default)]
-    pub reused_token: u64,
-    pub unauthorized: u64,
-    pub rate_limited: u64,
-    pub server_error: u64,
-    pub http_error: u64,
-    pub timeout: u64,
-    pub connect_error: u64,
-    pub transport_error: u64,
-}
-
-impl Outcomes {
-    pub fn add(&mut self, o: Outcome, n: u64) {
-        *self.slot(o) += n;
-    }
-
-    pub fn get(&self, o: Outcome) -> u64 {
-        let mut copy = *self;
-        *copy.slot(o)
-    }
-
-    pub fn slot(&mut self, o: Outcome) -> &mut u64 {
-        match o {
-            Outcome::Ok => &mut self.ok,
-            Outcome::InvalidBody => &mut self.invalid_body,
-            Outcome::ReusedToken => &mut self.reused_token,
-            Outcome::Unauthorized => &mut self.unauthorized,
-            Outcome::RateLimited => &mut self.rate_limited,
-            Outcome::ServerError => &mut self.server_error,
-            Outcome::HttpError => &mut self.http_error,
-            Outcome::Timeout => &mut self.timeout,
-            Outcome::ConnectError => &mut self.connect_error,
-            Outcome::TransportError => &mut self.transport_error,
-        }
-    }
-}
+pub use crate::call::Outcomes;
 
 /// A distribution in seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -117,6 +79,14 @@ impl Percentiles {
         }
     }
 
+    /// Which of [`Percentiles::rows`] rest on fewer than [`THIN_BELOW`] of `calls`
+    /// beyond them (p99 of 500 calls is the 5th slowest: close to max, not a p99).
+    pub fn thin(calls: u64) -> [bool; 8] {
+        // Per ten thousand: p50, p90, p99, p99.9, p99.99.
+        let beyond = |per_10k: u64| u128::from(calls) * u128::from(10_000 - per_10k) < u128::from(THIN_BELOW) * 10_000;
+        [false, false, beyond(5000), beyond(9000), beyond(9900), beyond(9990), beyond(9999), false]
+    }
+
     /// The quantiles in the order reports list them, with their names.
     pub fn rows(&self) -> [(&'static str, f64); 8] {
         [
@@ -130,6 +100,68 @@ impl Percentiles {
             ("max", self.max),
         ]
     }
+}
+
+/// A percentile with fewer calls than this beyond it is marked in the text and HTML
+/// reports: it is close to max (docs/measurement.md).
+pub const THIN_BELOW: u64 = 10;
+
+/// The note the text and HTML reports put under a table with a marked percentile.
+pub const THIN_NOTE: &str = "fewer than 10 calls above this percentile: it is close to max";
+
+/// One stage of a `--stages` plan: the rate ramps linearly to `target_rps` over
+/// `duration_seconds`, from the rate the stage before ended at (the first from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStage {
+    pub duration_seconds: f64,
+    /// This report's share: with `--segment I/N`, the stage's rate over N.
+    pub target_rps: f64,
+}
+
+/// The most stages a chart draws the planned rate of.
+const MAX_PLANNED_CORNERS: usize = 10_000;
+
+/// The planned rate of `stages` over time, as the corners of its line: `(seconds from
+/// the start, requests per second)`, up to `until` seconds (where the chart ends).
+pub fn planned_rate(stages: &[PlannedStage], until: f64) -> Vec<(f64, f64)> {
+    let mut line = vec![(0.0, 0.0)];
+    let (mut t, mut rate) = (0.0_f64, 0.0_f64);
+    // A saved report may hold any number: a chart is under 1000 pixels wide anyway.
+    for s in stages.iter().take(MAX_PLANNED_CORNERS) {
+        let len = s.duration_seconds.max(0.0);
+        if t + len >= until {
+            let part = if len > 0.0 { (until - t) / len } else { 1.0 };
+            line.push((until, rate + (s.target_rps - rate) * part.clamp(0.0, 1.0)));
+            return line;
+        }
+        t += len;
+        rate = s.target_rps;
+        line.push((t, rate));
+    }
+    // The plan is over before the chart: no more requests are due.
+    if t < until {
+        if rate != 0.0 {
+            line.push((t, 0.0));
+        }
+        line.push((until, 0.0));
+    }
+    line
+}
+
+/// `10s:50, 20s:100`: a plan as `--stages` takes it, at most `most` stages named.
+pub fn stages_text(stages: &[PlannedStage], most: usize) -> String {
+    let mut named: Vec<String> = stages
+        .iter()
+        .take(most)
+        .map(|s| {
+            let d = humantime::format_duration(Duration::from_secs_f64(s.duration_seconds.clamp(0.0, 1e9)));
+            format!("{d}:{}", trim3(s.target_rps))
+        })
+        .collect();
+    if stages.len() > most {
+        named.push(format!("and {} more", stages.len() - most));
+    }
+    named.join(", ")
 }
 
 /// One phase of the calls over the calls where it happened (docs/json.md).
@@ -176,31 +208,25 @@ impl PhaseStats {
 }
 
 /// The five phases (`null`: no call had it).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct PhaseTable {
-    pub resolve: Option<PhaseStats>,
-    pub connect: Option<PhaseStats>,
-    pub tls: Option<PhaseStats>,
-    pub processing: Option<PhaseStats>,
-    pub transfer: Option<PhaseStats>,
+pub type PhaseTable = PhaseMap<Option<PhaseStats>>;
+
+/// The phase table of the histograms of the five phases.
+pub fn phase_table(h: &PhaseHistograms) -> PhaseTable {
+    PhaseMap::from_fn(|p| PhaseStats::of(&h[p]))
 }
 
-impl PhaseTable {
-    /// From the histograms of the five phases, in [`PHASE_NAMES`]' order.
-    pub fn of(h: &PhaseHistograms) -> PhaseTable {
-        let [resolve, connect, tls, processing, transfer] = h.each_ref().map(PhaseStats::of);
-        PhaseTable { resolve, connect, tls, processing, transfer }
-    }
-
-    /// The phases with their names, in the order reports list them.
-    pub fn rows(&self) -> [(&'static str, Option<PhaseStats>); 5] {
-        let all = [self.resolve, self.connect, self.tls, self.processing, self.transfer];
-        std::array::from_fn(|i| (PHASE_NAMES[i], all[i]))
-    }
+/// The phases with their names, in the order reports list them.
+pub fn phase_rows(table: &PhaseTable) -> Vec<(&'static str, Option<PhaseStats>)> {
+    crate::call::keyed::named(table).collect()
 }
 
-/// The histograms of the five phases (µs), in [`PHASE_NAMES`]' order.
-pub type PhaseHistograms = [Histogram<u64>; 5];
+/// The histograms of the five phases (µs).
+pub type PhaseHistograms = PhaseMap<Histogram<u64>>;
+
+/// Five empty phase histograms.
+pub fn phase_histograms() -> PhaseHistograms {
+    PhaseMap::from_fn(|_| super::histogram::histogram())
+}
 
 /// One interval of the timeline: the calls that *ended* in it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -212,6 +238,7 @@ pub struct TimelineEntry {
     /// written before it was counted.
     #[serde(default)]
     pub dropped: u64,
+    #[serde(with = "crate::call::keyed")]
     pub outcomes: Outcomes,
     /// All calls' latency (all zero without calls).
     pub latency_seconds: IntervalLatency,
@@ -226,6 +253,10 @@ pub struct LoadReport {
     /// The planned mean rate (`--rps`; for `--stages` planned requests over the planned
     /// time); null for the closed model.
     pub target_rps: Option<f64>,
+    /// `--stages`: the plan. Absent for `--rps` and the closed model, and in reports
+    /// written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<PlannedStage>>,
     pub concurrency: u64,
     pub duration_seconds: f64,
     pub requests: u64,
@@ -235,6 +266,7 @@ pub struct LoadReport {
     #[serde(default)]
     pub dropped: u64,
     pub achieved_rps: f64,
+    #[serde(with = "crate::call::keyed")]
     pub outcomes: Outcomes,
     pub latency_seconds: Percentiles,
     /// Latency of `ok` calls only, so that fast failures do not flatter it. Absent in
@@ -245,6 +277,10 @@ pub struct LoadReport {
     pub late_starts: u64,
     pub http_status: BTreeMap<String, u64>,
     pub violations: BTreeMap<String, u64>,
+    /// Why calls failed: each failing outcome's most frequent reasons, by outcome
+    /// name. Empty when no call failed; absent (empty) in reports written before it.
+    #[serde(default)]
+    pub reasons: BTreeMap<String, OutcomeReasons>,
     pub thresholds: Vec<Judged>,
     /// Seconds per timeline entry: 1, coarser for long runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -280,6 +316,7 @@ pub struct LoadReport {
     pub tls_versions: BTreeMap<String, u64>,
     /// Where the time went: each phase over the calls where it happened.
     #[serde(default)]
+    #[serde(with = "crate::call::keyed")]
     pub phases_seconds: PhaseTable,
     /// The phases' histograms by phase name, as `histogram`, so merges are exact.
     /// Reports written without them still read and merge (without phases).
@@ -303,6 +340,9 @@ pub struct ThenReport {
     pub calls: u64,
     /// Those calls by outcome, every key of docs/journeys.md always.
     pub outcomes: BTreeMap<String, u64>,
+    /// Why calls other than `accepted` ended so, as the report's own `reasons`.
+    #[serde(default)]
+    pub reasons: BTreeMap<String, OutcomeReasons>,
     /// Journeys a user could go on with: the login ok and the call accepted.
     pub journeys_ok: u64,
     /// The share of due journeys that did not end so: failed logins, refused or failed
@@ -310,6 +350,7 @@ pub struct ThenReport {
     pub journey_error_rate: f64,
     /// From the call's send to its end.
     pub latency_seconds: Percentiles,
+    #[serde(with = "crate::call::keyed")]
     pub phases_seconds: PhaseTable,
     /// As the report's own, for exact merges.
     pub histogram: String,
@@ -329,6 +370,8 @@ pub struct RunFacts {
     pub target: String,
     pub model: Model,
     pub target_rps: Option<f64>,
+    /// `--stages`: the plan (this segment's share of it).
+    pub stages: Option<Vec<PlannedStage>>,
     pub concurrency: u64,
     pub duration: Duration,
     pub segment: Option<Segment>,
@@ -349,7 +392,7 @@ impl LoadReport {
             then_latency: then_latency.as_ref(),
             journeys_ok: self.then.as_ref().map(|t| t.journeys_ok),
             requests: self.requests,
-            ok: self.outcomes.ok,
+            ok: self.outcomes[Outcome::Ok],
             dropped: self.dropped,
             achieved_rps: self.achieved_rps,
         };
@@ -365,7 +408,7 @@ impl LoadReport {
     /// must not pass silently: docs/exit-codes.md). Empty when the run passed.
     pub fn failures(&self) -> Vec<String> {
         let mut out: Vec<String> = self.thresholds.iter().filter(|t| !t.passed).map(|t| t.expr.clone()).collect();
-        if self.outcomes.ok == 0 {
+        if self.outcomes[Outcome::Ok] == 0 {
             out.push(NO_OK.to_string());
         }
         out
@@ -406,4 +449,34 @@ pub struct Shown {
 /// The share `part / of`, rounded to the microsecond's six decimals; 0 of nothing.
 pub fn share(part: u64, of: u64) -> f64 {
     if of == 0 { 0.0 } else { round6(part as f64 / of as f64) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_percentile_needs_ten_calls_beyond_it() {
+        // min, mean, p50, p90, p99, p99.9, p99.99, max.
+        let f = false;
+        assert_eq!(Percentiles::thin(500), [f, f, f, f, true, true, true, f], "p99 of 500 is the 5th slowest");
+        assert_eq!(Percentiles::thin(1_000), [f, f, f, f, f, true, true, f]);
+        assert_eq!(Percentiles::thin(9_999), [f, f, f, f, f, true, true, f]);
+        assert_eq!(Percentiles::thin(10_000), [f, f, f, f, f, f, true, f]);
+        assert!(Percentiles::thin(99_999)[6]);
+        assert_eq!(Percentiles::thin(100_000), [f; 8]);
+        assert_eq!(Percentiles::thin(19), [f, f, true, true, true, true, true, f]);
+        assert_eq!(Percentiles::thin(u64::MAX), [f; 8]);
+    }
+
+    #[test]
+    fn the_planned_rate_ramps_holds_jumps_and_ends() {
+        let plan = [(2.0, 10.0), (2.0, 10.0), (0.0, 30.0), (1.0, 0.0)]
+            .map(|(duration_seconds, target_rps)| PlannedStage { duration_seconds, target_rps });
+        let line = planned_rate(&plan, 7.0);
+        assert_eq!(line, [(0.0, 0.0), (2.0, 10.0), (4.0, 10.0), (4.0, 30.0), (5.0, 0.0), (7.0, 0.0)]);
+        // A chart that ends mid-ramp ends the line there.
+        assert_eq!(planned_rate(&plan, 1.0), [(0.0, 0.0), (1.0, 5.0)]);
+        assert_eq!(stages_text(&plan, 3), "2s:10, 2s:10, 0s:30, and 1 more");
+    }
 }

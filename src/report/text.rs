@@ -4,11 +4,15 @@
 //! only come from the report and its histogram, so `report FILE` renders a saved run
 //! exactly as `load` showed it.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::histogram::percentile;
 use super::merge::WARNING;
-use super::model::{LoadReport, Model, NO_OK, PhaseTable, Shown, ThenReport, TimelineEntry};
+use super::model::{
+    LoadReport, Model, NO_OK, Percentiles, PhaseTable, Shown, THIN_NOTE, ThenReport, TimelineEntry, stages_text,
+};
+use super::reasons::{OutcomeReasons, TOP};
 use super::threshold::Threshold;
 use crate::call::Outcome;
 use crate::call::observation::StepOutcome;
@@ -36,21 +40,43 @@ pub fn render(shown: &Shown) -> String {
     let r = &shown.report;
     let mut out = String::new();
     let o = &mut out;
+    header(o, shown);
+    outcomes(o, r);
+    reasons(o, "why calls failed", &Outcome::ALL.map(Outcome::as_str), &r.reasons);
+    latency(o, r);
+    phases(o, r);
+    if let Some(line) = super::tls_versions::text_line(&r.tls_versions, r.requests) {
+        let _ = writeln!(o, "{line}");
+    }
+    if let Some(t) = &r.then {
+        then(o, t, r.requests + r.dropped);
+    }
+    statuses(o, r);
+    violations(o, r);
+    if r.requests > 0 && !r.timeline.is_empty() {
+        timeline(o, r);
+    }
+    if r.requests > 0 {
+        let _ = writeln!(o, "\nlatency spectrum");
+        spectrum(o, shown);
+    }
+    thresholds(o, r);
+    out
+}
+
+/// The target, the model, the run's counts and the notes.
+fn header(o: &mut String, shown: &Shown) {
+    let r = &shown.report;
     let _ = writeln!(o, "nehr-probe load: {}", r.target);
-    let model = match (r.model, r.target_rps) {
-        (Model::Open, Some(rps)) => format!("open model at {} rps, at most {} in flight", trim3(rps), r.concurrency),
-        (Model::Open, None) => format!("open model, at most {} in flight", r.concurrency),
-        (Model::Closed, _) => format!("closed model, {} workers back to back", r.concurrency),
-    };
-    let _ = writeln!(o, "  {model}");
+    let _ = writeln!(o, "  {}", model(r));
     let _ = writeln!(
         o,
         "  {} requests in {:.2} s = {:.2}/s; {} ok ({}); late starts {}",
         r.requests,
         r.duration_seconds,
         r.achieved_rps,
-        r.outcomes.ok,
-        share(r.outcomes.ok, r.requests),
+        r.outcomes[Outcome::Ok],
+        share(r.outcomes[Outcome::Ok], r.requests),
         r.late_starts,
     );
     if r.dropped > 0 {
@@ -69,11 +95,32 @@ pub fn render(shown: &Shown) -> String {
             None => _ = writeln!(o, "  note: {note}"),
         }
     }
+}
 
+/// The most stages the header names.
+const HEADER_STAGES: usize = 8;
+
+/// `open model at 20 rps`, `open model, stages 10s:50, 20s:100 (…)`, `closed model, …`.
+fn model(r: &LoadReport) -> String {
+    match (r.model, r.target_rps, &r.stages) {
+        (Model::Open, rps, Some(stages)) => {
+            let mean = rps.map_or(String::new(), |rps| format!(" ({} rps on average)", trim3(rps)));
+            let stages = stages_text(stages, HEADER_STAGES);
+            format!("open model, stages {stages}{mean}, at most {} in flight", r.concurrency)
+        }
+        (Model::Open, Some(rps), None) => {
+            format!("open model at {} rps, at most {} in flight", trim3(rps), r.concurrency)
+        }
+        (Model::Open, None, None) => format!("open model, at most {} in flight", r.concurrency),
+        (Model::Closed, _, _) => format!("closed model, {} workers back to back", r.concurrency),
+    }
+}
+
+fn outcomes(o: &mut String, r: &LoadReport) {
     let _ = writeln!(o, "\noutcomes");
     let mut zero = Vec::new();
     for outcome in Outcome::ALL {
-        let n = r.outcomes.get(outcome);
+        let n = r.outcomes[outcome];
         if n == 0 {
             zero.push(outcome.as_str());
         } else {
@@ -83,7 +130,30 @@ pub fn render(shown: &Shown) -> String {
     if !zero.is_empty() {
         let _ = writeln!(o, "  none: {}", zero.join(", "));
     }
+}
 
+/// Each outcome's most frequent reasons, in the order of `names`, under `title`.
+fn reasons(o: &mut String, title: &str, names: &[&str], table: &BTreeMap<String, OutcomeReasons>) {
+    if table.values().all(|r| r.calls() == 0) {
+        return;
+    }
+    let _ = writeln!(o, "\n{title} (the {TOP} most frequent reasons of each outcome)");
+    for name in names {
+        let Some(r) = table.get(*name) else { continue };
+        let mut label = *name;
+        for c in &r.top {
+            let _ = writeln!(o, "  {label:<16} {:>10}  {}", c.count, c.reason);
+            label = "";
+        }
+        if r.other > 0 {
+            let _ = writeln!(o, "  {label:<16} {:>10}  (other reasons)", r.other);
+        }
+    }
+}
+
+/// Latency, ok latency and service time side by side; a percentile with too few calls
+/// beyond it marked.
+fn latency(o: &mut String, r: &LoadReport) {
     let (lat, svc) = match r.model {
         Model::Open => ("latency (from due)", "service time (from send)"),
         Model::Closed => ("latency", "service time"),
@@ -95,67 +165,69 @@ pub fn render(shown: &Shown) -> String {
         );
     }
     let _ = writeln!(o, "\n  {:<8} {lat:>20}  {:>14}  {svc:>26}", "", "ok calls only");
-    let ok_rows = r.ok_latency_seconds.filter(|_| r.outcomes.ok > 0).map(|p| p.rows());
+    let ok_rows = r.ok_latency_seconds.filter(|_| r.outcomes[Outcome::Ok] > 0).map(|p| p.rows());
+    let (thin, ok_thin) = (Percentiles::thin(r.requests), Percentiles::thin(r.outcomes[Outcome::Ok]));
+    // A cell is its value and a mark: `*` when too few calls lie beyond it.
+    let cell =
+        |v: Option<f64>, thin: bool| v.map_or("–".into(), human_secs) + if thin && v.is_some() { "*" } else { " " };
     for (i, ((name, l), (_, s))) in r.latency_seconds.rows().into_iter().zip(r.service_time_seconds.rows()).enumerate()
     {
-        let (l, s) = if r.requests == 0 { ("–".into(), "–".into()) } else { (human_secs(l), human_secs(s)) };
-        let ok = ok_rows.map_or("–".into(), |rows| human_secs(rows[i].1));
-        let _ = writeln!(o, "  {name:<8} {l:>20}  {ok:>14}  {s:>26}");
+        let any = r.requests > 0;
+        let (l, s) = (cell(any.then_some(l), thin[i]), cell(any.then_some(s), thin[i]));
+        let ok = cell(ok_rows.map(|rows| rows[i].1), ok_thin[i]);
+        let line = format!("  {name:<8} {l:>21} {ok:>15} {s:>27}");
+        let _ = writeln!(o, "{}", line.trim_end());
     }
+    if (r.requests > 0 && thin.contains(&true)) || (ok_rows.is_some() && ok_thin.contains(&true)) {
+        let _ = writeln!(o, "  * {THIN_NOTE}");
+    }
+}
 
-    phases(o, r);
-    if let Some(line) = super::tls_versions::text_line(&r.tls_versions, r.requests) {
-        let _ = writeln!(o, "{line}");
-    }
-    if let Some(t) = &r.then {
-        then(o, t, r.requests + r.dropped);
-    }
-
+fn statuses(o: &mut String, r: &LoadReport) {
     if !r.http_status.is_empty() {
         let codes: Vec<String> = r.http_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
         let _ = writeln!(o, "\nHTTP status  {}", codes.join("   "));
     }
     let no_answer = r.requests - r.http_status.values().sum::<u64>().min(r.requests);
     if no_answer > 0 {
-        let _ =
-            writeln!(o, "no HTTP answer: {no_answer} (connect errors, timeouts before the headers, transport errors)");
+        let gap = if r.http_status.is_empty() { "\n" } else { "" };
+        let _ = writeln!(
+            o,
+            "{gap}no HTTP answer: {no_answer} (connect errors, timeouts before the headers, transport errors)"
+        );
     }
+}
 
-    if !r.violations.is_empty() {
-        let mut top: Vec<(&String, &u64)> = r.violations.iter().collect();
-        top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let shown_n = top.len().min(TOP_VIOLATIONS);
-        let _ = writeln!(o, "\nschema violations (top {shown_n} of {} paths)", top.len());
-        for (path, n) in top.into_iter().take(TOP_VIOLATIONS) {
-            let path = if path.is_empty() { "(the whole body)" } else { path.as_str() };
-            let _ = writeln!(o, "  {path:<32} {n:>10}");
-        }
+fn violations(o: &mut String, r: &LoadReport) {
+    if r.violations.is_empty() {
+        return;
     }
+    let mut top: Vec<(&String, &u64)> = r.violations.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let shown_n = top.len().min(TOP_VIOLATIONS);
+    let _ = writeln!(o, "\nschema violations (top {shown_n} of {} paths)", top.len());
+    for (path, n) in top.into_iter().take(TOP_VIOLATIONS) {
+        let path = if path.is_empty() { "(the whole body)" } else { path.as_str() };
+        let _ = writeln!(o, "  {path:<32} {n:>10}");
+    }
+}
 
-    if r.requests > 0 && !r.timeline.is_empty() {
-        timeline(o, r);
+fn thresholds(o: &mut String, r: &LoadReport) {
+    if r.thresholds.is_empty() && r.outcomes[Outcome::Ok] > 0 {
+        return;
     }
-
-    if r.requests > 0 {
-        let _ = writeln!(o, "\nlatency spectrum");
-        spectrum(o, shown);
+    let _ = writeln!(o, "\nthresholds");
+    if r.outcomes[Outcome::Ok] == 0 {
+        let _ = writeln!(o, "  FAIL  {NO_OK:<24} the run fails (exit 1) whatever its rules");
     }
-
-    if !r.thresholds.is_empty() || r.outcomes.ok == 0 {
-        let _ = writeln!(o, "\nthresholds");
-        if r.outcomes.ok == 0 {
-            let _ = writeln!(o, "  FAIL  {NO_OK:<24} the run fails (exit 1) whatever its rules");
-        }
-        for v in &r.thresholds {
-            let actual = match Threshold::parse(&v.expr) {
-                Ok(t) => t.show(v.actual),
-                Err(_) => v.actual.map_or("–".into(), |a| a.to_string()),
-            };
-            let mark = if v.passed { "pass" } else { "FAIL" };
-            let _ = writeln!(o, "  {mark}  {:<24} actual {actual}", v.expr);
-        }
+    for v in &r.thresholds {
+        let actual = match Threshold::parse(&v.expr) {
+            Ok(t) => t.show(v.actual),
+            Err(_) => v.actual.map_or("–".into(), |a| a.to_string()),
+        };
+        let mark = if v.passed { "pass" } else { "FAIL" };
+        let _ = writeln!(o, "  {mark}  {:<24} actual {actual}", v.expr);
     }
-    out
 }
 
 /// Where the time went, phase by phase over the calls that had each, and how many
@@ -195,6 +267,7 @@ fn then(o: &mut String, t: &ThenReport, due: u64) {
     if !zero.is_empty() {
         let _ = writeln!(o, "  none: {}", zero.join(", "));
     }
+    reasons(o, "  why next calls failed", &StepOutcome::ALL.map(StepOutcome::as_str), &t.reasons);
     if t.calls == 0 {
         return;
     }
@@ -211,7 +284,7 @@ fn then(o: &mut String, t: &ThenReport, due: u64) {
 
 /// The phase table; whether it had any phase to show.
 fn phase_table(o: &mut String, table: &PhaseTable) -> bool {
-    let rows = table.rows();
+    let rows = super::model::phase_rows(table);
     if rows.iter().all(|(_, p)| p.is_none()) {
         return false;
     }
@@ -277,10 +350,10 @@ fn timeline(o: &mut String, r: &LoadReport) {
         human_span(span as f64),
     );
     for outcome in Outcome::ALL {
-        if r.outcomes.get(outcome) == 0 {
+        if r.outcomes[outcome] == 0 {
             continue;
         }
-        let rates: Vec<f64> = columns.iter().map(|c| rate(c, &|e| e.outcomes.get(outcome))).collect();
+        let rates: Vec<f64> = columns.iter().map(|c| rate(c, &|e| e.outcomes[outcome])).collect();
         let top = rates.iter().copied().fold(0.0, f64::max);
         let _ = writeln!(o, "  {:<16} {}  {}/s at most", outcome.as_str(), sparkline(&rates, peak), trim3(top));
     }

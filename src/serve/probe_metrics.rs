@@ -15,8 +15,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
 
+use crate::call::keyed::Named;
 use crate::call::observation::{HttpVersion, StepOutcome};
-use crate::call::phases::PHASE_NAMES;
 use crate::call::{Observation, Outcome, Phases};
 use crate::metrics::gather;
 use crate::util::exposition::model::MetricFamily;
@@ -115,11 +115,8 @@ pub fn probe_families(p: &ProbeResult) -> Vec<MetricFamily> {
         gauge(&mut r, "nehr_probe_then_seconds", "How long the --then call took", latency.as_secs_f64());
     }
     // blackbox_exporter's phase series: every phase, 0 when the probe had none.
-    let phases: Vec<_> = PHASE_NAMES
-        .iter()
-        .zip(p.phases.listed())
-        .map(|(name, d)| (*name, d.map_or(0.0, |d| d.as_secs_f64())))
-        .collect();
+    let phases: Vec<_> =
+        p.phases.listed().into_iter().map(|(phase, d)| (phase.name(), d.map_or(0.0, |d| d.as_secs_f64()))).collect();
     one_of(&mut r, "probe_http_duration_seconds", "Duration of the probe's HTTP request by phase", "phase", &phases);
     gauge(
         &mut r,

@@ -47,6 +47,13 @@ impl Seen {
         self.outcome == Outcome::Ok && self.then_failed.is_none()
     }
 
+    /// The reason without the outcome name it may begin with (`connect_error: TCP …`
+    /// reads `TCP …`), for wherever the outcome is shown beside it.
+    pub fn detail(&self) -> &str {
+        let label = self.label();
+        self.reason.strip_prefix(label.as_str()).and_then(|r| r.strip_prefix(": ")).unwrap_or(&self.reason)
+    }
+
     /// The outcome as shown: `ok, then token_refused` for a login whose token failed.
     pub fn label(&self) -> String {
         match self.then_failed {
@@ -114,8 +121,10 @@ impl Watched {
         h.cert_not_after = obs.cert_not_after.or(h.cert_not_after);
         let line = match &h.last {
             Some(prev) if prev.label() == seen.label() => None,
-            Some(prev) => Some(format!("target {}: {} -> {}: {}", self.name, prev.label(), seen.label(), seen.reason)),
-            None => Some(format!("target {}: {}: {}", self.name, seen.label(), seen.reason)),
+            Some(prev) => {
+                Some(format!("target {}: {} -> {}: {}", self.name, prev.label(), seen.label(), seen.detail()))
+            }
+            None => Some(format!("target {}: {}: {}", self.name, seen.label(), seen.detail())),
         };
         h.strip.push(Cell { at: seen.at, outcome: seen.outcome, latency: seen.latency });
         if !seen.is_ok() {

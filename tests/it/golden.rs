@@ -10,7 +10,7 @@ use nehr_probe::call::validate::Violation;
 use nehr_probe::call::{Connection, Observation, Outcome, Phases};
 use nehr_probe::load::recorder::Recorder;
 use nehr_probe::load::timeline::{OpenSeconds, TimelineBuilder};
-use nehr_probe::report::model::{Model, RunFacts, Shown};
+use nehr_probe::report::model::{Model, PlannedStage, RunFacts, Shown};
 use nehr_probe::report::text::render;
 use nehr_probe::report::threshold::Threshold;
 
@@ -68,7 +68,9 @@ fn run() -> Shown {
         record(&mut rec, bad, 1_000 + i * 1_500);
     }
     for i in 0..7 {
-        record(&mut rec, call(Outcome::Timeout, None, 0, 2_000_000), 2_000 + i * 1_000);
+        let mut slow = call(Outcome::Timeout, None, 0, 2_000_000);
+        slow.detail = Some("no complete answer within 2s (waiting for the answer)".into());
+        record(&mut rec, slow, 2_000 + i * 1_000);
     }
     let mut timeline = TimelineBuilder::new(UNIX_EPOCH + Duration::from_secs(1_780_000_000), None);
     seconds.close_all(Duration::from_secs(10), |second, _| timeline.add(second));
@@ -77,6 +79,10 @@ fn run() -> Shown {
         target: "http://127.0.0.1:8080/nehrapi/login/getToken".into(),
         model: Model::Open,
         target_rps: Some(20.0),
+        stages: Some(vec![
+            PlannedStage { duration_seconds: 2.0, target_rps: 20.0 },
+            PlannedStage { duration_seconds: 8.0, target_rps: 20.0 },
+        ]),
         concurrency: 50,
         duration: Duration::from_secs(10),
         segment: None,
@@ -107,6 +113,7 @@ fn p99_9_is_one_number_in_the_table_the_spectrum_and_the_thresholds() {
         target: "http://127.0.0.1:8080/nehrapi/login/getToken".into(),
         model: Model::Closed,
         target_rps: None,
+        stages: None,
         concurrency: 1,
         duration: Duration::from_secs(10),
         segment: None,
@@ -122,7 +129,11 @@ fn p99_9_is_one_number_in_the_table_the_spectrum_and_the_thresholds() {
         .collect();
     // The table's row (all calls, ok calls, service time) and the spectrum's bar.
     assert_eq!(rows.len(), 2, "{text}");
-    assert_eq!(rows[0][1..3], ["999.42", "ms"], "{text}");
+    // p99 of 1000 calls has 10 calls beyond it; p99.9 has one: marked as close to max.
+    let p99 = text.lines().find(|l| l.starts_with("  p99 ")).unwrap();
+    assert!(!p99.contains('*'), "{text}");
+    // p99.9 of 1000 calls has one call beyond it: marked as close to max.
+    assert_eq!(rows[0][1..3], ["999.42", "ms*"], "{text}");
     assert_eq!(rows[1][rows[1].len() - 2..], ["999.42", "ms"], "{text}");
     assert_eq!(shown.report.latency_seconds.p99_9, 0.999423);
     assert!(shown.report.thresholds[0].passed, "{:?}", shown.report.thresholds);

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use nehr_probe::call::Outcome;
 use nehr_probe::call::target::{EXAMPLE_PASSWORD, EXAMPLE_USERNAME};
 use nehr_probe::load::execute;
 use nehr_probe::mock::{Latency, MockArgs, MockServer};
@@ -55,7 +56,7 @@ async fn report_merges_two_runs_into_their_sum() {
     })
     .await
     .unwrap();
-    let a = load_against(&fast, dir.path(), &["--rps", "100", "-n", "60", "--threshold", "p99<1s"]).await;
+    let a = load_against(&fast, dir.path(), &["--rps", "100", "-n", "60", "--threshold", "p99<20s"]).await;
     let b = load_against(&slow, dir.path(), &["--rps", "50", "-n", "40"]).await;
     let (pa, pb) = (dir.path().join("a.json"), dir.path().join("b.json"));
     std::fs::write(&pa, a.report.json()).unwrap();
@@ -66,9 +67,12 @@ async fn report_merges_two_runs_into_their_sum() {
     let merged: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_valid_report(&merged);
     let m: LoadReport = serde_json::from_value(merged).unwrap();
-    assert_eq!(m.requests, 100);
-    assert_eq!(m.outcomes.ok, a.report.outcomes.ok + b.report.outcomes.ok);
-    assert_eq!(m.http_status["200"], 100);
+    // A loaded machine may cost a call or two (dropped, timed out): the merge is the
+    // sum of what the two runs measured, whatever that was.
+    assert_eq!(m.requests, a.report.requests + b.report.requests);
+    assert_eq!(m.outcomes[Outcome::Ok], a.report.outcomes[Outcome::Ok] + b.report.outcomes[Outcome::Ok]);
+    let status = |r: &LoadReport| r.http_status.get("200").copied().unwrap_or(0);
+    assert_eq!(status(&m), status(&a.report) + status(&b.report));
     assert_eq!(m.late_starts, a.report.late_starts + b.report.late_starts);
     assert!(within(m.achieved_rps, a.report.achieved_rps + b.report.achieved_rps, 1e-5));
     assert_eq!(m.target_rps, Some(150.0));
@@ -79,7 +83,7 @@ async fn report_merges_two_runs_into_their_sum() {
     assert_eq!(m.latency_seconds, Percentiles::of(&sum));
     // The saved rule is judged again, on the merge.
     assert_eq!(m.thresholds.len(), 1);
-    assert_eq!(m.thresholds[0].expr, "p99<1s");
+    assert_eq!(m.thresholds[0].expr, "p99<20s");
 
     // One file renders as it was saved.
     let again = run(&["report", pa.to_str().unwrap(), "--format", "json"], &[]);
@@ -204,8 +208,8 @@ async fn accounts_are_used_round_robin() {
     let url = server.url();
     let args = parse_load(&["--url", &url, "--credentials", accounts.to_str().unwrap(), "-c", "3", "-n", "30"]);
     let shown = execute(&args, CancellationToken::new()).await.unwrap().shown;
-    assert_eq!(shown.report.outcomes.ok, 20);
-    assert_eq!(shown.report.outcomes.unauthorized, 10);
+    assert_eq!(shown.report.outcomes[Outcome::Ok], 20);
+    assert_eq!(shown.report.outcomes[Outcome::Unauthorized], 10);
 }
 
 /// `--mock --credentials`: the embedded mock accepts the file's accounts, so rotation
@@ -217,7 +221,7 @@ async fn the_embedded_mock_accepts_the_credentials_files_accounts() {
     std::fs::write(&accounts, "# two users\nMOH-1:one\nMOH-2:two:with-colon\n").unwrap();
     let args = parse_load(&["--mock", "--credentials", accounts.to_str().unwrap(), "-c", "2", "-n", "20"]);
     let shown = execute(&args, CancellationToken::new()).await.unwrap().shown;
-    assert_eq!((shown.report.requests, shown.report.outcomes.ok), (20, 20), "{:?}", shown.report.outcomes);
+    assert_eq!((shown.report.requests, shown.report.outcomes[Outcome::Ok]), (20, 20), "{:?}", shown.report.outcomes);
     std::fs::write(&accounts, "bad line\n").unwrap();
     let e = execute(&args, CancellationToken::new()).await.unwrap_err().to_string();
     assert!(e.contains("line 1: expected username:password"), "{e}");
@@ -256,10 +260,10 @@ async fn live_metrics_are_served_during_the_run() {
 /// password (every call unauthorized). docs/exit-codes.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_with_no_ok_call_fails_without_a_threshold() {
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/nehrapi/login/getToken", listener.local_addr().unwrap())
-    };
+    // Bound and never listening, for the whole test: a port let go could be another
+    // test's server by the time the load calls it.
+    let (_socket, addr) = crate::support::refused_addr();
+    let closed = format!("http://{addr}/nehrapi/login/getToken");
     let server = MockServer::start(&MockArgs::default()).await.unwrap();
     let mock = server.url();
     let dir = tempfile::tempdir().unwrap();

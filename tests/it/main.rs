@@ -3,6 +3,7 @@
 
 mod answers;
 mod browser;
+mod chart_labels;
 mod check;
 mod cli;
 mod compare;
@@ -22,6 +23,7 @@ mod mtls;
 mod native;
 mod overload;
 mod probe;
+mod reasons;
 mod secrets;
 mod segments;
 mod serve;

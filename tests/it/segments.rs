@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use nehr_probe::call::Outcome;
 use nehr_probe::call::target::{EXAMPLE_PASSWORD, EXAMPLE_USERNAME};
 use nehr_probe::load::execute;
 use nehr_probe::mock::{MockArgs, MockServer};
@@ -38,14 +39,14 @@ async fn stages_and_credentials_are_striped_by_global_sequence_number() {
     let parts = futures_join(runs).await;
     let counts: Vec<u64> = parts.iter().map(|r| r.requests).collect();
     assert_eq!(counts, [30, 30, 30]);
-    let ok: Vec<u64> = parts.iter().map(|r| r.outcomes.ok).collect();
+    let ok: Vec<u64> = parts.iter().map(|r| r.outcomes[Outcome::Ok]).collect();
     assert_eq!(ok, [30, 0, 0], "credentials by global sequence number");
-    assert_eq!(parts[1].outcomes.unauthorized, 30);
+    assert_eq!(parts[1].outcomes[Outcome::Unauthorized], 30);
 
     let whole = parse_load(&["--url", &url, "--credentials", &accounts, "--stages", "0s:60,1s:60,1s:0"]);
     let whole = execute(&whole, CancellationToken::new()).await.unwrap().shown.report;
     assert_eq!(whole.requests, counts.iter().sum::<u64>());
-    assert_eq!(whole.outcomes.ok, 30);
+    assert_eq!(whole.outcomes[Outcome::Ok], 30);
     let planned: f64 = parts.iter().map(|r| r.target_rps.unwrap()).sum();
     assert!(within(planned, whole.target_rps.unwrap(), 0.01), "{planned} vs {:?}", whole.target_rps);
 }

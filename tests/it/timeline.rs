@@ -6,6 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use nehr_probe::call::Outcome;
 use nehr_probe::load::execute;
 use nehr_probe::mock::{Latency, MockArgs, MockControl, MockServer};
 use nehr_probe::report::histogram::decode;
@@ -69,11 +70,11 @@ async fn a_failure_window_lands_in_its_intervals_and_ok_latency_leaves_the_fast_
     let mut inside = 0;
     for e in &r.timeline {
         let (from, to) = (e.offset_seconds, e.offset_seconds + 1.0);
-        let failed = e.outcomes.server_error;
+        let failed = e.outcomes[Outcome::ServerError];
         // Calls sent before the switch end 100 ms later, ok: allow 150 ms at the edges.
         if from >= down + 0.15 && to <= up {
             inside += 1;
-            assert_eq!((failed, e.outcomes.ok), (e.requests, 0), "{down:.3}..{up:.3}: {e:?}");
+            assert_eq!((failed, e.outcomes[Outcome::Ok]), (e.requests, 0), "{down:.3}..{up:.3}: {e:?}");
             assert!(e.requests >= 90, "the rate held through the outage: {e:?}");
             assert!(e.latency_seconds.p50 < 0.05, "failures are fast: {e:?}");
         } else if to <= down || from >= up + 0.15 {
@@ -85,13 +86,16 @@ async fn a_failure_window_lands_in_its_intervals_and_ok_latency_leaves_the_fast_
     }
     assert!(inside >= 2, "no interval wholly inside {down:.3}..{up:.3}: {:?}", r.timeline);
     assert_eq!(r.timeline.iter().map(|e| e.requests).sum::<u64>(), r.requests);
-    assert_eq!(r.timeline.iter().map(|e| e.outcomes.server_error).sum::<u64>(), r.outcomes.server_error);
+    assert_eq!(
+        r.timeline.iter().map(|e| e.outcomes[Outcome::ServerError]).sum::<u64>(),
+        r.outcomes[Outcome::ServerError]
+    );
 
     // ok latency leaves the fast failures out; all-calls latency takes them in.
     let ok = r.ok_latency_seconds.expect("ok latency");
     assert!(ok.min >= 0.1 && ok.p50 >= 0.1, "{ok:?}");
     assert!(r.latency_seconds.min < 0.05 && r.latency_seconds.p50 < 0.05, "{:?}", r.latency_seconds);
-    assert_eq!(shown.ok_latency.as_ref().unwrap().len(), r.outcomes.ok);
+    assert_eq!(shown.ok_latency.as_ref().unwrap().len(), r.outcomes[Outcome::Ok]);
     assert!(r.passed(), "{:?}", r.thresholds);
 
     // The --hlog holds the same calls, second by second.
@@ -129,7 +133,7 @@ async fn a_failure_window_lands_in_its_intervals_and_ok_latency_leaves_the_fast_
         let shifted = i.checked_sub(2).and_then(|j| r.timeline.get(j));
         let sum = |f: fn(&nehr_probe::report::model::TimelineEntry) -> u64| own.map_or(0, f) + shifted.map_or(0, f);
         assert_eq!(e.requests, sum(|e| e.requests), "entry {i}");
-        assert_eq!(e.outcomes.server_error, sum(|e| e.outcomes.server_error), "entry {i}");
+        assert_eq!(e.outcomes[Outcome::ServerError], sum(|e| e.outcomes[Outcome::ServerError]), "entry {i}");
         assert_eq!(e.offset_seconds, i as f64);
     }
     assert_eq!(m.requests, 2 * r.requests);

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use nehr_probe::call::phases::Phase;
 use nehr_probe::call::{Connection, Outcome, Prober};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -290,26 +291,30 @@ async fn no_keepalive_opens_one_connection_per_call_and_keepalive_at_most_concur
 
     // The closed model: every call is made, however slow full handshakes are here.
     let r = load_tls(&url, &ca, dir.path(), &["--no-keepalive", "-n", "60", "-c", "4"]).await;
-    assert_eq!((r.requests, r.outcomes.ok), (60, 60), "{r:?}");
+    assert_eq!((r.requests, r.outcomes[Outcome::Ok]), (60, 60), "{r:?}");
     assert_eq!(server.accepted(), 60, "one connection per call");
     assert_eq!(server.seen.resumed.load(Ordering::Relaxed), 0, "a full handshake each, as distinct clients make");
     assert_eq!((r.connections_opened, r.new_connection_share), (60, 1.0));
-    let tls = r.phases_seconds.tls.expect("a TLS phase");
+    let tls = r.phases_seconds[Phase::Tls].expect("a TLS phase");
     assert_eq!(tls.calls, 60);
     assert!(tls.p50 > 0.0 && tls.max >= tls.p99, "{tls:?}");
-    assert_eq!(r.phases_seconds.connect.unwrap().calls, 60);
-    assert_eq!(r.phases_seconds.resolve, None, "an IP address is not looked up");
-    assert_eq!(r.phases_seconds.processing.unwrap().calls, 60);
+    assert_eq!(r.phases_seconds[Phase::Connect].unwrap().calls, 60);
+    assert_eq!(r.phases_seconds[Phase::Resolve], None, "an IP address is not looked up");
+    assert_eq!(r.phases_seconds[Phase::Processing].unwrap().calls, 60);
     assert!(server.seen.requests.lock().unwrap().len() == 60);
 
     let before = server.accepted();
     let r = load_tls(&url, &ca, dir.path(), &["-n", "300", "-c", "4"]).await;
-    assert_eq!(r.outcomes.ok, 300, "{r:?}");
+    assert_eq!(r.outcomes[Outcome::Ok], 300, "{r:?}");
     let opened = server.accepted() - before;
     assert!((1..=4).contains(&opened), "keep-alive opened {opened} connections for 4 workers");
     assert_eq!(r.connections_opened, opened as u64);
-    assert_eq!(r.phases_seconds.tls.map(|t| t.calls), Some(opened as u64), "a handshake per new connection only");
-    assert_eq!(r.phases_seconds.transfer.unwrap().calls, 300);
+    assert_eq!(
+        r.phases_seconds[Phase::Tls].map(|t| t.calls),
+        Some(opened as u64),
+        "a handshake per new connection only"
+    );
+    assert_eq!(r.phases_seconds[Phase::Transfer].unwrap().calls, 300);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

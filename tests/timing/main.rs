@@ -22,6 +22,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use nehr_probe::call::Outcome;
 use nehr_probe::call::target::TOKEN_PATH;
 use nehr_probe::load::execute;
 use nehr_probe::mock::{Latency, MockArgs, MockServer};
@@ -123,7 +124,7 @@ async fn fixed_rate_holds_count_and_rate_and_reports_the_delay() {
         let r = at_100_rps(&slow, "3s").await;
         assert_eq!(r.model, Model::Open);
         assert!(within(r.requests as f64, 300.0, 3.0), "count {}", r.requests);
-        assert_eq!(r.outcomes.ok, r.requests, "{r:?}");
+        assert_eq!(r.outcomes[Outcome::Ok], r.requests, "{r:?}");
         assert!(within(r.achieved_rps, 100.0, 1.0), "rate {}", r.achieved_rps);
         assert_eq!(r.target_rps, Some(100.0));
         let (lat, svc) = (r.latency_seconds.p50, r.service_time_seconds.p50);
@@ -156,7 +157,7 @@ async fn the_mocks_latency_is_precise() {
     for _ in 0..5 {
         let base = at_100_rps(&fast.url(), "1s").await.service_time_seconds.p50;
         let r = at_100_rps(&slow.url(), "2s").await;
-        assert_eq!(r.outcomes.ok, r.requests, "{r:?}");
+        assert_eq!(r.outcomes[Outcome::Ok], r.requests, "{r:?}");
         let svc = r.service_time_seconds.p50;
         if svc >= 0.020 && within(svc - base, 0.020, 0.0005) {
             return;

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use nehr_probe::call::Outcome;
 use nehr_probe::mock::{MockArgs, MockServer};
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +46,7 @@ async fn a_server_that_never_answers_cannot_stretch_the_run() {
     // waiting longer than the timeout is given up), so a few dozen are sent at most.
     assert_eq!(r.requests + r.dropped, 3000, "every due request is sent or dropped: {r:?}");
     assert!(r.requests >= 10 && r.requests <= 60, "{} sent", r.requests);
-    assert_eq!(r.outcomes.timeout, r.requests);
+    assert_eq!(r.outcomes[Outcome::Timeout], r.requests);
     // Dropped requests have no latency: the histogram holds the sent calls only.
     assert_eq!(shown.latency.len(), r.requests);
     assert!(live > 0.0 && live <= r.dropped as f64, "live metrics counted {live} of {} dropped", r.dropped);
