@@ -182,16 +182,7 @@ fn alert_words(alert: rustls::AlertDescription, h: &Handshake) -> String {
             "the server asked for a client certificate and refused the handshake without one (TLS alert {name}): \
              it requires one; {GIVE_CERT}"
         ),
-        A::CertificateRequired
-        | A::BadCertificate
-        | A::UnsupportedCertificate
-        | A::CertificateRevoked
-        | A::CertificateExpired
-        | A::CertificateUnknown
-        | A::UnknownCA
-        | A::AccessDenied
-            if h.client_cert =>
-        {
+        a if h.client_cert && is_about_the_client(a) => {
             format!(
                 "the server refused the client certificate (TLS alert {name}): is --client-cert issued by a CA \
                  the server trusts, for this client, and still valid?"
