@@ -216,19 +216,40 @@ impl Step {
 }
 
 /// The HTTP version an answer came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HttpVersion {
     Http10,
     Http11,
+    Http2,
 }
 
 impl HttpVersion {
-    /// As blackbox_exporter's `probe_http_version` gives it: 1.0, 1.1.
+    /// Every version, oldest first.
+    pub const ALL: [HttpVersion; 3] = [HttpVersion::Http10, HttpVersion::Http11, HttpVersion::Http2];
+
+    /// As blackbox_exporter's `probe_http_version` gives it: 1.0, 1.1, 2.
     pub fn number(self) -> f64 {
         match self {
             HttpVersion::Http10 => 1.0,
             HttpVersion::Http11 => 1.1,
+            HttpVersion::Http2 => 2.0,
         }
+    }
+
+    /// The one name reports, JSON keys and label values use: `HTTP/1.0`, `HTTP/1.1`,
+    /// `HTTP/2` (RFC 9113's name; never `HTTP/2.0`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HttpVersion::Http10 => "HTTP/1.0",
+            HttpVersion::Http11 => "HTTP/1.1",
+            HttpVersion::Http2 => "HTTP/2",
+        }
+    }
+}
+
+impl std::fmt::Display for HttpVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
