@@ -11,6 +11,7 @@ pub mod conn;
 pub mod door;
 mod fast;
 pub mod h1;
+pub mod h2;
 pub mod keyed;
 pub mod ledger;
 pub mod observation;
