@@ -261,7 +261,9 @@ impl Connector {
     pub async fn exchange(&self, call: &Call<'_>) -> Result<Reply, Failure> {
         let marks = call.marks;
         if self.http2 && !self.h1_only.load(Ordering::Relaxed) {
-            return self.exchange_h2(call).await;
+            // Boxed, as the HTTP/2 paths below: their futures (streams, the handshake)
+            // would otherwise make every HTTP/1.1 call's future as large.
+            return Box::pin(self.exchange_h2(call)).await;
         }
         let (conn, reused) = self.checkout(marks).await.map_err(Failure::Connect)?;
         self.exchange_h1(conn, reused, call).await
@@ -271,7 +273,7 @@ impl Connector {
     /// speak HTTP/2 (ALPN) carries this one exchange over it instead.
     async fn exchange_h1(&self, mut conn: Conn, reused: bool, call: &Call<'_>) -> Result<Reply, Failure> {
         if conn.h2 {
-            return self.once_h2(conn, call).await;
+            return Box::pin(self.once_h2(conn, call)).await;
         }
         let mut result =
             h1::exchange(&mut conn.io, &mut conn.buf, call.request.wire, call.max_body, call.marks, call.status).await;
@@ -280,7 +282,7 @@ impl Connector {
             conn = Box::pin(self.connect(call.marks)).await.map_err(Failure::Connect)?;
             call.marks.stamp(Mark::Ready);
             if conn.h2 {
-                return self.once_h2(conn, call).await;
+                return Box::pin(self.once_h2(conn, call)).await;
             }
             result =
                 h1::exchange(&mut conn.io, &mut conn.buf, call.request.wire, call.max_body, call.marks, call.status)

@@ -349,3 +349,28 @@ async fn run_lane(
     }
     pacer.map_or(0, |p| p.released())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(concurrency: usize, streams: usize) -> Plan {
+        let args: super::super::args::LoadArgs = crate::testing::args(&["--mock"]).unwrap();
+        Plan { concurrency, streams, ..Plan::from_args(&args) }
+    }
+
+    #[test]
+    fn threads_get_the_calls_in_flight_in_whole_connections() {
+        for (c, streams, threads) in [(10, 4, 2), (10, 1, 2), (7, 10, 2), (8, 8, 2), (100, 3, 3), (1, 1, 2), (5, 2, 1)]
+        {
+            let plan = plan(c, streams);
+            let slots: Vec<usize> = (0..threads).map(|i| thread_slots(&plan, threads, i)).collect();
+            assert_eq!(slots.iter().sum::<usize>(), c, "{c} in flight, {streams} streams: {slots:?}");
+            let connections: usize = slots.iter().map(|s| s.div_ceil(streams)).sum();
+            assert_eq!(connections, c.div_ceil(streams), "{c} in flight, {streams} streams: {slots:?}");
+        }
+        // Over HTTP/1.1 (one stream a connection) the calls are shared out evenly.
+        let plan = plan(11, 1);
+        assert_eq!((thread_slots(&plan, 2, 0), thread_slots(&plan, 2, 1)), (6, 5));
+    }
+}
