@@ -11,8 +11,9 @@
 //! [`Mark::FirstByte`] when the answer's headers arrive.
 //!
 //! *Must never* buffer more than [`super::h1::MAX_HEAD`] of header list (the server is
-//! told, and a larger one is an error) or `max_body` of body (plus one frame), or put a
-//! byte of the answer into an error text: errors name HTTP/2's reason codes only.
+//! told, and a larger one is an error; on the way h2 holds at most the CONTINUATION
+//! frames such a list needs, about 100 KiB) or `max_body` of body (plus one frame), or
+//! put a byte of the answer into an error text: errors name HTTP/2's reason codes only.
 
 use std::future::Future;
 use std::io;
@@ -536,5 +537,49 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Sniff<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, flags: u8, stream: u32, len: usize) -> Vec<u8> {
+        let mut out = (len as u32).to_be_bytes()[1..].to_vec();
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend(std::iter::repeat_n(0u8, len));
+        out
+    }
+
+    /// SETTINGS, a 10-byte header block on stream 1, DATA, then a block on stream 3 in
+    /// a HEADERS and two CONTINUATIONs adding up to 30 bytes.
+    fn stream() -> Vec<u8> {
+        [
+            frame(0x4, 0, 0, 6),
+            frame(HEADERS, 0x4, 1, 10),
+            frame(0x0, 0x1, 1, 50),
+            frame(HEADERS, 0, 3, 12),
+            frame(CONTINUATION, 0, 3, 12),
+            frame(CONTINUATION, 0x4, 3, 6),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn frames_are_followed_whatever_reads_they_come_in() {
+        for step in [1, 2, 5, 9, 10, 64, 1000] {
+            let mut track = FrameTrack::default();
+            let over: Vec<u32> = stream().chunks(step).filter_map(|piece| track.feed(piece, 24)).collect();
+            // Stream 1's block (10) and DATA (50) stay under 24; stream 3's goes over once.
+            assert_eq!(over, [3], "reads of {step}");
+        }
+    }
+
+    #[test]
+    fn a_header_block_is_counted_from_its_headers_frame() {
+        let mut track = FrameTrack::default();
+        assert_eq!(track.feed(&stream(), 30), None);
+        assert_eq!(track.feed(&frame(HEADERS, 0x4, 5, 31), 30), Some(5));
     }
 }

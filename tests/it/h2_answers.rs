@@ -495,6 +495,34 @@ async fn a_header_list_over_64_kib_is_a_transport_error_that_says_so() {
     }
 }
 
+/// A header block that puts one 4000-byte field in HPACK's dynamic table (4096 bytes,
+/// the client's default) and names it `times` times: a few KiB on the wire.
+fn amplified(times: usize) -> Vec<u8> {
+    let mut block = vec![0x88, 0x40];
+    block.extend(hpack_int(0, 7, 3));
+    block.extend_from_slice(b"x-a");
+    block.extend(hpack_int(0, 7, 4000));
+    block.extend(vec![b'a'; 4000]);
+    // The dynamic table's first entry is index 62.
+    block.extend(std::iter::repeat_n(0x80 | 62, times));
+    block
+}
+
+#[tokio::test]
+async fn a_header_list_over_64_kib_only_once_decoded() {
+    // Far over the limit (280 KiB decoded): h2 closes the connection, saying why.
+    let far = amplified(70);
+    let server = raw_server(settings(&[]), move |_, id| (header_frames(id, &far, true), Then::Hold));
+    let obs = call_h2(&server.url(), Duration::from_secs(5)).await;
+    assert_ended(&obs, Outcome::TransportError, "answer header list larger than 64 KiB");
+    // Just over it (80 KiB decoded from 4 KiB): h2 resets the stream as it does for a
+    // malformed list, and nothing tells the two apart.
+    let near = amplified(20);
+    let server = raw_server(settings(&[]), move |_, id| (header_frames(id, &near, true), Then::Hold));
+    let obs = call_h2(&server.url(), Duration::from_secs(5)).await;
+    assert_ended(&obs, Outcome::TransportError, "the answer broke HTTP/2 before any answer (PROTOCOL_ERROR)");
+}
+
 #[tokio::test]
 async fn a_malformed_header_list_is_not_called_too_large() {
     // A connection-specific field, which HTTP/2 forbids.
