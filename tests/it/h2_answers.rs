@@ -157,12 +157,12 @@ fn h2_target(url: &str, timeout: Duration) -> nehr_probe::call::target::Target {
 }
 
 /// One call as `load` makes it (keep-alive: a stream of a lane's connection) and one as
-/// `check` and `serve` make it (a connection of its own): both must end alike. The
-/// keep-alive one is returned, checked to be secret-free.
+/// `check` and `serve` make it (a connection of its own), at once: both must end
+/// alike. The keep-alive one is returned; both are checked to be secret-free.
 async fn call_h2(url: &str, timeout: Duration) -> Observation {
     let target = h2_target(url, timeout);
-    let lane = Prober::with_keepalive(&target, true).unwrap().call(0, Instant::now()).await;
-    let own = Prober::with_keepalive(&target, false).unwrap().call(0, Instant::now()).await;
+    let (lane, own) = (Prober::with_keepalive(&target, true).unwrap(), Prober::with_keepalive(&target, false).unwrap());
+    let (lane, own) = tokio::join!(lane.call(0, Instant::now()), own.call(0, Instant::now()));
     assert_eq!(lane.outcome, own.outcome, "{lane:?}\n{own:?}");
     assert_eq!(lane.detail, own.detail, "{lane:?}\n{own:?}");
     assert_clean(&lane);
@@ -462,17 +462,19 @@ async fn stalled_streams_and_silent_servers_time_out_at_the_timeout() {
         let _tcp = tcp;
         std::future::pending::<()>().await;
     });
-    for (server, status, words) in [
-        (&headers_only, Some(200), "no complete answer within 1s (reading the body)"),
-        (&no_answer, None, "no complete answer within 1s (waiting for the answer)"),
-        (&mute, None, "no complete answer within 1s (waiting for the answer)"),
-    ] {
-        let start = Instant::now();
-        let obs = call_h2(&server.url(), STALL).await;
-        // Two calls, one after the other.
-        assert!(start.elapsed() < 2 * (STALL + LATE), "{:?}", start.elapsed());
+    let urls = [headers_only.url(), no_answer.url(), mute.url()];
+    let expected = [
+        (Some(200), "no complete answer within 1s (reading the body)"),
+        (None, "no complete answer within 1s (waiting for the answer)"),
+        (None, "no complete answer within 1s (waiting for the answer)"),
+    ];
+    // All at once.
+    let start = Instant::now();
+    let (a, b, c) = tokio::join!(call_h2(&urls[0], STALL), call_h2(&urls[1], STALL), call_h2(&urls[2], STALL));
+    assert!(start.elapsed() < STALL + LATE, "{:?}", start.elapsed());
+    for (obs, (status, words)) in [a, b, c].iter().zip(expected) {
         assert!(obs.latency() >= STALL && obs.latency() < STALL + LATE, "{:?}", obs.latency());
-        assert_ended(&obs, Outcome::Timeout, words);
+        assert_ended(obs, Outcome::Timeout, words);
         assert_eq!(obs.status, status);
     }
 }
