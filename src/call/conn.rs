@@ -1,5 +1,6 @@
 //! Connections to the target: TCP, TLS when the URL says https, and HTTP/1.1 over them
-//! through [`super::h1`], with a small pool of idle keep-alive connections.
+//! through [`super::h1`], with a small pool of idle keep-alive connections; with
+//! `--http2`, HTTP/2 through [`super::h2`] on lanes of up to `--streams` calls each.
 //!
 //! This is the transport under [`super::probe::Prober`] and nothing else: it knows no
 //! outcomes and no schema. It is deliberately lean (no per-request URL parsing, no

@@ -13,6 +13,7 @@ mod door;
 mod golden;
 mod guard;
 mod h2_answers;
+mod h2_nginx;
 mod html;
 mod journeys;
 mod keepalive;
