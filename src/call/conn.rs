@@ -493,7 +493,8 @@ impl Connector {
     /// One exchange on a new connection that speaks HTTP/2, which closes after it.
     async fn once_h2(&self, conn: Conn, call: &Call<'_>) -> Result<Reply, Failure> {
         let facts = conn.facts();
-        let session = h2::handshake(conn.io).await.map_err(|e| self.failed_h2(&facts, true, e))?;
+        let session =
+            h2::handshake(conn.io, facts.tls_version.is_none()).await.map_err(|e| self.failed_h2(&facts, true, e))?;
         match h2::exchange(&session, call.request.h2, call.max_body, call.marks, call.status).await {
             Ok(answer) => Ok(self.reply_h2(answer, &facts)),
             Err(e) => Err(self.failed_h2(&facts, true, e)),
@@ -557,7 +558,8 @@ impl Connector {
             return Ok(Got::H1(conn));
         }
         let facts = conn.facts();
-        let session = h2::handshake(conn.io).await.map_err(|e| self.failed_h2(&facts, true, e))?;
+        let session =
+            h2::handshake(conn.io, facts.tls_version.is_none()).await.map_err(|e| self.failed_h2(&facts, true, e))?;
         *lane.state.lock().unwrap_or_else(|p| p.into_inner()) = LaneState::Live(session.clone(), facts);
         making.made = true;
         Ok(Got::H2 { session, facts, new: true })
