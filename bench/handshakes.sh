@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # New connections at a login rate: `load --no-keepalive` over TLS against nginx-light
-# on loopback (a full TLS 1.3 handshake per call, ECDSA P-256 certificate), beside the
-# same rate with keep-alive, and oha --disable-keepalive at that rate when oha is
-# installed. Prints whether the rate held, and CPU per call of the client.
+# on loopback (a full TLS 1.3 handshake per call, ECDSA P-256 certificate), verifying
+# the certificate and with --insecure, beside the same rate with keep-alive, and
+# oha --disable-keepalive at that rate (with --insecure, and verifying with --cacert)
+# when oha is installed. Prints whether the rate held, the client's CPU per call, and
+# the ratios of nehr-probe's to oha's (only the client's CPU: nginx's is not counted).
 #
-# Usage: bench/handshakes.sh      (about a minute; client and server share the CPUs)
+# Usage: bench/handshakes.sh      (about two minutes; client and server share the CPUs)
 # Knobs (environment): RATE=1000 SECS=20 CONNS=100 WORKERS=2 (nginx) PORT=(a free one) OHA=path/to/oha
 #                      BIN=path/to/nehr-probe (default: a release build of this tree)
 set -euo pipefail
@@ -37,8 +39,13 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -addext "basicConstraints=critical,CA:FALSE" \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 
+# No session tickets and no session cache: oha keeps rustls' default session store and
+# would resume (skipping the certificate and its signatures) where nehr-probe resumes
+# nothing; with these every handshake of both is a full one.
 start_nginx "$WORK" "${WORKERS:-2}" "127.0.0.1:$PORT ssl" "ssl_certificate $WORK/cert.pem;
         ssl_certificate_key $WORK/key.pem;
+        ssl_session_tickets off;
+        ssl_session_cache off;
         ssl_protocols TLSv1.2 TLSv1.3;"
 URL=https://127.0.0.1:$PORT/nehrapi/login/getToken
 wait_for_login "$URL" --cacert "$WORK/cert.pem"
@@ -57,26 +64,41 @@ run() {
 }
 
 echo "nginx-light over TLS on $URL; $RATE calls/s for ${SECS}s, at most $CONNS in flight" >&2
-echo "1/3 --no-keepalive…" >&2
+echo "1/5 --no-keepalive…" >&2
 read -r NA ND NOK NREQ NLATE NP50 NP99 NTLS NOPEN NCPU < <(run fresh --no-keepalive)
-echo "2/3 keep-alive…" >&2
+echo "2/5 --no-keepalive --insecure…" >&2
+read -r IA ID IOK IREQ ILATE IP50 IP99 ITLS IOPEN ICPU < <(run insecure --no-keepalive --insecure)
+echo "3/5 keep-alive…" >&2
 read -r KA KD KOK KREQ KLATE KP50 KP99 KTLS KOPEN KCPU < <(run kept)
-O_CPU=n/a
-O_REQ=n/a
-if [ -x "$OHA" ]; then
-    echo "3/3 oha --disable-keepalive…" >&2
-    read -r OU OS _ < <(timed "$WORK/oha.json" "$OHA" --no-tui --output-format json --insecure --disable-keepalive \
+# One oha run at RATE, its TLS flags given: "answered µs_cpu_per_call".
+oha_run() {
+    local name=$1
+    shift
+    read -r OU OS _ < <(timed "$WORK/$name.json" "$OHA" --no-tui --output-format json --disable-keepalive "$@" \
         -m POST -H 'Content-Type: application/json' -d '{"username":"MOH-90008","password":"Moh@-90008"}' \
         -q "$RATE" -z "${SECS}s" -c "$CONNS" "$URL")
-    O_REQ=$(json 'sum(d["statusCodeDistribution"].values())' <"$WORK/oha.json")
-    O_CPU=$(python3 -c "print(round(($OU+$OS)/max($O_REQ,1)*1e6, 1))")
+    json "' '.join(str(x) for x in [sum(d['statusCodeDistribution'].values()),
+        round(($OU + $OS) / max(sum(d['statusCodeDistribution'].values()), 1) * 1e6, 1)])" <"$WORK/$name.json"
+}
+O_REQ=n/a O_CPU=n/a V_REQ=n/a V_CPU=n/a
+if [ -x "$OHA" ]; then
+    echo "4/5 oha --disable-keepalive --insecure…" >&2
+    read -r O_REQ O_CPU < <(oha_run oha --insecure)
+    echo "5/5 oha --disable-keepalive --cacert…" >&2
+    read -r V_REQ V_CPU < <(oha_run oha-verifying --cacert "$WORK/cert.pem")
 fi
+ratio() { python3 -c "import sys; a, b = sys.argv[1:]; print('n/a' if 'n/a' in (a, b) else f'{float(a) / float(b):.2f}')" "$1" "$2"; }
 
-printf '\n%-34s %14s %14s %14s\n' "at $RATE calls/s over TLS, $(nproc) CPUs" "--no-keepalive" "keep-alive" "oha -no-ka"
-printf '%-34s %14s %14s %14s\n' "achieved rate (calls/s)" "$NA" "$KA" "n/a"
-printf '%-34s %14s %14s %14s\n' "ok / calls" "$NOK/$NREQ" "$KOK/$KREQ" "$O_REQ answered"
-printf '%-34s %14s %14s %14s\n' "dropped, late starts" "$ND, $NLATE" "$KD, $KLATE" "n/a"
-printf '%-34s %14s %14s %14s\n' "latency p50 / p99 (s)" "$NP50/$NP99" "$KP50/$KP99" "n/a"
-printf '%-34s %14s %14s %14s\n' "tls phase p50 (s)" "$NTLS" "$KTLS" "n/a"
-printf '%-34s %14s %14s %14s\n' "connections opened" "$NOPEN" "$KOPEN" "n/a"
-printf '%-34s %14s %14s %14s\n' "client CPU per call (µs)" "$NCPU" "$KCPU" "$O_CPU"
+printf '\n%-30s %13s %13s %13s %13s %13s\n' "at $RATE calls/s over TLS, $(nproc) CPUs" "--no-keepalive" "+ --insecure" "keep-alive" "oha insecure" "oha --cacert"
+printf '%-30s %13s %13s %13s %13s %13s\n' "achieved rate (calls/s)" "$NA" "$IA" "$KA" "n/a" "n/a"
+printf '%-30s %13s %13s %13s %13s %13s\n' "ok / calls" "$NOK/$NREQ" "$IOK/$IREQ" "$KOK/$KREQ" "$O_REQ answered" "$V_REQ answered"
+printf '%-30s %13s %13s %13s %13s %13s\n' "dropped, late starts" "$ND, $NLATE" "$ID, $ILATE" "$KD, $KLATE" "n/a" "n/a"
+printf '%-30s %13s %13s %13s %13s %13s\n' "latency p50 / p99 (s)" "$NP50/$NP99" "$IP50/$IP99" "$KP50/$KP99" "n/a" "n/a"
+printf '%-30s %13s %13s %13s %13s %13s\n' "tls phase p50 (s)" "$NTLS" "$ITLS" "$KTLS" "n/a" "n/a"
+printf '%-30s %13s %13s %13s %13s %13s\n' "connections opened" "$NOPEN" "$IOPEN" "$KOPEN" "n/a" "n/a"
+printf '%-30s %13s %13s %13s %13s %13s\n' "client CPU per call (µs)" "$NCPU" "$ICPU" "$KCPU" "$O_CPU" "$V_CPU"
+echo
+echo "client CPU per call, nehr-probe / oha (one run each: pair several runs before quoting a ratio):"
+echo "  nehr-probe verifying / oha --insecure:  $(ratio "$NCPU" "$O_CPU")"
+echo "  nehr-probe --insecure / oha --insecure: $(ratio "$ICPU" "$O_CPU")"
+echo "  nehr-probe verifying / oha verifying:   $(ratio "$NCPU" "$V_CPU")"

@@ -149,7 +149,7 @@ pub struct ClientTls<'a> {
 /// cache would spare the server its most expensive work).
 pub fn connector(options: ClientTls<'_>) -> Result<tokio_rustls::TlsConnector, TlsError> {
     let ClientTls { ca_cert, insecure, resume, versions, identity, http2 } = options;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions.rustls())
         .map_err(|e| TlsError::Setup(e.to_string()))?;
@@ -176,19 +176,82 @@ pub fn connector(options: ClientTls<'_>) -> Result<tokio_rustls::TlsConnector, T
             .transpose()?;
         Check::Roots(webpki)
     };
-    let verifier = Arc::new(Verifier { check, provider });
+    let verifier = Arc::new(Verifier { check, provider, verified: Verified::default() });
     let client = Arc::new(ClientAuth { key: identity.map(|i| Arc::clone(&i.key)) });
     let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_client_cert_resolver(client);
     config.alpn_protocols = if http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
     if !resume {
-        config.resumption = rustls::client::Resumption::disabled();
+        config.resumption = rustls::client::Resumption::store(Arc::new(KxHints::default()));
     }
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// aws-lc-rs with the cipher suites of AES-128 first, as browsers order them: their
+/// key schedule and transcript hash are SHA-256 (SHA-NI on x86) where AES-256's are
+/// SHA-384, and a server that follows the client's order (nginx does by default) picks
+/// what a browser gets. Key exchange stays rustls' default: X25519MLKEM768 first (with
+/// its X25519 share), then X25519, P-256, P-384. docs/performance.md has the costs.
+fn provider() -> rustls::crypto::CryptoProvider {
+    use rustls::CipherSuite as S;
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    // A stable sort: the rest keep rustls' order.
+    provider.cipher_suites.sort_by_key(|suite| {
+        !matches!(
+            suite.suite(),
+            S::TLS13_AES_128_GCM_SHA256
+                | S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        )
+    });
+    provider
 }
 
 /// The certificates in a PEM file (`--ca-cert`), or why it cannot be read as one.
 pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     CertificateDer::pem_slice_iter(pem).collect::<Result<_, _>>().map_err(|e| e.to_string())
+}
+
+/// The session store of a connector that resumes nothing: it keeps no session and no
+/// ticket, only which key-exchange group each server chose, so that the next
+/// ClientHello carries a key share for that group alone (what rustls' own store does)
+/// and not a fresh X25519MLKEM768 one a server without it ignores. A server that picks
+/// another group later is met with a HelloRetryRequest, as any client meets it.
+#[derive(Debug, Default)]
+struct KxHints {
+    groups: std::sync::Mutex<Vec<(ServerName<'static>, rustls::NamedGroup)>>,
+}
+
+/// The servers whose group is remembered (a connector speaks to one name).
+const KX_HINTS_KEPT: usize = 8;
+
+impl rustls::client::ClientSessionStore for KxHints {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: rustls::NamedGroup) {
+        let mut groups = self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        groups.retain(|(name, _)| *name != server_name);
+        if groups.len() >= KX_HINTS_KEPT {
+            groups.remove(0);
+        }
+        groups.push((server_name, group));
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        let groups = self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        groups.iter().find(|(name, _)| name == server_name).map(|(_, group)| *group)
+    }
+
+    fn set_tls12_session(&self, _: ServerName<'static>, _: rustls::client::Tls12ClientSessionValue) {}
+
+    fn tls12_session(&self, _: &ServerName<'_>) -> Option<rustls::client::Tls12ClientSessionValue> {
+        None
+    }
+
+    fn remove_tls12_session(&self, _: &ServerName<'static>) {}
+
+    fn insert_tls13_ticket(&self, _: ServerName<'static>, _: rustls::client::Tls13ClientSessionValue) {}
+
+    fn take_tls13_ticket(&self, _: &ServerName<'static>) -> Option<rustls::client::Tls13ClientSessionValue> {
+        None
+    }
 }
 
 thread_local! {
@@ -316,11 +379,95 @@ enum Check {
 }
 
 /// rustls' own verification (or, with `--insecure`, none), its failures put in words
-/// by [`super::tls_error`]; the handshake signatures are checked either way.
+/// by [`super::tls_error`]; the handshake signatures are checked either way, on every
+/// handshake: they prove the server holds the certificate's key.
 #[derive(Debug)]
 struct Verifier {
     check: Check,
     provider: Arc<rustls::crypto::CryptoProvider>,
+    verified: Verified,
+}
+
+/// How long a chain once verified stands for the same bytes presented again, at most;
+/// never past the earliest `notAfter` of its certificates.
+const VERIFIED_FOR_SECS: i64 = 60;
+/// The chains remembered at once (the nodes behind a load balancer may each have one).
+const VERIFIED_KEPT: usize = 8;
+
+/// The certificate chains lately verified, as a browser keeps them (Chromium's
+/// verifier cache): a server that presents byte for byte the chain verified for this
+/// name less than [`VERIFIED_FOR_SECS`] ago, and before any of its certificates
+/// expires, is not put through the chain's signature checks again. Only successes are
+/// kept: a failing chain is verified (and its failure put in words) every time. The
+/// roots do not change under it: they are the connector's, loaded once.
+#[derive(Debug, Default)]
+struct Verified {
+    chains: std::sync::RwLock<Vec<Chain>>,
+}
+
+/// A chain that verified: what was presented, for which name, and until when it stands.
+#[derive(Debug)]
+struct Chain {
+    /// The end entity first, then the intermediates as sent.
+    certs: Vec<CertificateDer<'static>>,
+    name: ServerName<'static>,
+    ocsp: Vec<u8>,
+    /// Unix seconds: it stands while `now` is before this.
+    until: i64,
+}
+
+impl Chain {
+    fn is(&self, end_entity: &[u8], intermediates: &[CertificateDer<'_>], name: &ServerName<'_>, ocsp: &[u8]) -> bool {
+        self.certs.len() == intermediates.len() + 1
+            && *self.certs[0] == *end_entity
+            && self.certs[1..].iter().zip(intermediates).all(|(a, b)| **a == **b)
+            && self.name == *name
+            && self.ocsp == ocsp
+    }
+}
+
+impl Verified {
+    /// Whether this very chain verified for `name` and still stands at `now`.
+    fn holds(
+        &self,
+        end_entity: &[u8],
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: i64,
+    ) -> bool {
+        let chains = self.chains.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        chains.iter().any(|c| now < c.until && c.is(end_entity, intermediates, name, ocsp))
+    }
+
+    /// Notes that the chain verified for `name` at `now`.
+    fn note(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: i64,
+    ) {
+        let certs: Vec<CertificateDer<'static>> =
+            std::iter::once(end_entity).chain(intermediates).map(|c| c.clone().into_owned()).collect();
+        let mut until = now.saturating_add(VERIFIED_FOR_SECS);
+        for der in &certs {
+            // One that does not parse here is not remembered (webpki read it, so this
+            // does not happen; nothing is taken on trust if it does).
+            let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else { return };
+            until = until.min(cert.validity().not_after.timestamp());
+        }
+        let mut chains = self.chains.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        chains.retain(|c| now < c.until && !c.is(end_entity, intermediates, name, ocsp));
+        if chains.len() >= VERIFIED_KEPT {
+            // The one that lapses first makes room.
+            if let Some(first) = chains.iter().enumerate().min_by_key(|(_, c)| c.until).map(|(i, _)| i) {
+                chains.swap_remove(first);
+            }
+        }
+        chains.push(Chain { certs, name: name.to_owned(), ocsp: ocsp.to_vec(), until });
+    }
 }
 
 impl rustls::client::danger::ServerCertVerifier for Verifier {
@@ -334,7 +481,17 @@ impl rustls::client::danger::ServerCertVerifier for Verifier {
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
         let verified = match &self.check {
             Check::Any => return Ok(rustls::client::danger::ServerCertVerified::assertion()),
-            Check::Roots(Some(webpki)) => webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
+            Check::Roots(Some(webpki)) => {
+                let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+                if self.verified.holds(end_entity, intermediates, server_name, ocsp, secs) {
+                    return Ok(rustls::client::danger::ServerCertVerified::assertion());
+                }
+                let verified = webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+                if verified.is_ok() {
+                    self.verified.note(end_entity, intermediates, server_name, ocsp, secs);
+                }
+                verified
+            }
             Check::Roots(None) => Err(rustls::CertificateError::UnknownIssuer.into()),
         };
         verified.map_err(|e| super::tls_error::certificate(e, end_entity, server_name))

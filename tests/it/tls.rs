@@ -348,3 +348,88 @@ async fn resolve_reaches_the_pinned_address_with_the_urls_name_in_sni_and_host()
     crate::support::assert_one_clear_error(&elsewhere);
     assert!(elsewhere.stderr.contains("does not match the URL's host and port"), "{elsewhere:?}");
 }
+
+/// A server at one address whose certificate is `certs[order[i]]` on its i-th
+/// connection, answering one login a connection and closing it.
+async fn changing_server(certs: Vec<(Vec<u8>, Vec<u8>)>, order: Vec<usize>) -> std::net::SocketAddr {
+    let acceptors: Vec<tokio_rustls::TlsAcceptor> = certs
+        .iter()
+        .map(|(cert, key)| {
+            let chain = CertificateDer::pem_slice_iter(cert).map(|c| c.unwrap()).collect();
+            let config =
+                rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_no_client_auth()
+                    .with_single_cert(chain, PrivateKeyDer::from_pem_slice(key).unwrap())
+                    .unwrap();
+            tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        })
+        .collect();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        for which in order {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let acceptor = acceptors[which].clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let (mut buf, mut seen) = (vec![0u8; 4096], Vec::new());
+                // The head, then as much of the body as Content-Length says.
+                let done = |seen: &[u8]| {
+                    let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+                    let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    seen.len() >= end + 4 + length
+                };
+                while !done(&seen) {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = spec_answer().to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// Full handshakes on new connections remember a chain that verified (not to check its
+/// signatures again), and that chain only: a server that then presents another
+/// certificate for the same name is refused each time, and the trusted one still passes.
+#[tokio::test]
+async fn a_verified_chain_vouches_for_itself_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let Some(trusted) = make_cert(&a) else { return };
+    let Some(other) = make_cert(&b) else { return };
+    let order = vec![0, 0, 1, 0, 1, 1, 0];
+    let addr = changing_server(vec![trusted.clone(), other], order.clone()).await;
+    let mut t = target(&format!("https://{addr}/nehrapi/login/getToken"), Duration::from_secs(5));
+    t.ca_cert = Some(trusted.0);
+    let prober = Prober::with_keepalive(&t, false).unwrap();
+    for (i, which) in order.into_iter().enumerate() {
+        let obs = prober.call(i as u64, Instant::now()).await;
+        if which == 0 {
+            assert_eq!(obs.outcome, Outcome::Ok, "call {i}: {obs:?}");
+            assert_eq!(obs.connection, Some(Connection::New), "call {i}: a new connection, a full handshake");
+        } else {
+            assert_eq!(obs.outcome, Outcome::ConnectError, "call {i}: {obs:?}");
+            let detail = obs.detail.unwrap_or_default();
+            assert!(detail.contains("certificate"), "call {i}: {detail}");
+        }
+    }
+}
