@@ -17,7 +17,7 @@ const FLOORS: &[&[&str]] = &[
     &["lib.rs", "main.rs", "cli.rs"],
     &["load", "check", "serve"],
     &["report"],
-    &["mock.rs"],
+    &["mock"],
     &["metrics.rs"],
     &["call"],
     &["util", "testing.rs"],

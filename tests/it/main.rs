@@ -21,6 +21,7 @@ mod landing;
 mod layout;
 mod load;
 mod mock;
+mod mock_h2;
 mod mtls;
 mod native;
 mod overload;

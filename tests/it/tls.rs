@@ -26,7 +26,7 @@ const HOST_NAME: &str = "nehr.test";
 
 /// A self-signed certificate for 127.0.0.1 and `nehr.test`, and its key, as PEM files in
 /// `dir`.
-fn make_cert(dir: &Path) -> Option<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn make_cert(dir: &Path) -> Option<(Vec<u8>, Vec<u8>)> {
     let status = std::process::Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
         .args(["-subj", "/CN=nehr-probe test", "-addext", "subjectAltName=IP:127.0.0.1,DNS:nehr.test"])

@@ -7,7 +7,10 @@
 //!
 //! It must stay cheap per request so it is never the bottleneck of a load test, and it
 //! binds loopback unless told otherwise. Faults can be changed while it runs, through
-//! [`MockServer`] in-process or `POST /_mock/config` over HTTP.
+//! [`MockServer`] in-process or `POST /_mock/config` over HTTP. It speaks HTTP/1.1 and
+//! HTTP/2, in plain text or over TLS ([`listen`]).
+
+pub mod listen;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -92,6 +95,15 @@ pub struct MockArgs {
     /// Accept any password for a known username (the door left open)
     #[arg(long)]
     pub accept_any_password: bool,
+
+    /// Serve https with this PEM certificate (then any intermediates); needs --tls-key.
+    /// ALPN offers h2 and http/1.1
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert, not encrypted; needs --tls-cert
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for MockArgs {
@@ -108,6 +120,8 @@ impl Default for MockArgs {
             reject_token_rate: 0.0,
             cached_token: false,
             accept_any_password: false,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -238,6 +252,8 @@ struct MockState {
 /// A running mock. Dropping it stops it.
 pub struct MockServer {
     addr: SocketAddr,
+    /// Serving https (`--tls-cert`).
+    tls: bool,
     state: Arc<MockState>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -287,6 +303,12 @@ impl MockServer {
         if args.expires_in <= 0 {
             anyhow::bail!("--expires-in must be more than 0 (use --invalid-body-rate for broken answers)");
         }
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(listen::tls_config(cert, key)?),
+            (None, None) => None,
+            (Some(_), None) => anyhow::bail!("--tls-cert needs --tls-key too: the certificate and its key go together"),
+            (None, Some(_)) => anyhow::bail!("--tls-key needs --tls-cert too: the certificate and its key go together"),
+        };
         let state = Arc::new(MockState {
             users,
             faults: RwLock::new(Faults {
@@ -318,18 +340,19 @@ impl MockServer {
             .with_state(Arc::clone(&state));
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
-        });
-        Ok(MockServer { addr, state, cancel, task })
+        let https = tls.is_some();
+        let task = tokio::spawn(listen::serve(listener, app, tls, stop));
+        Ok(MockServer { addr, tls: https, state, cancel, task })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// The login's URL: https with `--tls-cert`.
     pub fn url(&self) -> String {
-        format!("http://{}{TOKEN_PATH}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{TOKEN_PATH}", self.addr)
     }
 
     /// Changes the faults of the running mock.
@@ -362,7 +385,7 @@ pub async fn run(args: &MockArgs, shutdown: CancellationToken) -> anyhow::Result
     } else {
         format!("account {}", example_credential().username)
     };
-    eprintln!("nehr-probe mock: serving {} ({accounts}); Ctrl-C stops", server.url());
+    eprintln!("nehr-probe mock: serving {} (HTTP/1.1 and HTTP/2; {accounts}); Ctrl-C stops", server.url());
     shutdown.cancelled().await;
     server.stop().await;
     Ok(())
