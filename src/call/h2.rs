@@ -112,6 +112,8 @@ pub enum Error {
     Broken(Reason, Stage),
     #[error("the server broke HTTP/2 {1} ({0:?}): the connection was closed")]
     Protocol(Reason, Stage),
+    #[error("the HTTP/2 exchange failed {1}: {0}")]
+    Library(String, Stage),
     /// `true`: h2 closed the whole connection over it (GOAWAY), not just the stream.
     #[error("answer header list larger than {} KiB", MAX_HEAD / 1024)]
     HeadTooLarge(bool),
@@ -186,7 +188,11 @@ impl Error {
                 None => Error::Closed(stage),
             };
         }
-        let reason = e.reason().unwrap_or(Reason::INTERNAL_ERROR);
+        let Some(reason) = e.reason() else {
+            // Neither the server's code nor a frame: h2's own refusal of a use, in its
+            // own static words (no byte of the answer is in them).
+            return Error::Library(e.to_string(), stage);
+        };
         let remote = e.is_remote();
         let oversized = stage == Stage::BeforeAnswer && sniffed.oversized(stream);
         match (e.is_go_away(), e.is_reset()) {
