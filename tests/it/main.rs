@@ -23,6 +23,7 @@ mod mtls;
 mod native;
 mod overload;
 mod probe;
+mod protocol;
 mod reasons;
 mod secrets;
 mod segments;
