@@ -45,6 +45,15 @@ CONF
     "${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}" -p "$dir" -c "$dir/nginx.conf"
 }
 
+# self_signed DIR: a self-signed certificate for 127.0.0.1 (an end entity, so a client
+# that verifies trusts it with --ca-cert DIR/cert.pem) and its key, DIR/key.pem.
+self_signed() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=nehr-probe bench" -addext "subjectAltName=IP:127.0.0.1" \
+        -addext "basicConstraints=critical,CA:FALSE" \
+        -keyout "$1/key.pem" -out "$1/cert.pem" 2>/dev/null
+}
+
 # stop_nginx DIR: stops what start_nginx DIR started, if it did.
 stop_nginx() {
     if [ -f "$1/nginx.pid" ]; then kill "$(cat "$1/nginx.pid")" 2>/dev/null || true; fi

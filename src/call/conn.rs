@@ -1,5 +1,6 @@
 //! Connections to the target: TCP, TLS when the URL says https, and HTTP/1.1 over them
-//! through [`super::h1`], with a small pool of idle keep-alive connections.
+//! through [`super::h1`], with a small pool of idle keep-alive connections; with
+//! `--http2`, HTTP/2 through [`super::h2`] on lanes of up to `--streams` calls each.
 //!
 //! This is the transport under [`super::probe::Prober`] and nothing else: it knows no
 //! outcomes and no schema. It is deliberately lean (no per-request URL parsing, no
@@ -22,8 +23,8 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Mutex;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,7 @@ use tokio_rustls::client::TlsStream;
 use url::Url;
 
 use super::h1;
+use super::h2;
 use super::phases::{Connection, Mark, Marks};
 use super::target::ConfigError;
 use super::tls::{self, ClientIdentity, ClientTls, Peeked};
@@ -59,6 +61,8 @@ pub struct Conn {
     /// The server's verdict on the handshake may still be to come (TLS 1.3 sends it
     /// with the first read): no exchange has been made on it yet.
     fresh: bool,
+    /// It speaks HTTP/2: ALPN chose `h2`, or h2c by prior knowledge over http.
+    h2: bool,
 }
 
 /// Idle connections older than this are closed rather than reused: servers close idle
@@ -87,7 +91,35 @@ pub enum ConnectError {
 #[derive(Debug)]
 pub enum Failure {
     Connect(ConnectError),
-    Transport(h1::Error),
+    Transport(Transport),
+}
+
+/// A failure on an open connection, in the words of the protocol it spoke.
+#[derive(Debug, thiserror::Error)]
+pub enum Transport {
+    #[error(transparent)]
+    H1(#[from] h1::Error),
+    #[error(transparent)]
+    H2(#[from] h2::Error),
+}
+
+/// One exchange: the request, the most body to read, and where to note what was seen
+/// (the marks, and the status as soon as it is read).
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub request: Request<'a>,
+    pub max_body: usize,
+    pub marks: &'a Marks,
+    pub status: &'a AtomicU32,
+}
+
+/// One request, in the form each protocol sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// HTTP/1.1: head and body, written with one call.
+    pub wire: &'a [u8],
+    /// HTTP/2: what its frames carry.
+    pub h2: &'a h2::Outgoing,
 }
 
 /// An answer read to its end, and the facts of the connection it came on.
@@ -114,6 +146,14 @@ pub struct Connector {
     /// With keep-alive off, every call opens a connection of its own and closes it.
     keepalive: bool,
     idle: Mutex<Vec<(Conn, Instant)>>,
+    /// `--http2`: h2c by prior knowledge over http, ALPN `h2` offered over https.
+    http2: bool,
+    /// HTTP/2: the calls in flight one connection carries at most (`--streams`).
+    streams: usize,
+    /// HTTP/2 connections with keep-alive, each carrying up to `streams` calls.
+    lanes: Mutex<Vec<Arc<Lane>>>,
+    /// The server chose HTTP/1.1 by ALPN: calls go the HTTP/1.1 way from then on.
+    h1_only: AtomicBool,
 }
 
 /// How a [`Connector`] reaches its origin, besides the URL.
@@ -128,6 +168,10 @@ pub struct ConnectOptions<'a> {
     /// still checks the URL's host name.
     pub pinned: Option<std::net::IpAddr>,
     pub keepalive: bool,
+    /// `--http2`.
+    pub http2: bool,
+    /// `--streams`: calls one HTTP/2 connection carries at once (1 or more).
+    pub streams: usize,
 }
 
 impl Connector {
@@ -152,6 +196,7 @@ impl Connector {
                 resume: options.keepalive,
                 versions: options.versions,
                 identity: options.identity,
+                http2: options.http2,
             })?;
             Some((connector, name))
         } else {
@@ -166,6 +211,10 @@ impl Connector {
             client_cert: options.identity.is_some(),
             keepalive: options.keepalive,
             idle: Mutex::new(Vec::new()),
+            http2: options.http2,
+            streams: options.streams.max(1),
+            lanes: Mutex::new(Vec::new()),
+            h1_only: AtomicBool::new(false),
         })
     }
 
@@ -184,27 +233,58 @@ impl Connector {
                 return Failure::Connect(ConnectError::Tls { host: self.host.clone(), why });
             }
         }
-        Failure::Transport(e)
+        Failure::Transport(e.into())
+    }
+
+    /// [`Connector::failed`] for HTTP/2: the server's verdict on a new connection's
+    /// handshake comes as an alert on the first read.
+    fn failed_h2(&self, facts: &Facts, fresh: bool, e: h2::Error) -> Failure {
+        if fresh && facts.tls_version.is_some() && matches!(e, h2::Error::Io(..) | h2::Error::Handshake(_)) {
+            let handshake = self.handshake(facts.asked, None);
+            let e = match e.io_before_answer() {
+                Some(io) => h1::Error::FailedBeforeAnswer(io),
+                None => h1::Error::ClosedBeforeAnswer,
+            };
+            return match super::tls_error::after_handshake(&e, &handshake) {
+                Some(why) => Failure::Connect(ConnectError::Tls { host: self.host.clone(), why }),
+                None => Failure::Transport(e.into()),
+            };
+        }
+        Failure::Transport(e.into())
     }
 
     /// Sends `request` and reads its answer, on an idle keep-alive connection if one is
     /// at hand, else on a new one; stamps `marks` on the way and `status` as soon as the
     /// answer's head is read. The connection goes back to the pool only when the answer
-    /// was read to its end and may be followed by another.
-    pub async fn exchange(
-        &self,
-        request: &[u8],
-        max_body: usize,
-        marks: &Marks,
-        status: &AtomicU32,
-    ) -> Result<Reply, Failure> {
-        let (mut conn, reused) = self.checkout(marks).await.map_err(Failure::Connect)?;
-        let mut result = h1::exchange(&mut conn.io, &mut conn.buf, request, max_body, marks, status).await;
+    /// was read to its end and may be followed by another. With `--http2`, on a stream
+    /// of an HTTP/2 connection, unless the server chose HTTP/1.1.
+    pub async fn exchange(&self, call: &Call<'_>) -> Result<Reply, Failure> {
+        let marks = call.marks;
+        if self.http2 && !self.h1_only.load(Ordering::Relaxed) {
+            return self.exchange_h2(call).await;
+        }
+        let (conn, reused) = self.checkout(marks).await.map_err(Failure::Connect)?;
+        self.exchange_h1(conn, reused, call).await
+    }
+
+    /// [`Connector::exchange`] over HTTP/1.1 on `conn`; a connection that turned out to
+    /// speak HTTP/2 (ALPN) carries this one exchange over it instead.
+    async fn exchange_h1(&self, mut conn: Conn, reused: bool, call: &Call<'_>) -> Result<Reply, Failure> {
+        if conn.h2 {
+            return self.once_h2(conn, call).await;
+        }
+        let mut result =
+            h1::exchange(&mut conn.io, &mut conn.buf, call.request.wire, call.max_body, call.marks, call.status).await;
         if reused && result.as_ref().is_err_and(h1::Error::before_answer) {
             // The server closed it as the request went out: once more, on a new one.
-            conn = Box::pin(self.connect(marks)).await.map_err(Failure::Connect)?;
-            marks.stamp(Mark::Ready);
-            result = h1::exchange(&mut conn.io, &mut conn.buf, request, max_body, marks, status).await;
+            conn = Box::pin(self.connect(call.marks)).await.map_err(Failure::Connect)?;
+            call.marks.stamp(Mark::Ready);
+            if conn.h2 {
+                return self.once_h2(conn, call).await;
+            }
+            result =
+                h1::exchange(&mut conn.io, &mut conn.buf, call.request.wire, call.max_body, call.marks, call.status)
+                    .await;
         }
         let answer = match result {
             Ok(answer) => answer,
@@ -292,7 +372,9 @@ impl Connector {
         marks.stamp(Mark::Connected);
         marks.set_connection(Connection::New);
         let _ = stream.set_nodelay(true);
-        let Some((connector, name)) = &self.tls else { return Ok(Conn::new(Io::Plain(stream))) };
+        let Some((connector, name)) = &self.tls else {
+            return Ok(Conn { h2: self.http2, ..Conn::new(Io::Plain(stream)) });
+        };
         let handshake = connector.connect(name.clone(), Peeked::new(stream)).into_fallible();
         let (tls, asked) = match tls::watch(handshake).await {
             (Ok(tls), asked) => (tls, asked),
@@ -306,7 +388,187 @@ impl Connector {
         let cert_not_after = tls::earliest_not_after(session.peer_certificates().unwrap_or_default());
         let tls_version = session.protocol_version().map(tls::version_name);
         let tls_cipher = session.negotiated_cipher_suite().map(|s| tls::cipher_name(s.suite()));
-        Ok(Conn { cert_not_after, tls_version, tls_cipher, asked, ..Conn::new(Io::Tls(Box::new(tls))) })
+        let h2 = session.alpn_protocol() == Some(b"h2");
+        Ok(Conn { cert_not_after, tls_version, tls_cipher, asked, h2, ..Conn::new(Io::Tls(Box::new(tls))) })
+    }
+}
+
+/// What a connection's TLS handshake showed, kept beside an HTTP/2 session.
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    cert_not_after: Option<i64>,
+    tls_version: Option<&'static str>,
+    tls_cipher: Option<&'static str>,
+    asked: bool,
+}
+
+/// One HTTP/2 connection's worth of calls: the connection (or the call making it), and
+/// how many calls it carries now.
+#[derive(Default)]
+struct Lane {
+    state: Mutex<LaneState>,
+    in_flight: AtomicUsize,
+}
+
+#[derive(Default)]
+enum LaneState {
+    #[default]
+    Empty,
+    /// A call is making the connection; the others of the lane wait for it (the
+    /// receiver ends when it is done, made or failed).
+    Connecting(tokio::sync::watch::Receiver<()>),
+    Live(h2::Session, Facts),
+}
+
+/// A call's place in a lane, given back when the call ends (or is cut short).
+struct Seat(Arc<Lane>);
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The making of a lane's connection: should the call making it be cut short, the
+/// lane is left empty for the next, and its waiters woken.
+struct Making<'a> {
+    lane: &'a Lane,
+    _done: tokio::sync::watch::Sender<()>,
+    made: bool,
+}
+
+impl Drop for Making<'_> {
+    fn drop(&mut self) {
+        if !self.made {
+            *self.lane.state.lock().unwrap_or_else(|p| p.into_inner()) = LaneState::Empty;
+        }
+    }
+}
+
+/// What a call got from its lane: a session to open a stream on, or (the server chose
+/// HTTP/1.1 by ALPN) a connection for an HTTP/1.1 exchange.
+enum Got {
+    H2 { session: h2::Session, facts: Facts, new: bool },
+    H1(Conn),
+}
+
+impl Connector {
+    /// [`Connector::exchange`] on HTTP/2: with keep-alive, on a stream of the first
+    /// connection carrying fewer than `--streams` calls (a new one when all are full);
+    /// without, on a connection of its own. A reused connection that turns the request
+    /// away unprocessed (GOAWAY, a refused stream, closed) is replaced once.
+    async fn exchange_h2(&self, call: &Call<'_>) -> Result<Reply, Failure> {
+        let marks = call.marks;
+        if !self.keepalive {
+            let conn = Box::pin(self.connect(marks)).await.map_err(Failure::Connect)?;
+            marks.stamp(Mark::Ready);
+            return self.exchange_h1(conn, false, call).await;
+        }
+        let seat = self.seat();
+        let mut retried = false;
+        loop {
+            let (session, facts, new) = match self.session(&seat.0, marks).await? {
+                Got::H2 { session, facts, new } => (session, facts, new),
+                Got::H1(conn) => return self.exchange_h1(conn, false, call).await,
+            };
+            marks.stamp(Mark::Ready);
+            match h2::exchange(&session, call.request.h2, call.max_body, call.marks, call.status).await {
+                Ok(answer) => return Ok(self.reply_h2(answer, &facts)),
+                Err(e) if !new && !retried && e.unprocessed() => {
+                    seat.0.forget(&session);
+                    retried = true;
+                }
+                Err(e) => {
+                    if e.connection_gone() {
+                        seat.0.forget(&session);
+                    }
+                    return Err(self.failed_h2(&facts, new, e));
+                }
+            }
+        }
+    }
+
+    /// One exchange on a new connection that speaks HTTP/2, which closes after it.
+    async fn once_h2(&self, conn: Conn, call: &Call<'_>) -> Result<Reply, Failure> {
+        let facts = conn.facts();
+        let session = h2::handshake(conn.io).await.map_err(|e| self.failed_h2(&facts, true, e))?;
+        match h2::exchange(&session, call.request.h2, call.max_body, call.marks, call.status).await {
+            Ok(answer) => Ok(self.reply_h2(answer, &facts)),
+            Err(e) => Err(self.failed_h2(&facts, true, e)),
+        }
+    }
+
+    fn reply_h2(&self, answer: h1::Answer, facts: &Facts) -> Reply {
+        Reply {
+            answer,
+            cert_not_after: facts.cert_not_after,
+            tls_version: facts.tls_version,
+            tls_cipher: facts.tls_cipher,
+            cert_wanted: facts.asked && !self.client_cert,
+        }
+    }
+
+    /// A place in the first lane with room for one more call, a new lane when every
+    /// one is full: so `c` calls in flight use ceil(c / streams) connections.
+    fn seat(&self) -> Seat {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        let lane = match lanes.iter().find(|l| l.in_flight.load(Ordering::Relaxed) < self.streams) {
+            Some(lane) => Arc::clone(lane),
+            None => {
+                let lane = Arc::new(Lane::default());
+                lanes.push(Arc::clone(&lane));
+                lane
+            }
+        };
+        lane.in_flight.fetch_add(1, Ordering::Relaxed);
+        Seat(lane)
+    }
+
+    /// The lane's connection: the live one, the one another call is making (waited
+    /// for), or a new one made by this call.
+    async fn session(&self, lane: &Lane, marks: &Marks) -> Result<Got, Failure> {
+        let done = loop {
+            let wait = {
+                let mut state = lane.state.lock().unwrap_or_else(|p| p.into_inner());
+                match &*state {
+                    LaneState::Live(session, facts) if !session.closed() => {
+                        marks.set_connection(super::phases::Connection::Reused);
+                        return Ok(Got::H2 { session: session.clone(), facts: *facts, new: false });
+                    }
+                    LaneState::Connecting(done) => done.clone(),
+                    _ => {
+                        let (tx, rx) = tokio::sync::watch::channel(());
+                        *state = LaneState::Connecting(rx);
+                        break tx;
+                    }
+                }
+            };
+            let mut wait = wait;
+            // Ends when the call making the connection is done with it, either way.
+            let _ = wait.changed().await;
+        };
+        let mut making = Making { lane, _done: done, made: false };
+        let conn = Box::pin(self.connect(marks)).await.map_err(Failure::Connect)?;
+        if !conn.h2 {
+            // The server chose HTTP/1.1: so be it, for this call and the next.
+            self.h1_only.store(true, Ordering::Relaxed);
+            return Ok(Got::H1(conn));
+        }
+        let facts = conn.facts();
+        let session = h2::handshake(conn.io).await.map_err(|e| self.failed_h2(&facts, true, e))?;
+        *lane.state.lock().unwrap_or_else(|p| p.into_inner()) = LaneState::Live(session.clone(), facts);
+        making.made = true;
+        Ok(Got::H2 { session, facts, new: true })
+    }
+}
+
+impl Lane {
+    /// Drops `session` from the lane, if it is still the lane's: it failed.
+    fn forget(&self, session: &h2::Session) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(&*state, LaneState::Live(s, _) if s.same(session)) {
+            *state = LaneState::Empty;
+        }
     }
 }
 
@@ -321,6 +583,16 @@ impl Conn {
             tls_cipher: None,
             asked: false,
             fresh: true,
+            h2: false,
+        }
+    }
+
+    fn facts(&self) -> Facts {
+        Facts {
+            cert_not_after: self.cert_not_after,
+            tls_version: self.tls_version,
+            tls_cipher: self.tls_cipher,
+            asked: self.asked,
         }
     }
 

@@ -56,6 +56,8 @@ pub enum Error {
     TooManyHeaders,
     #[error("not an HTTP/1.x answer ({0})")]
     Malformed(httparse::Error),
+    #[error("the server answered in HTTP/2, which it speaks only here (h2c): add --http2")]
+    Http2Answer,
     #[error("answer status {0} is not a valid HTTP status")]
     Status(u16),
     #[error("answer has an invalid Content-Length")]
@@ -182,6 +184,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => return Err(Error::HeadTooLarge),
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(Error::TooManyHeaders),
+        Err(_) if http2_frame(buf) => return Err(Error::Http2Answer),
         Err(e) => return Err(Error::Malformed(e)),
     };
     if len > MAX_HEAD {
@@ -236,6 +239,12 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, Error> {
     let persistent = if version == Version::Http10 { keep_alive && !close } else { !close };
     let keep_alive = persistent && framing != Framing::Close && status != 101;
     Ok(Some(Head { status, version, len, framing, keep_alive }))
+}
+
+/// Whether `buf` starts with what an HTTP/2 server sends a client whose first bytes
+/// were not its preface: a SETTINGS or GOAWAY frame on stream 0.
+fn http2_frame(buf: &[u8]) -> bool {
+    buf.len() >= 9 && matches!(buf[3], 0x04 | 0x07) && buf[5..9] == [0, 0, 0, 0]
 }
 
 /// One Content-Length value: digits only (no sign, no space inside), fitting 64 bits.
@@ -546,6 +555,10 @@ mod tests {
         assert!(matches!(head("HTTP/1.1 099 Low\r\n\r\n"), Err(Error::Status(99))));
         assert!(matches!(head("SSH-2.0-OpenSSH\r\n\r\n"), Err(Error::Malformed(_))));
         assert!(matches!(head("HTTP/2 200\r\n\r\n"), Err(Error::Malformed(_))));
+        // An h2c server's SETTINGS frame, then a GOAWAY.
+        let settings = b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x80";
+        assert!(matches!(parse_head(settings), Err(Error::Http2Answer)));
+        assert!(matches!(parse_head(b"\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00"), Err(Error::Http2Answer)));
         assert!(matches!(head("HTTP/1.1 200 OK\r\nContent-Len"), Ok(None)));
     }
 

@@ -28,6 +28,10 @@ pub struct Phases {
     /// Writing the request, from the connection being ready (check_curl's
     /// `time_headers`); not one of the five phases reports list.
     pub sending: Option<Duration>,
+    /// HTTP/2: waiting for a stream the server allows (its
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` all in use), from the connection being ready;
+    /// `None` when none was waited for. Part of `sending`, not one of the five phases.
+    pub stream_wait: Option<Duration>,
     /// From the request written to the first byte of the answer: the server's time.
     pub processing: Option<Duration>,
     /// From the first byte of the answer to its last.
@@ -108,6 +112,8 @@ pub enum Mark {
     Secured,
     /// The connection is ready for the request (new or from the pool).
     Ready,
+    /// HTTP/2: a stream was granted after waiting for one (stamped only after a wait).
+    Opened,
     /// The request's last byte was handed to the socket.
     Written,
     /// The answer's first byte arrived.
@@ -117,7 +123,7 @@ pub enum Mark {
 }
 
 impl Mark {
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
 }
 
 impl Marks {
@@ -176,6 +182,7 @@ impl Marks {
             connect: between(resolved.or(Some(0)), connected),
             tls: between(connected, self.offset(Mark::Secured)),
             sending: between(self.offset(Mark::Ready), written),
+            stream_wait: between(self.offset(Mark::Ready), self.offset(Mark::Opened)),
             processing: between(written, first_byte),
             transfer: between(first_byte, self.offset(Mark::Done)),
         }

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::conn::{ConnectOptions, Connector, Failure, Reply};
+use super::conn::{Call, ConnectOptions, Connector, Failure, Reply, Request};
 use super::h1;
+use super::h2::Outgoing;
 use super::ledger::Ledger;
 use super::observation::HttpVersion;
 use super::observation::{Observation, Outcome, Step, StepOutcome};
@@ -28,7 +29,8 @@ use crate::util::fmt::error_chain;
 /// schema.
 pub struct Prober {
     conn: Connector,
-    requests: Vec<Bytes>,
+    /// Each account's request: its HTTP/1.1 bytes and its HTTP/2 form.
+    requests: Vec<(Bytes, Outgoing)>,
     /// The password of each body, to scrub from what an answer says (a hostile server
     /// could echo it in `scope`).
     passwords: Vec<Secret>,
@@ -38,6 +40,8 @@ pub struct Prober {
     ledger: Arc<Ledger>,
     token_reuse: TokenReuse,
     then: Option<NextCall>,
+    /// `--http2`.
+    http2: bool,
 }
 
 /// The call after an ok login (`--then`).
@@ -46,6 +50,8 @@ struct NextCall {
     /// login's (and their keep-alive pool).
     conn: Option<Connector>,
     request: h1::BearerRequest,
+    /// Its HTTP/2 form, the token put in per call.
+    h2: Outgoing,
 }
 
 impl Prober {
@@ -58,6 +64,12 @@ impl Prober {
     /// handshake), asks the server to close it, and closes it: as distinct users'
     /// clients do (`load --no-keepalive`, and `serve` and `check` always).
     pub fn with_keepalive(target: &Target, keepalive: bool) -> Result<Self, ConfigError> {
+        Self::with_streams(target, keepalive, 1)
+    }
+
+    /// [`Prober::with_keepalive`], an HTTP/2 connection carrying up to `streams` calls
+    /// at once (`load --streams`).
+    pub fn with_streams(target: &Target, keepalive: bool, streams: usize) -> Result<Self, ConfigError> {
         let options = ConnectOptions {
             ca_cert: target.ca_cert.as_deref(),
             insecure: target.insecure,
@@ -65,6 +77,8 @@ impl Prober {
             versions: target.tls_versions,
             pinned: target.pinned,
             keepalive,
+            http2: target.http2,
+            streams,
         };
         let conn = Connector::new(&target.url, options)?;
         let (path, host) = request_target(&target.url)?;
@@ -79,7 +93,9 @@ impl Prober {
                     Some(Connector::new(&url, ConnectOptions { pinned: None, ..options })?)
                 };
                 let method = target.then.as_ref().map_or("GET", |t| t.method.as_str());
-                Some(NextCall { conn, request: h1::BearerRequest::new(method, &path, &host, keepalive) })
+                let h2 = Outgoing::new(method.parse().expect("GET or POST"), &url, Bytes::new())
+                    .map_err(ConfigError::Client)?;
+                Some(NextCall { conn, request: h1::BearerRequest::new(method, &path, &host, keepalive), h2 })
             }
         };
         let requests = target
@@ -87,9 +103,11 @@ impl Prober {
             .iter()
             .map(|c| {
                 let body = serde_json::json!({"username": c.username, "password": c.password.expose()});
-                h1::request(&path, &host, keepalive, &serde_json::to_vec(&body).expect("JSON of two strings"))
+                let body = Bytes::from(serde_json::to_vec(&body).expect("JSON of two strings"));
+                let h2 = Outgoing::new(http::Method::POST, &target.url, body.clone()).map_err(ConfigError::Client)?;
+                Ok((h1::request(&path, &host, keepalive, &body), h2))
             })
-            .collect();
+            .collect::<Result<_, ConfigError>>()?;
         Ok(Prober {
             conn,
             requests,
@@ -100,6 +118,7 @@ impl Prober {
             ledger: Arc::clone(&target.ledger),
             token_reuse: target.token_reuse,
             then,
+            http2: target.http2,
         })
     }
 
@@ -111,7 +130,8 @@ impl Prober {
     /// `--then`, an ok login's next call too, within the same timeout. Never fails and
     /// never takes longer than the timeout (plus scheduling noise).
     pub async fn call(&self, seq: u64, due: Instant) -> Observation {
-        let request = &self.requests[(seq % self.requests.len() as u64) as usize];
+        let (wire, h2) = &self.requests[(seq % self.requests.len() as u64) as usize];
+        let request = Request { wire, h2 };
         let sent = Instant::now();
         let timed = self.timed(&self.conn, request, sent, self.timeout).await;
         let mut obs = Observation::new(seq, due, sent, timed.done, timed.status, Outcome::Ok);
@@ -153,11 +173,17 @@ impl Prober {
             phases: Default::default(),
             connection: None,
         };
-        let Some(request) = token.and_then(|t| next.request.with(t)) else {
+        // The HTTP/2 form is made only when it may be sent.
+        let with = |t: &str| match self.http2 {
+            true => next.h2.with_bearer(t).map(std::borrow::Cow::Owned),
+            false => Some(std::borrow::Cow::Borrowed(&next.h2)),
+        };
+        let Some((wire, h2)) = token.and_then(|t| next.request.with(t).zip(with(t))) else {
             return step;
         };
         let conn = next.conn.as_ref().unwrap_or(&self.conn);
-        let timed = self.timed(conn, &request, sent, deadline.saturating_duration_since(sent)).await;
+        let request = Request { wire: &wire, h2: &h2 };
+        let timed = self.timed(conn, request, sent, deadline.saturating_duration_since(sent)).await;
         (step.done, step.status) = (timed.done, timed.status);
         step.phases = timed.marks.phases();
         step.connection = timed.marks.connection();
@@ -173,10 +199,14 @@ impl Prober {
     /// One exchange on `conn`, cut at `limit`. The status and the marks are kept
     /// outside the exchange so a timeout while reading the body still reports what the
     /// server said, and the phases until then.
-    async fn timed(&self, conn: &Connector, request: &[u8], sent: Instant, limit: Duration) -> Timed {
+    async fn timed(&self, conn: &Connector, request: Request<'_>, sent: Instant, limit: Duration) -> Timed {
         let status = AtomicU32::new(0);
         let marks = Marks::new(sent);
-        let result = tokio::time::timeout(limit, conn.exchange(request, self.max_body, &marks, &status)).await;
+        let result = tokio::time::timeout(
+            limit,
+            conn.exchange(&Call { request, max_body: self.max_body, marks: &marks, status: &status }),
+        )
+        .await;
         let done = Instant::now();
         let status = match status.load(Ordering::Relaxed) {
             0 => None,

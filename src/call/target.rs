@@ -76,6 +76,12 @@ pub struct TargetArgs {
     #[arg(long, value_name = "VERSION", value_parser = TlsVersion::parse, help_heading = "Target")]
     pub tls_max: Option<TlsVersion>,
 
+    /// Speak HTTP/2: over https offer it by ALPN (HTTP/1.1 when the server declines,
+    /// and the reports say so); over http with prior knowledge (h2c). Without it,
+    /// HTTP/1.1 only
+    #[arg(long, help_heading = "Target")]
+    pub http2: bool,
+
     /// Connect to ADDR instead of looking HOST up, curl's syntax, e.g.
     /// nehr.example:443:10.0.0.12 (one node behind a load balancer). HOST:PORT must be
     /// the URL's; TLS still checks HOST, and SNI and Host stay the URL's
@@ -252,6 +258,8 @@ pub struct Target {
     pub client_cert: Option<Arc<ClientIdentity>>,
     /// `--tls-min` to `--tls-max`.
     pub tls_versions: TlsVersions,
+    /// `--http2`: HTTP/2 by ALPN over https, by prior knowledge over http.
+    pub http2: bool,
     /// `--resolve`: the address to connect to for the URL's host.
     pub pinned: Option<std::net::IpAddr>,
     /// `--then`: the call after each ok login.
@@ -374,6 +382,7 @@ impl TargetArgs {
             insecure: self.insecure,
             client_cert,
             tls_versions,
+            http2: self.http2,
             pinned,
             then,
             ledger: Arc::default(),

@@ -138,6 +138,8 @@ pub struct ClientTls<'a> {
     pub resume: bool,
     pub versions: TlsVersions,
     pub identity: Option<&'a ClientIdentity>,
+    /// Offer HTTP/2 by ALPN (`h2` first, then `http/1.1`); without it only `http/1.1`.
+    pub http2: bool,
 }
 
 /// The connector for https targets: system roots plus `ca_cert`, or no checks at all
@@ -146,7 +148,7 @@ pub struct ClientTls<'a> {
 /// is a full one, as a distinct user's client makes it (one that shared our session
 /// cache would spare the server its most expensive work).
 pub fn connector(options: ClientTls<'_>) -> Result<tokio_rustls::TlsConnector, TlsError> {
-    let ClientTls { ca_cert, insecure, resume, versions, identity } = options;
+    let ClientTls { ca_cert, insecure, resume, versions, identity, http2 } = options;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions.rustls())
@@ -177,7 +179,7 @@ pub fn connector(options: ClientTls<'_>) -> Result<tokio_rustls::TlsConnector, T
     let verifier = Arc::new(Verifier { check, provider });
     let client = Arc::new(ClientAuth { key: identity.map(|i| Arc::clone(&i.key)) });
     let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_client_cert_resolver(client);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
     if !resume {
         config.resumption = rustls::client::Resumption::disabled();
     }

@@ -45,6 +45,11 @@ pub struct LoadArgs {
     #[arg(allow_hyphen_values = true, short, long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), help_heading = "Load")]
     pub concurrency: u32,
 
+    /// With --http2: calls in flight one connection carries at once, so the connections
+    /// used are ceil(--concurrency / N)
+    #[arg(allow_hyphen_values = true, long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000), requires = "http2", help_heading = "Load")]
+    pub streams: u32,
+
     /// A new connection, and TLS handshake, for every call, closed after it (as distinct
     /// users' clients do), instead of reusing up to --concurrency connections
     #[arg(long, help_heading = "Load")]
@@ -158,6 +163,8 @@ pub struct Plan {
     /// `None`: the closed model.
     pub schedule: Option<Schedule>,
     pub concurrency: usize,
+    /// `--streams`: calls in flight one HTTP/2 connection carries (1 over HTTP/1.1).
+    pub streams: usize,
     /// Send no request due at or after this (the closed model: start none after it).
     pub window: Option<Duration>,
     pub requests: Option<u64>,
@@ -184,6 +191,7 @@ impl Plan {
         Plan {
             schedule,
             concurrency: args.concurrency as usize,
+            streams: args.streams as usize,
             window,
             requests: args.requests,
             warmup: args.warmup,
@@ -203,6 +211,11 @@ impl Plan {
             super::segment::check_start(at, &crate::util::time::rfc3339(at))?;
         }
         Ok(())
+    }
+
+    /// The connections the calls in flight need at most: ceil(concurrency / streams).
+    pub fn connections(&self) -> usize {
+        self.concurrency.div_ceil(self.streams.max(1))
     }
 
     pub fn model(&self) -> Model {

@@ -95,6 +95,17 @@ pub fn worker_threads(concurrency: usize) -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, concurrency.max(1))
 }
 
+/// The calls in flight thread `i` of `threads` runs: the concurrency shared out as
+/// evenly as can be, in whole connections of `--streams` calls (each thread's prober
+/// has connections of its own), so the run uses ceil(concurrency / streams).
+fn thread_slots(plan: &Plan, threads: usize, i: usize) -> usize {
+    let streams = plan.streams.max(1);
+    let connections = plan.connections();
+    let before: usize = (0..i).map(|j| connections / threads + usize::from(j < connections % threads)).sum();
+    let mine = connections / threads + usize::from(i < connections % threads);
+    (mine * streams).min(plan.concurrency.saturating_sub(before * streams))
+}
+
 /// Runs one phase from `t0` (now, or the common start of `--start-at`, which may be a
 /// few milliseconds ahead: the pacers wait for it).
 pub async fn run_phase(
@@ -144,7 +155,7 @@ pub async fn run_phase(
     // waking each other across threads (docs/performance.md has the figures).
     let mut threads = Vec::new();
     for (i, prober) in probers.iter().enumerate() {
-        let slots = plan.concurrency / probers.len() + usize::from(i < plan.concurrency % probers.len());
+        let slots = thread_slots(plan, probers.len(), i);
         let lane = Arc::clone(&shared[i % lanes]);
         let (tx, cancel, prober) = (tx.clone(), shutdown.clone(), Arc::clone(prober));
         let (window, requests) = (plan.window, plan.requests);

@@ -94,8 +94,8 @@ pub async fn execute_with(
     let mut target = args.target.resolve_with(args.credentials.as_deref())?;
     let _mock = crate::mock::start_embedded(&mut target, &args.target, args.credentials.as_deref()).await?;
     // One prober (its own connections) per worker thread: see `run_phase`.
-    let probers = (0..worker_threads(plan.concurrency))
-        .map(|_| Prober::with_keepalive(&target, !args.no_keepalive).map(Arc::new))
+    let probers = (0..worker_threads(plan.connections()))
+        .map(|_| Prober::with_streams(&target, !args.no_keepalive, plan.streams).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
 
     let stop_servers = CancellationToken::new();

@@ -49,6 +49,8 @@ struct TargetEntry {
     /// `--tls-min` and `--tls-max` for this target: "1.2" or "1.3" (or 1.2, 1.3).
     tls_min: Option<VersionValue>,
     tls_max: Option<VersionValue>,
+    /// `--http2` for this target.
+    http2: Option<bool>,
 }
 
 /// A TLS version as TOML may write it: `"1.3"` or `1.3`.
@@ -109,6 +111,7 @@ pub fn resolve_targets(args: &ServeArgs) -> Result<Vec<(String, Target)>, ServeE
         }
         flags.tls_min = entry.tls_min.or(flags.tls_min);
         flags.tls_max = entry.tls_max.or(flags.tls_max);
+        flags.http2 = entry.http2.unwrap_or(flags.http2);
         let name = entry.name;
         let mut target =
             flags.resolve().map_err(|cause| ServeError::Target { path: shown.clone(), name: name.clone(), cause })?;
@@ -138,6 +141,8 @@ pub struct Entry {
     pub client_cert: Option<(PathBuf, PathBuf)>,
     pub tls_min: Option<TlsVersion>,
     pub tls_max: Option<TlsVersion>,
+    /// `http2 = true` (or false, over `--http2`).
+    pub http2: Option<bool>,
 }
 
 /// The targets the text of a `--config` file names (`shown` names the file in errors):
@@ -213,6 +218,7 @@ pub fn parse_config(text: &str, shown: &str) -> Result<Vec<Entry>, ServeError> {
             client_cert,
             tls_min,
             tls_max,
+            http2: entry.http2,
         });
     }
     Ok(out)

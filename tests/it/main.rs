@@ -12,6 +12,7 @@ mod docs;
 mod door;
 mod golden;
 mod guard;
+mod h2_nginx;
 mod html;
 mod journeys;
 mod keepalive;

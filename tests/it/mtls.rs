@@ -43,12 +43,12 @@ fn assert_valid_check(json: &Value) {
 /// The test CA, the server's and the client's certificates, and the bad client
 /// certificates and keys of the usage errors, in `dir`; `None` without openssl
 /// (never under CI).
-struct Pki {
-    dir: PathBuf,
+pub struct Pki {
+    pub dir: PathBuf,
 }
 
 impl Pki {
-    fn make(dir: &Path) -> Option<Pki> {
+    pub fn make(dir: &Path) -> Option<Pki> {
         let (start, end) = valid_now();
         let made = make_ca(dir, "ca")
             && make_leaf(dir, "server", "ca", "IP:127.0.0.1", (&start, &end))
@@ -78,7 +78,7 @@ impl Pki {
         Some(Pki { dir: dir.to_path_buf() })
     }
 
-    fn path(&self, name: &str) -> String {
+    pub fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
 
@@ -111,12 +111,12 @@ impl Pki {
 }
 
 /// A loopback port nothing listens on just now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Waits until `port` takes connections, while `child` runs; false when it exits first.
-fn wait_listening(child: &mut Child, port: u16) -> bool {
+pub fn wait_listening(child: &mut Child, port: u16) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(20) {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -131,7 +131,7 @@ fn wait_listening(child: &mut Child, port: u16) -> bool {
 }
 
 /// A child process killed on drop.
-struct Killed(Child);
+pub struct Killed(pub Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -175,27 +175,9 @@ impl Nginx {
                  server {{\n  listen 127.0.0.1:{tls12} ssl;\n  ssl_certificate {cert};\n  ssl_certificate_key {key};\n\
                  ssl_protocols TLSv1.2;\n  {location}\n }}\n}}\n"
             );
-            let conf = dir.join("nginx.conf");
-            std::fs::write(&conf, config).unwrap();
-            let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
-            let mut child = Command::new(&nginx)
-                .arg("-p")
-                .arg(&dir)
-                .arg("-c")
-                .arg(&conf)
-                .arg("-e")
-                .arg(dir.join("error.log"))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            if wait_listening(&mut child, mtls) && wait_listening(&mut child, tls12) {
-                return Some(Nginx { _process: Killed(child), mtls, tls12 });
+            if let Some(process) = spawn_nginx(&nginx, &dir, &config, &[mtls, tls12]) {
+                return Some(Nginx { _process: process, mtls, tls12 });
             }
-            let said = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
-                + &std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-            assert!(said.contains("Address already in use"), "nginx did not start: {said}");
         }
         panic!("nginx found no free port in five tries");
     }
@@ -205,8 +187,35 @@ impl Nginx {
     }
 }
 
+/// Runs `nginx` in the foreground with `config` (written to `dir`) until every one of
+/// `ports` takes connections; `None` when one was taken meanwhile (try other ports).
+pub fn spawn_nginx(nginx: &Path, dir: &Path, config: &str, ports: &[u16]) -> Option<Killed> {
+    let conf = dir.join("nginx.conf");
+    std::fs::write(&conf, config).unwrap();
+    let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
+    let mut child = Command::new(nginx)
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    if ports.iter().all(|p| wait_listening(&mut child, *p)) {
+        return Some(Killed(child));
+    }
+    let said = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
+        + &std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    assert!(said.contains("Address already in use"), "nginx did not start: {said}");
+    None
+}
+
 /// A program on PATH or at one of `also`; `None` with a note, a failure under CI.
-fn which(name: &str, also: &[&str]) -> Option<PathBuf> {
+pub fn which(name: &str, also: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let found =
         std::env::split_paths(&path).map(|d| d.join(name)).chain(also.iter().map(PathBuf::from)).find(|p| p.is_file());
@@ -298,7 +307,7 @@ impl Python {
 }
 
 /// `check` against `url` with `flags`, in a blocking task.
-async fn check(url: &str, flags: &[String]) -> Run {
+pub async fn check(url: &str, flags: &[String]) -> Run {
     let (url, flags) = (url.to_string(), flags.to_vec());
     tokio::task::spawn_blocking(move || {
         crate::support::check(&url, &flags.iter().map(String::as_str).collect::<Vec<_>>())
@@ -312,7 +321,7 @@ fn with(base: &[String], more: &[&str]) -> Vec<String> {
 }
 
 /// `load` in-process as the test account with `flags`.
-async fn load(dir: &Path, url: &str, flags: &[String]) -> Value {
+pub async fn load(dir: &Path, url: &str, flags: &[String]) -> Value {
     let password = dir.join("password");
     std::fs::write(&password, PASSWORD).unwrap();
     let password = password.display().to_string();

@@ -298,6 +298,7 @@ pub fn target(url: &str, timeout: Duration) -> Target {
         insecure: false,
         client_cert: None,
         tls_versions: Default::default(),
+        http2: false,
         pinned: None,
         then: None,
         ledger: Default::default(),
