@@ -22,7 +22,7 @@ use prometheus_client::registry::Registry as ClientRegistry;
 
 use crate::call::door::Door;
 use crate::call::keyed::Named;
-use crate::call::observation::StepOutcome;
+use crate::call::observation::{HttpVersion, StepOutcome};
 use crate::call::phases::{Phase, PhaseMap};
 use crate::call::{Observation, Outcome};
 use crate::util::exposition::{self, Format, ProcessCollector, Seen, Slots, series_key};
@@ -125,6 +125,8 @@ pub struct Metrics {
     /// The TLS version and cipher suite of the last handshake: one series each, at 1.
     tls_version: Family<OneLabel, Gauge>,
     tls_cipher: Family<OneLabel, Gauge>,
+    /// The HTTP version of the last answer: one series, at 1.
+    http_version: Family<OneLabel, Gauge>,
     /// `--then`: registered only for a target that makes the next call.
     then: Option<ThenMetrics>,
 }
@@ -202,6 +204,7 @@ impl Metrics {
             phase_family,
             tls_version: Family::default(),
             tls_cipher: Family::default(),
+            http_version: Family::default(),
             then: then.then(ThenMetrics::new),
         };
         let mut exemplars = vec![(series_key(DURATION, &[("target", target)]), Arc::clone(&m.duration.slots))];
@@ -261,6 +264,11 @@ impl Metrics {
             "The TLS cipher suite of the last answer's connection; always 1",
             self.tls_cipher.clone(),
         );
+        r.register(
+            "nehr_probe_http_version_info",
+            "The HTTP version of the last answer (HTTP/1.1, HTTP/2); always 1",
+            self.http_version.clone(),
+        );
         if let Some(then) = &self.then {
             then.register(r);
         }
@@ -289,9 +297,11 @@ impl Metrics {
         if let Some(t) = obs.cert_not_after {
             self.cert_expiry.get_or_create(&[]).set(t as f64);
         }
-        for (info, label, value) in
-            [(&self.tls_version, "version", obs.tls_version), (&self.tls_cipher, "cipher", obs.tls_cipher)]
-        {
+        for (info, label, value) in [
+            (&self.tls_version, "version", obs.tls_version),
+            (&self.tls_cipher, "cipher", obs.tls_cipher),
+            (&self.http_version, "version", obs.http_version.map(HttpVersion::name)),
+        ] {
             if let Some(value) = value {
                 one_of(info, label, value);
             }
@@ -537,6 +547,27 @@ mod tests {
         assert_eq!(text.matches("nehr_probe_tls_cipher_info{").count(), 1, "{text}");
         m.unregister(&reg);
         assert!(!encode(&reg).contains("nehr_probe_tls"), "{}", encode(&reg));
+    }
+
+    #[test]
+    fn the_http_version_is_that_of_the_last_answer() {
+        let reg = Registry::new();
+        let m = Metrics::register(&reg, "default").unwrap();
+        m.observe(&obs(Outcome::ConnectError, None));
+        assert!(!encode(&reg).contains("nehr_probe_http_version_info"), "absent until an answer: {}", encode(&reg));
+        let mut answer = obs(Outcome::Ok, Some(200));
+        answer.http_version = Some(HttpVersion::Http2);
+        m.observe(&answer);
+        m.observe(&obs(Outcome::Timeout, None));
+        let text = encode(&reg);
+        assert!(text.contains("nehr_probe_http_version_info{target=\"default\",version=\"HTTP/2\"} 1"), "{text}");
+        answer.http_version = Some(HttpVersion::Http11);
+        m.observe(&answer);
+        let text = encode(&reg);
+        assert_eq!(text.matches("nehr_probe_http_version_info{").count(), 1, "{text}");
+        assert!(text.contains("version=\"HTTP/1.1\"} 1") && !text.contains("version=\"HTTP/2\""), "{text}");
+        m.unregister(&reg);
+        assert!(!encode(&reg).contains("nehr_probe_http_version"), "{}", encode(&reg));
     }
 
     #[test]

@@ -28,6 +28,8 @@ fuzz_target!(|data: &[u8]| {
                     ok,
                     dropped: 1,
                     achieved_rps: 2.5,
+                    answered: requests,
+                    http2: ok,
                 };
                 let judged = t.judge(&facts);
                 let _ = t.show(judged.actual);

@@ -50,6 +50,11 @@ pub struct CheckArgs {
     #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub min_token_lifetime: Option<Duration>,
 
+    /// CRITICAL when the answer comes in any HTTP version but HTTP/2 (give --http2 too:
+    /// h2c over http, ALPN over https)
+    #[arg(long)]
+    pub require_http2: bool,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = CheckFormat::Nagios)]
     pub format: CheckFormat,
@@ -123,6 +128,7 @@ pub async fn run(args: &CheckArgs) -> anyhow::Result<u8> {
         cert_critical: args.cert_critical,
         min_token_lifetime: args.min_token_lifetime,
         timeout: prober.timeout(),
+        require_http2: args.require_http2,
     };
     // A bad --push URL is a usage error, found before the probe.
     let push_to = match &args.push {

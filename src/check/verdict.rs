@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::call::door::Door;
 use crate::call::keyed::Named;
+use crate::call::observation::HttpVersion;
 use crate::call::{Observation, Outcome, Prober};
 use crate::util::fmt::cert_note;
 use crate::util::units::{round6, trim3};
@@ -48,12 +49,22 @@ pub struct Limits {
     pub min_token_lifetime: Option<Duration>,
     /// The call's deadline (the perfdata's max).
     pub timeout: Duration,
+    /// `--require-http2`: an answer in another HTTP version is CRITICAL.
+    pub require_http2: bool,
 }
 
 impl Limits {
     /// Latency limits only, no certificate or token-lifetime limit.
     pub fn latency(warning: Duration, critical: Duration, timeout: Duration) -> Limits {
-        Limits { warning, critical, cert_warning: None, cert_critical: None, min_token_lifetime: None, timeout }
+        Limits {
+            warning,
+            critical,
+            cert_warning: None,
+            cert_critical: None,
+            min_token_lifetime: None,
+            timeout,
+            require_http2: false,
+        }
     }
 }
 
@@ -119,17 +130,30 @@ impl Verdict {
                 status = Status::Critical;
             }
         }
+        // A login already CRITICAL keeps its own words; the line names the protocol.
+        if let Some(version) = observation.http_version.filter(|v| limits.require_http2 && *v != HttpVersion::Http2)
+            && status < Status::Critical
+        {
+            message = format!("answered over {version}, not HTTP/2 (--require-http2); {message}");
+            status = Status::Critical;
+        }
         Verdict { status, observation, message, limits, cert_left, door: None }
     }
 
-    /// `NEHR-TOKEN OK - valid bearer token, expires in 86399 s, in 0.042 s | time=…`;
-    /// over https, `in 0.042 s over TLS 1.3 | …`.
+    /// `NEHR-TOKEN OK - valid bearer token, expires in 86399 s, in 0.042 s over HTTP/1.1 |
+    /// time=…`; over https, `in 0.042 s over HTTP/2 and TLS 1.3 | …`; without an answer,
+    /// whatever of the two is known.
     pub fn nagios_line(&self) -> String {
         let o = &self.observation;
         let latency = o.latency().as_secs_f64();
         // A '|' in the text would start the perfdata early.
         let text = self.message.replace('|', "/");
-        let over = o.tls_version.map(|v| format!(" over {v}")).unwrap_or_default();
+        let over = match (o.http_version, o.tls_version) {
+            (Some(http), Some(tls)) => format!(" over {http} and {tls}"),
+            (Some(http), None) => format!(" over {http}"),
+            (None, Some(tls)) => format!(" over {tls}"),
+            (None, None) => String::new(),
+        };
         let mut line = format!(
             "NEHR-TOKEN {} - {text}, in {latency:.3} s{over} | time={latency:.6}s;{};{};0;{} size={}B;;;0",
             self.status.as_str(),
@@ -197,6 +221,7 @@ impl Verdict {
             "violations": o.violations,
             "token": o.token,
             "phases_seconds": phases,
+            "http_version": o.http_version.map(HttpVersion::name),
         });
         // Over https only: an http target has no certificate.
         if let Some(left) = self.cert_left {
@@ -401,5 +426,73 @@ mod tests {
         assert!(v.message.ends_with("expires in 60 s (shorter than --min-token-lifetime 3600 s)"), "{}", v.message);
         assert_eq!(Verdict::judge(obs(Outcome::Ok, 42), limits).status, Status::Ok);
         assert_eq!(judge(short).status, Status::Ok, "not judged unless asked");
+    }
+
+    fn require_http2(o: Observation) -> Verdict {
+        let limits = Limits {
+            require_http2: true,
+            ..Limits::latency(Duration::from_millis(500), Duration::from_secs(2), Duration::from_secs(10))
+        };
+        Verdict::judge(o, limits)
+    }
+
+    #[test]
+    fn the_line_and_the_json_name_the_http_version() {
+        let mut o = obs(Outcome::Ok, 42);
+        o.http_version = Some(HttpVersion::Http11);
+        let v = judge(o.clone());
+        assert_eq!(
+            v.nagios_line(),
+            "NEHR-TOKEN OK - valid bearer token, expires in 86399 s, in 0.042 s over HTTP/1.1 | \
+             time=0.042000s;0.5;2;0;10 size=371B;;;0"
+        );
+        assert_eq!(v.json()["http_version"], "HTTP/1.1");
+        (o.http_version, o.tls_version) = (Some(HttpVersion::Http2), Some("TLS 1.3"));
+        let v = judge(o);
+        assert!(v.nagios_line().contains(", in 0.042 s over HTTP/2 and TLS 1.3 | time="), "{}", v.nagios_line());
+        assert_eq!(v.json()["http_version"], "HTTP/2");
+        let mut none = obs(Outcome::Timeout, 10_000);
+        none.status = None;
+        let v = judge(none);
+        assert!(v.json()["http_version"].is_null() && !v.nagios_line().contains("over"), "{}", v.nagios_line());
+    }
+
+    #[test]
+    fn require_http2_is_critical_for_any_other_version_and_quiet_for_http2() {
+        let mut o = obs(Outcome::Ok, 42);
+        o.http_version = Some(HttpVersion::Http2);
+        let v = require_http2(o.clone());
+        assert_eq!((v.status, v.message.as_str()), (Status::Ok, "valid bearer token, expires in 86399 s"));
+        for (version, name) in [(HttpVersion::Http11, "HTTP/1.1"), (HttpVersion::Http10, "HTTP/1.0")] {
+            o.http_version = Some(version);
+            let v = require_http2(o.clone());
+            assert_eq!(v.status, Status::Critical);
+            assert!(
+                v.nagios_line().starts_with(&format!(
+                    "NEHR-TOKEN CRITICAL - answered over {name}, not HTTP/2 (--require-http2); valid bearer token"
+                )),
+                "{}",
+                v.nagios_line()
+            );
+            assert_eq!(v.nagios_line().lines().count(), 1);
+        }
+        // Slow and on HTTP/1.1: CRITICAL, with both reasons.
+        let mut slow = obs(Outcome::Ok, 600);
+        slow.http_version = Some(HttpVersion::Http11);
+        let v = require_http2(slow);
+        assert_eq!(v.status, Status::Critical);
+        assert!(v.message.starts_with("answered over HTTP/1.1") && v.message.contains("(warning at 0.5 s)"));
+        // A failed login keeps its own words; no answer, nothing to say about it.
+        let mut refused = obs(Outcome::Unauthorized, 5);
+        (refused.token, refused.status, refused.http_version) = (None, Some(401), Some(HttpVersion::Http11));
+        let v = require_http2(refused);
+        assert_eq!(v.status, Status::Critical);
+        assert!(!v.message.contains("--require-http2"), "{}", v.message);
+        let mut none = obs(Outcome::ConnectError, 5);
+        (none.token, none.status) = (None, None);
+        assert!(!require_http2(none).message.contains("HTTP/2"));
+        // Not asked: HTTP/1.1 is fine.
+        o.http_version = Some(HttpVersion::Http11);
+        assert_eq!(judge(o).status, Status::Ok);
     }
 }

@@ -24,6 +24,8 @@ use tokio::sync::mpsc;
 use super::live::{Hlog, Progress};
 use super::then::ThenRecorder;
 use super::timeline::{OpenSeconds, Second, Timeline, TimelineBuilder};
+use crate::call::observation::HttpVersion;
+use crate::call::tls_version::TlsVersion;
 use crate::call::{Connection, Observation, Outcome};
 use crate::metrics::Metrics;
 use crate::report::histogram::{self, histogram, micros};
@@ -32,7 +34,7 @@ use crate::report::model::{
 };
 use crate::report::reasons::{OutcomeReasons, Tally, without_outcome};
 use crate::report::threshold::Threshold;
-use crate::report::tls_versions::TlsCounts;
+use crate::report::versions::Counts;
 use crate::util::units::round6;
 
 /// A request that starts later than this after its release time (its due time, or
@@ -53,8 +55,9 @@ pub struct Recorder {
     /// Each phase, over the calls where it happened, µs.
     pub phases: PhaseHistograms,
     connections_opened: u64,
-    /// Answers by TLS version.
-    tls_versions: TlsCounts,
+    /// Answers by TLS version, and by HTTP version.
+    tls_versions: Counts<TlsVersion>,
+    http_versions: Counts<HttpVersion>,
     /// From the due time, of `ok` calls only, µs: fast failures do not pull it down.
     pub ok_latency: Histogram<u64>,
     /// What happened when; filled by [`collect`] when the run ends.
@@ -87,7 +90,8 @@ impl Default for Recorder {
             service: histogram(),
             phases: phase_histograms(),
             connections_opened: 0,
-            tls_versions: TlsCounts::default(),
+            tls_versions: Counts::default(),
+            http_versions: Counts::default(),
             ok_latency: histogram(),
             timeline: None,
             then: None,
@@ -126,7 +130,8 @@ impl Recorder {
             }
         }
         self.connections_opened += u64::from(obs.connection == Some(Connection::New));
-        self.tls_versions.record(obs.tls_version);
+        self.tls_versions.record_name(obs.tls_version);
+        self.http_versions.record(obs.http_version);
         if obs.outcome == Outcome::Ok {
             self.ok_latency.saturating_record(latency);
         }
@@ -261,6 +266,7 @@ impl Recorder {
             connections_opened: rec.connections_opened,
             new_connection_share: share(rec.connections_opened, rec.requests()),
             tls_versions: rec.tls_versions.to_map(),
+            http_versions: rec.http_versions.to_map(),
             phases_seconds: phase_table(&rec.phases),
             phase_histograms: Some(histogram::encode_phases(&rec.phases)),
             ok_histogram: Some(histogram::encode(&rec.ok_latency)),

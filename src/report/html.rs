@@ -13,7 +13,10 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use super::chart::{css_colour, latency_chart, rate_chart, spectrum_chart};
 use super::model::{LoadReport, Model, Percentiles, Shown, THIN_NOTE, phase_rows, stages_text};
 use super::threshold::Threshold;
+use super::versions::{self, Version};
 use crate::call::Outcome;
+use crate::call::observation::HttpVersion;
+use crate::call::tls_version::TlsVersion;
 use crate::util::fmt::human_secs;
 use crate::util::units::trim3;
 
@@ -153,6 +156,12 @@ fn facts(r: &LoadReport) -> Markup {
             }
             tr { th { "Connections opened" } td { (r.connections_opened) " ("
                 (format!("{:.1} %", r.new_connection_share * 100.0)) " of the calls opened theirs)" } }
+            @if let Some(s) = versions::summary(&r.http_versions, r.requests) {
+                tr { th { (HttpVersion::LABEL) } td { (s) } }
+            }
+            @if let Some(s) = versions::summary(&r.tls_versions, r.requests) {
+                tr { th { (TlsVersion::LABEL) } td { (s) } }
+            }
             @if let Some(i) = r.timeline_interval_seconds { tr { th { "Timeline" } td { (i) " s per interval" } } }
         }
     }
@@ -337,6 +346,7 @@ mod tests {
             connections_opened: 50,
             new_connection_share: 0.0,
             tls_versions: Default::default(),
+            http_versions: Default::default(),
             phases_seconds: PhaseTable::default(),
             phase_histograms: None,
             ok_histogram: Some(encode(&ok_latency)),
@@ -374,6 +384,21 @@ mod tests {
             assert!(page.contains(o), "{o}");
         }
         assert!(page.contains("ok_p99&lt;50ms"));
+    }
+
+    #[test]
+    fn the_run_table_names_the_protocols_measured_only_when_known() {
+        let mut shown = an_hour();
+        let page = render(&shown);
+        assert!(!page.contains("HTTP versions") && !page.contains("TLS versions"), "none counted");
+        let n = shown.report.requests;
+        shown.report.http_versions = [("HTTP/1.1".to_string(), n - 20), ("HTTP/2".to_string(), 20)].into();
+        shown.report.tls_versions = [("TLS 1.3".to_string(), n)].into();
+        let page = render(&shown);
+        let http =
+            format!("<th>HTTP versions</th><td>HTTP/2 20 (0.0 %), HTTP/1.1 {} (100.0 %) of {n} calls</td>", n - 20);
+        assert!(page.contains(&http), "{http} in the page");
+        assert!(page.contains(&format!("<th>TLS versions</th><td>TLS 1.3 {n} (100.0 %) of {n} calls</td>")));
     }
 
     #[test]

@@ -174,6 +174,7 @@ fn counts_added(all: &[&Shown]) -> LoadReport {
     m.late_starts = 0;
     m.connections_opened = 0;
     m.tls_versions.clear();
+    m.http_versions.clear();
     m.http_status.clear();
     m.violations.clear();
     m.thresholds.clear();
@@ -192,7 +193,8 @@ fn counts_added(all: &[&Shown]) -> LoadReport {
         keyed::add_all(&mut m.outcomes, &r.outcomes);
         m.late_starts += r.late_starts;
         m.connections_opened += r.connections_opened;
-        super::tls_versions::add(&mut m.tls_versions, &r.tls_versions);
+        super::versions::add(&mut m.tls_versions, &r.tls_versions);
+        super::versions::add(&mut m.http_versions, &r.http_versions);
         for (k, v) in &r.http_status {
             *m.http_status.entry(k.clone()).or_default() += v;
         }

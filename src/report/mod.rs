@@ -22,7 +22,7 @@ pub mod model;
 pub mod reasons;
 pub mod text;
 pub mod threshold;
-pub mod tls_versions;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 

@@ -16,6 +16,7 @@ use super::histogram::percentile;
 use super::reasons::OutcomeReasons;
 use super::threshold::{Facts, Judged, Threshold};
 use crate::call::Outcome;
+use crate::call::observation::HttpVersion;
 use crate::call::phases::PhaseMap;
 use crate::util::units::{round6, trim3};
 
@@ -310,10 +311,14 @@ pub struct LoadReport {
     /// The share of calls that ran on a connection they opened, 0 to 1.
     #[serde(default)]
     pub new_connection_share: f64,
-    /// Answers by the TLS version of their connection (report/tls_versions.rs); absent
+    /// Answers by the TLS version of their connection (report/versions.rs); absent
     /// over http.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tls_versions: BTreeMap<String, u64>,
+    /// Answers by the HTTP version they came in (report/versions.rs); absent when no
+    /// call got an answer, and in older reports.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub http_versions: BTreeMap<String, u64>,
     /// Where the time went: each phase over the calls where it happened.
     #[serde(default)]
     #[serde(with = "crate::call::keyed")]
@@ -395,6 +400,8 @@ impl LoadReport {
             ok: self.outcomes[Outcome::Ok],
             dropped: self.dropped,
             achieved_rps: self.achieved_rps,
+            answered: self.http_versions.values().sum(),
+            http2: self.http_versions.get(HttpVersion::Http2.name()).copied().unwrap_or(0),
         };
         self.thresholds = thresholds.iter().map(|t| t.judge(&facts)).collect();
     }

@@ -15,7 +15,8 @@ use super::model::{
 use super::reasons::{OutcomeReasons, TOP};
 use super::threshold::Threshold;
 use crate::call::Outcome;
-use crate::call::observation::StepOutcome;
+use crate::call::observation::{HttpVersion, StepOutcome};
+use crate::call::tls_version::TlsVersion;
 use crate::util::fmt::human_secs;
 use crate::util::units::trim3;
 
@@ -45,7 +46,9 @@ pub fn render(shown: &Shown) -> String {
     reasons(o, "why calls failed", &Outcome::ALL.map(Outcome::as_str), &r.reasons);
     latency(o, r);
     phases(o, r);
-    if let Some(line) = super::tls_versions::text_line(&r.tls_versions, r.requests) {
+    let tls = super::versions::text_line::<TlsVersion>(&r.tls_versions, r.requests);
+    let http = super::versions::text_line::<HttpVersion>(&r.http_versions, r.requests);
+    for line in [tls, http].into_iter().flatten() {
         let _ = writeln!(o, "{line}");
     }
     if let Some(t) = &r.then {

@@ -12,15 +12,16 @@ use serde::{Deserialize, Serialize};
 use super::histogram::percentile;
 
 /// What a grammar error ends with: the shape of a rule, short enough for one line.
-pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, error_rate<=1%, rps>=49 (docs/commands.md#load)";
+pub const GRAMMAR: &str = "expected METRIC OP VALUE, e.g. p99<300ms, error_rate<=1%, rps>=49, http2>=100% \
+     (docs/commands.md#load)";
 
 /// What an unknown metric's error ends with, in place of [`GRAMMAR`].
 pub const METRICS: &str = "the metrics are pNN (0 < NN < 100), max, mean (ok_/then_ too), error_rate, \
-     journey_error_rate, dropped, rps (docs/commands.md#load)";
+     journey_error_rate, dropped, rps, http2 (docs/commands.md#load)";
 
 /// The metrics a misspelt name is held against for a did-you-mean.
-const NAMES: [&str; 11] =
-    ["p50", "p90", "p95", "p99", "p99.9", "max", "mean", "error_rate", "journey_error_rate", "dropped", "rps"];
+const NAMES: [&str; 12] =
+    ["p50", "p90", "p95", "p99", "p99.9", "max", "mean", "error_rate", "journey_error_rate", "dropped", "rps", "http2"];
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid threshold {expr:?}: {why}")]
@@ -47,6 +48,8 @@ pub enum Metric {
     Dropped,
     /// The achieved request rate.
     Rps,
+    /// The share of answered calls whose answer came over HTTP/2.
+    Http2,
 }
 
 impl Metric {
@@ -58,6 +61,7 @@ impl Metric {
             "journey_error_rate" => Some(Metric::JourneyErrorRate),
             "dropped" => Some(Metric::Dropped),
             "rps" => Some(Metric::Rps),
+            "http2" => Some(Metric::Http2),
             _ => {
                 let p: f64 = name.strip_prefix('p')?.replace('_', ".").parse().ok()?;
                 (p > 0.0 && p < 100.0).then_some(Metric::Percentile(p))
@@ -89,6 +93,11 @@ impl Metric {
 
     fn is_latency(self) -> bool {
         matches!(self, Metric::Percentile(_) | Metric::Max | Metric::Mean)
+    }
+
+    /// A share from 0 to 1, given as one or as a percentage.
+    fn is_share(self) -> bool {
+        matches!(self, Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped | Metric::Http2)
     }
 }
 
@@ -146,6 +155,10 @@ pub struct Facts<'a> {
     /// Due requests never sent.
     pub dropped: u64,
     pub achieved_rps: f64,
+    /// Calls that got an answer whose HTTP version is known (the report's
+    /// `http_versions` added up), and those of them that came over HTTP/2.
+    pub answered: u64,
+    pub http2: u64,
 }
 
 /// One rule judged; the `thresholds` entries of the JSON report. `actual` is `None`
@@ -200,9 +213,9 @@ impl Threshold {
             (m, "ms") if m.is_latency() => n / 1000.0,
             (m, "s") if m.is_latency() => n,
             (m, "") if m.is_latency() => return Err(err("a latency needs a unit: us, ms or s")),
-            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, "%") => n / 100.0,
-            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, "") if n <= 1.0 => n,
-            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, "") => {
+            (m, "%") if m.is_share() => n / 100.0,
+            (m, "") if m.is_share() && n <= 1.0 => n,
+            (m, "") if m.is_share() => {
                 return Err(err("a fraction is at most 1; write a percentage with %"));
             }
             (Metric::Rps, "") => n,
@@ -213,7 +226,7 @@ impl Threshold {
 
     /// The measured value, in the metric's base unit; `None` without requests (or,
     /// for `ok_` rules, without ok calls; for `then_` and journey rules, without
-    /// `--then` calls).
+    /// `--then` calls; for `http2`, without answers).
     pub fn actual(&self, facts: &Facts) -> Option<f64> {
         let h = match (self.ok_only, self.then) {
             (true, _) => facts.ok_latency?,
@@ -224,6 +237,8 @@ impl Threshold {
         let due = facts.requests + facts.dropped;
         match self.metric {
             Metric::Rps => Some(facts.achieved_rps),
+            Metric::Http2 if facts.answered == 0 => None,
+            Metric::Http2 => Some(facts.http2.min(facts.answered) as f64 / facts.answered as f64),
             Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped if due == 0 => None,
             Metric::ErrorRate => Some(due.saturating_sub(facts.ok) as f64 / due as f64),
             Metric::JourneyErrorRate => Some(due.saturating_sub(facts.journeys_ok?) as f64 / due as f64),
@@ -247,10 +262,9 @@ impl Threshold {
         match (self.metric, actual) {
             (_, None) if self.ok_only => "no ok calls".to_string(),
             (_, None) if self.then || self.metric == Metric::JourneyErrorRate => "no --then calls".to_string(),
+            (Metric::Http2, None) => "no answers".to_string(),
             (_, None) => "no requests".to_string(),
-            (Metric::ErrorRate | Metric::JourneyErrorRate | Metric::Dropped, Some(a)) => {
-                format!("{:.2} %", a * 100.0)
-            }
+            (m, Some(a)) if m.is_share() => format!("{:.2} %", a * 100.0),
             (Metric::Rps, Some(a)) => format!("{a:.2}/s"),
             (_, Some(a)) => crate::util::fmt::human_secs(a),
         }
@@ -394,6 +408,8 @@ mod tests {
             ok: 97,
             dropped: 0,
             achieved_rps: 50.0,
+            answered: 100,
+            http2: 0,
         };
         let judge = |s: &str| t(s).judge(&facts);
         // Percentiles are reported as the highest value equivalent to them (3 digits).
@@ -438,6 +454,8 @@ mod tests {
             ok: 0,
             dropped: 0,
             achieved_rps: 0.0,
+            answered: 0,
+            http2: 0,
         };
         let v = t("p99<1s").judge(&facts);
         assert!(!v.passed && v.actual.is_none());
@@ -463,6 +481,8 @@ mod tests {
             ok: 50,
             dropped: 40,
             achieved_rps: 6.0,
+            answered: 60,
+            http2: 60,
         };
         assert_eq!(t("error_rate<1%").judge(&facts).actual, Some(0.5));
         assert_eq!(t("dropped<1%").judge(&facts).actual, Some(0.4));
@@ -478,9 +498,49 @@ mod tests {
             ok: 0,
             dropped: 7,
             achieved_rps: 0.0,
+            answered: 0,
+            http2: 0,
         };
         assert_eq!(t("error_rate<1%").judge(&all).actual, Some(1.0));
         assert_eq!(t("dropped<1%").judge(&all).actual, Some(1.0));
         assert_eq!(t("p99<1s").judge(&all).actual, None);
+    }
+
+    /// `http2>=100%` insists that every answer came over HTTP/2: one call that fell
+    /// back to HTTP/1.1 fails it, and so does a run without answers.
+    #[test]
+    fn http2_is_the_share_of_answers_over_http2() {
+        let rule = t("http2>=100%");
+        assert_eq!((rule.metric, rule.op, rule.value), (Metric::Http2, Op::Ge, 1.0));
+        assert_eq!(t("http2>=0.99").value, 0.99);
+        assert!(Threshold::parse("http2>=2").unwrap_err().to_string().contains("at most 1"));
+        assert!(Threshold::parse("http2>1ms").unwrap_err().to_string().contains("does not fit"));
+        assert!(Threshold::parse("ok_http2>1%").unwrap_err().to_string().contains("latency metric only"));
+        refused("http_2>=1", "did you mean http2?");
+        refused("HTTP2>=1", "did you mean http2?");
+        let h = histogram(&[10; 50]);
+        let facts = |answered, http2| Facts {
+            latency: &h,
+            ok_latency: None,
+            then_latency: None,
+            journeys_ok: None,
+            requests: 50,
+            ok: 50,
+            dropped: 0,
+            achieved_rps: 5.0,
+            answered,
+            http2,
+        };
+        let all = rule.judge(&facts(50, 50));
+        assert!(all.passed && all.actual == Some(1.0), "{all:?}");
+        let one_fell_back = rule.judge(&facts(50, 49));
+        assert!(!one_fell_back.passed && one_fell_back.actual == Some(0.98), "{one_fell_back:?}");
+        assert_eq!(rule.show(one_fell_back.actual), "98.00 %");
+        assert!(t("http2>=98%").judge(&facts(50, 49)).passed);
+        let none = rule.judge(&facts(0, 0));
+        assert!(!none.passed && none.actual.is_none(), "{none:?}");
+        assert_eq!(rule.show(None), "no answers");
+        // Nothing over HTTP/2: a rule that forbids it passes.
+        assert!(t("http2<=0%").judge(&facts(50, 0)).passed);
     }
 }

@@ -262,4 +262,19 @@ mod tests {
         assert!(failed.contains("probe_http_ssl 0\n") && failed.contains("probe_http_version 0\n"), "{failed}");
         assert!(!failed.contains("probe_tls_version_info") && !failed.contains("probe_tls_cipher"), "{failed}");
     }
+
+    /// blackbox_exporter writes `probe_http_version 2` for an HTTP/2 answer, never 2.0.
+    #[test]
+    fn an_http2_answer_is_version_2() {
+        for (version, line) in [
+            (HttpVersion::Http2, "probe_http_version 2\n"),
+            (HttpVersion::Http11, "probe_http_version 1.1\n"),
+            (HttpVersion::Http10, "probe_http_version 1\n"),
+        ] {
+            let mut obs = Observation::test(Outcome::Ok, Some(200), 0, 5);
+            obs.http_version = Some(version);
+            let text = probe_text(&ProbeResult::of(&obs, Duration::ZERO));
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
 }

@@ -51,6 +51,7 @@ fn check_mock_json_has_the_documented_shape() {
         [
             "body_bytes",
             "http_status",
+            "http_version",
             "latency_seconds",
             "message",
             "outcome",
@@ -63,6 +64,7 @@ fn check_mock_json_has_the_documented_shape() {
     assert_eq!(j["status"], "OK");
     assert_eq!(j["outcome"], "ok");
     assert_eq!(j["http_status"], 200);
+    assert_eq!(j["http_version"], "HTTP/1.1");
     assert!(j["latency_seconds"].as_f64().is_some_and(|s| (0.0..2.0).contains(&s)), "{j}");
     assert!(j["body_bytes"].as_u64().is_some_and(|n| n > 300), "{j}");
     assert_eq!(j["message"], "valid bearer token, expires in 86399 s");

@@ -46,6 +46,8 @@ fn run() -> Shown {
         // One call in ten opens its connection (over https); the rest reuse one.
         let new = wait_us == 0 && service_us.is_multiple_of(10);
         obs.connection = Some(if new { Connection::New } else { Connection::Reused });
+        // Every answer came over HTTP/1.1: the report says so on a line of its own.
+        obs.http_version = status.map(|_| nehr_probe::call::observation::HttpVersion::Http11);
         obs.phases = Phases {
             connect: new.then(|| us(120)),
             tls: new.then(|| us(900)),

@@ -26,6 +26,7 @@ mod mtls;
 mod native;
 mod overload;
 mod probe;
+mod protocol;
 mod reasons;
 mod secrets;
 mod segments;

@@ -344,7 +344,7 @@ async fn nginx_requiring_a_client_certificate_answers_ok_with_it_and_400_naming_
     let ok = check(&url, &pki.with_cert()).await;
     assert_eq!(ok.code, Some(0), "{ok:?}");
     assert!(ok.stdout.starts_with("NEHR-TOKEN OK - valid bearer token, expires in 86399 s, in "), "{ok:?}");
-    assert!(ok.stdout.contains(" s over TLS 1.3 | time="), "{ok:?}");
+    assert!(ok.stdout.contains(" s over HTTP/1.1 and TLS 1.3 | time="), "{ok:?}");
     let json = check(&url, &with(&pki.with_cert(), &["--format", "json"])).await;
     let json: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_valid_check(&json);
@@ -426,7 +426,7 @@ async fn a_server_refusing_the_handshake_without_a_client_certificate_is_a_conne
 
         let ok = check(&url, &pki.with_cert()).await;
         assert_eq!(ok.code, Some(0), "TLS {version}: {ok:?}");
-        assert!(ok.stdout.contains(&format!(" over TLS {version} | ")), "{ok:?}");
+        assert!(ok.stdout.contains(&format!(" over HTTP/1.1 and TLS {version} | ")), "{ok:?}");
     }
 }
 
@@ -487,7 +487,7 @@ async fn tls_min_1_3_against_a_tls_1_2_only_nginx_is_a_connect_error_naming_the_
     let ca = vec!["--ca-cert".to_string(), pki.path("ca.pem")];
     let ok = check(&url, &ca).await;
     assert_eq!(ok.code, Some(0), "{ok:?}");
-    assert!(ok.stdout.contains(" over TLS 1.2 | "), "{ok:?}");
+    assert!(ok.stdout.contains(" over HTTP/1.1 and TLS 1.2 | "), "{ok:?}");
     let refused = check(&url, &with(&ca, &["--tls-min", "1.3"])).await;
     assert_eq!(refused.code, Some(2), "{refused:?}");
     assert!(

@@ -1,0 +1,106 @@
+//! The HTTP version an answer came in, end to end against the mock (HTTP/1.1): `load`'s
+//! `http_versions` and its text line, the `http2` threshold, merges, `check`'s line,
+//! JSON (against its schema) and metric, and `check --require-http2`.
+
+use nehr_probe::load::execute;
+use nehr_probe::mock::{MockArgs, MockServer};
+use nehr_probe::report::merge::merge;
+use nehr_probe::report::text::render;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::load::assert_valid_report;
+use crate::support::{load_against, run};
+
+const CHECK_SCHEMA: &str = include_str!("../../schemas/check.schema.json");
+
+fn assert_valid_check(json: &Value) {
+    let schema: Value = serde_json::from_str(CHECK_SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the check schema compiles");
+    let errors: Vec<String> = validator.iter_errors(json).map(|e| format!("{} {e}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{json:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_counts_answers_by_http_version_and_http2_rules_judge_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start(&MockArgs::default()).await.unwrap();
+    let rules = ["--threshold", "http2>=100%", "--threshold", "http2<=0%"];
+    let a = load_against(&server, dir.path(), &[&["--rps", "200", "-n", "20"][..], &rules].concat()).await;
+    let json: Value = serde_json::from_str(&a.report.json()).unwrap();
+    assert_valid_report(&json);
+    assert_eq!(json["http_versions"], serde_json::json!({"HTTP/1.1": 20}), "{json:#}");
+    assert!(json.get("tls_versions").is_none(), "over http: {json:#}");
+    let text = render(&a);
+    assert!(text.contains("\n  HTTP versions: HTTP/1.1 20 (100.0 %) of 20 calls\n"), "{text}");
+    let judged = &a.report.thresholds;
+    assert_eq!((judged[0].passed, judged[0].actual), (false, Some(0.0)), "{judged:?}");
+    assert!(judged[1].passed, "{judged:?}");
+    assert!(text.contains("FAIL  http2>=100%") && text.contains("actual 0.00 %"), "{text}");
+    assert_eq!(a.report.exit_code(), 1);
+
+    // A merge adds the counts.
+    let b = load_against(&server, dir.path(), &["--rps", "200", "-n", "10"]).await;
+    let merged = merge(vec![a, b]).unwrap();
+    assert_eq!(merged.report.http_versions, [("HTTP/1.1".to_string(), 30)].into());
+    assert!(render(&merged).contains("  HTTP versions: HTTP/1.1 30 (100.0 %) of 30 calls\n"));
+
+    // No answer, no count: the line is left out and http2 rules fail.
+    let closed = "http://127.0.0.1:1/nehrapi/login/getToken";
+    let accounts = crate::support::example_account(dir.path());
+    let args = ["--url", closed, "--credentials", accounts.to_str().unwrap(), "-n", "3", "--timeout", "2s"];
+    let load = crate::support::parse_load(&[&args[..], &["--threshold", "http2<=100%"]].concat());
+    let none = execute(&load, CancellationToken::new()).await.expect("load runs").shown;
+    assert!(none.report.http_versions.is_empty(), "{:?}", none.report.http_versions);
+    let text = render(&none);
+    assert!(!text.contains("HTTP versions"), "{text}");
+    assert!(text.contains("FAIL  http2<=100%") && text.contains("no answers"), "{text}");
+}
+
+#[test]
+fn check_names_the_http_version_in_its_line_json_and_metrics() {
+    let r = run(&["check", "--mock"], &[]);
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let (text, _) = r.stdout.split_once(" | ").expect("perfdata");
+    assert!(text.ends_with(" s over HTTP/1.1"), "{}", r.stdout);
+
+    let r = run(&["check", "--mock", "--format", "json"], &[]);
+    let j: Value = serde_json::from_str(r.stdout.trim_end()).unwrap();
+    assert_valid_check(&j);
+    assert_eq!(j["http_version"], "HTTP/1.1");
+
+    let r = run(&["check", "--mock", "--format", "prometheus"], &[]);
+    assert!(r.stdout.contains("nehr_probe_http_version_info{target=\"default\",version=\"HTTP/1.1\"} 1"), "{r:?}");
+
+    // No answer: null, and a line without a protocol.
+    let r = run(
+        &["check", "--url", "http://127.0.0.1:1/nehrapi/login/getToken", "--format", "json"],
+        &[("NEHR_PROBE_USERNAME", "u"), ("NEHR_PROBE_PASSWORD", "p")],
+    );
+    assert_eq!(r.code, Some(2), "{r:?}");
+    let j: Value = serde_json::from_str(r.stdout.trim_end()).unwrap();
+    assert_valid_check(&j);
+    assert!(j["http_version"].is_null(), "{j}");
+}
+
+/// The mock answers in HTTP/1.1: `--require-http2` makes an otherwise good login
+/// CRITICAL, its reason first, on one line; JSON says the same and validates.
+#[test]
+fn require_http2_is_critical_when_the_answer_came_over_http_1_1() {
+    let r = run(&["check", "--mock", "--require-http2"], &[]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    assert_eq!(r.stdout.lines().count(), 1, "{r:?}");
+    assert!(
+        r.stdout.starts_with(
+            "NEHR-TOKEN CRITICAL - answered over HTTP/1.1, not HTTP/2 (--require-http2); valid bearer token, \
+             expires in 86399 s, in "
+        ),
+        "{r:?}"
+    );
+    let r = run(&["check", "--mock", "--require-http2", "--format", "json"], &[]);
+    assert_eq!(r.code, Some(2), "{r:?}");
+    let j: Value = serde_json::from_str(r.stdout.trim_end()).unwrap();
+    assert_valid_check(&j);
+    assert_eq!((j["status"].as_str(), j["outcome"].as_str()), (Some("CRITICAL"), Some("ok")));
+    assert!(j["message"].as_str().unwrap().starts_with("answered over HTTP/1.1, not HTTP/2"), "{j}");
+}
