@@ -30,7 +30,8 @@ use crate::call::{Connection, Observation, Outcome};
 use crate::metrics::Metrics;
 use crate::report::histogram::{self, histogram, micros};
 use crate::report::model::{
-    LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, RunFacts, Shown, phase_histograms, phase_table, share,
+    LoadReport, Model, Outcomes, Percentiles, PhaseHistograms, RunFacts, Shown, StreamWait, phase_histograms,
+    phase_table, share,
 };
 use crate::report::reasons::{OutcomeReasons, Tally, without_outcome};
 use crate::report::threshold::Threshold;
@@ -58,6 +59,7 @@ pub struct Recorder {
     /// Answers by TLS version, and by HTTP version.
     tls_versions: Counts<TlsVersion>,
     http_versions: Counts<HttpVersion>,
+    stream_wait: StreamWait,
     /// From the due time, of `ok` calls only, µs: fast failures do not pull it down.
     pub ok_latency: Histogram<u64>,
     /// What happened when; filled by [`collect`] when the run ends.
@@ -92,6 +94,7 @@ impl Default for Recorder {
             connections_opened: 0,
             tls_versions: Counts::default(),
             http_versions: Counts::default(),
+            stream_wait: StreamWait::default(),
             ok_latency: histogram(),
             timeline: None,
             then: None,
@@ -132,6 +135,9 @@ impl Recorder {
         self.connections_opened += u64::from(obs.connection == Some(Connection::New));
         self.tls_versions.record_name(obs.tls_version);
         self.http_versions.record(obs.http_version);
+        if let Some(wait) = obs.phases.stream_wait {
+            self.stream_wait.record(wait);
+        }
         if obs.outcome == Outcome::Ok {
             self.ok_latency.saturating_record(latency);
         }
@@ -267,6 +273,7 @@ impl Recorder {
             new_connection_share: share(rec.connections_opened, rec.requests()),
             tls_versions: rec.tls_versions.to_map(),
             http_versions: rec.http_versions.to_map(),
+            stream_wait: rec.stream_wait.reported(),
             phases_seconds: phase_table(&rec.phases),
             phase_histograms: Some(histogram::encode_phases(&rec.phases)),
             ok_histogram: Some(histogram::encode(&rec.ok_latency)),

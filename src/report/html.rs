@@ -162,6 +162,11 @@ fn facts(r: &LoadReport) -> Markup {
             @if let Some(s) = versions::summary(&r.tls_versions, r.requests) {
                 tr { th { (TlsVersion::LABEL) } td { (s) } }
             }
+            @if let Some(w) = r.stream_wait {
+                tr { th { "Waited for an HTTP/2 stream" } td { (w.calls) " calls, "
+                    (human_secs(w.total_seconds / w.calls.max(1) as f64)) " on average, longest "
+                    (human_secs(w.max_seconds)) " (counted in latency)" } }
+            }
             @if let Some(i) = r.timeline_interval_seconds { tr { th { "Timeline" } td { (i) " s per interval" } } }
         }
     }
@@ -347,6 +352,7 @@ mod tests {
             new_connection_share: 0.0,
             tls_versions: Default::default(),
             http_versions: Default::default(),
+            stream_wait: None,
             phases_seconds: PhaseTable::default(),
             phase_histograms: None,
             ok_histogram: Some(encode(&ok_latency)),

@@ -175,6 +175,7 @@ fn counts_added(all: &[&Shown]) -> LoadReport {
     m.connections_opened = 0;
     m.tls_versions.clear();
     m.http_versions.clear();
+    let mut waits = super::model::StreamWait::default();
     m.http_status.clear();
     m.violations.clear();
     m.thresholds.clear();
@@ -195,6 +196,9 @@ fn counts_added(all: &[&Shown]) -> LoadReport {
         m.connections_opened += r.connections_opened;
         super::versions::add(&mut m.tls_versions, &r.tls_versions);
         super::versions::add(&mut m.http_versions, &r.http_versions);
+        if let Some(w) = &r.stream_wait {
+            waits.add(w);
+        }
         for (k, v) in &r.http_status {
             *m.http_status.entry(k.clone()).or_default() += v;
         }
@@ -210,6 +214,7 @@ fn counts_added(all: &[&Shown]) -> LoadReport {
     let failing: Vec<&str> = Outcome::ALL.iter().filter(|o| **o != Outcome::Ok).map(|o| o.as_str()).collect();
     m.reasons = reasons::sum(all.iter().map(|s| &s.report.reasons), &failing);
     m.new_connection_share = share(m.connections_opened, m.requests);
+    m.stream_wait = waits.reported();
     m.target = targets.join(", ");
     m.target_rps = m.target_rps.map(round6);
     m

@@ -211,6 +211,40 @@ impl PhaseStats {
 /// The five phases (`null`: no call had it).
 pub type PhaseTable = PhaseMap<Option<PhaseStats>>;
 
+/// HTTP/2 calls that waited for a stream (the server's `SETTINGS_MAX_CONCURRENT_STREAMS`
+/// all in use): part of their latency, shown on its own. Adds exactly in merges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamWait {
+    pub calls: u64,
+    pub total_seconds: f64,
+    pub max_seconds: f64,
+}
+
+impl StreamWait {
+    /// Counts one call's wait.
+    pub fn record(&mut self, wait: std::time::Duration) {
+        self.calls += 1;
+        self.total_seconds += wait.as_secs_f64();
+        self.max_seconds = self.max_seconds.max(wait.as_secs_f64());
+    }
+
+    /// Adds another run's waits (a merge).
+    pub fn add(&mut self, other: &StreamWait) {
+        self.calls += other.calls;
+        self.total_seconds += other.total_seconds;
+        self.max_seconds = self.max_seconds.max(other.max_seconds);
+    }
+
+    /// As reported: `None` when no call waited, seconds rounded to the microsecond.
+    pub fn reported(self) -> Option<StreamWait> {
+        (self.calls > 0).then(|| StreamWait {
+            calls: self.calls,
+            total_seconds: crate::util::units::round6(self.total_seconds),
+            max_seconds: crate::util::units::round6(self.max_seconds),
+        })
+    }
+}
+
 /// The phase table of the histograms of the five phases.
 pub fn phase_table(h: &PhaseHistograms) -> PhaseTable {
     PhaseMap::from_fn(|p| PhaseStats::of(&h[p]))
@@ -319,6 +353,10 @@ pub struct LoadReport {
     /// call got an answer, and in older reports.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub http_versions: BTreeMap<String, u64>,
+    /// HTTP/2: the calls that waited for a stream the server allows; absent when none
+    /// did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_wait: Option<StreamWait>,
     /// Where the time went: each phase over the calls where it happened.
     #[serde(default)]
     #[serde(with = "crate::call::keyed")]

@@ -662,18 +662,22 @@ async fn frames_of_unknown_types_are_ignored() {
 #[tokio::test]
 async fn an_http1_server_asked_for_h2c_is_a_transport_error_naming_h2c() {
     let canned = support::HostileServer::start(crate::answers::valid());
-    let mock = support::mock_at(0).await;
-    // One answers h2c's preface with an HTTP/1.1 status line; the other (hyper) closes
-    // without a byte.
+    // One answers h2c's preface with an HTTP/1.1 status line; the other closes without
+    // a byte once it has read the preface, as HTTP/1.1-only hyper servers do.
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mute_url = format!("http://{}/nehrapi/login/getToken", mute.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = mute.accept().await {
+            let mut preface = [0u8; 24];
+            let _ = tokio::io::AsyncReadExt::read_exact(&mut conn, &mut preface).await;
+        }
+    });
     for (url, words) in [
         (
             canned.url(),
             "the server answered in HTTP/1.x: it does not speak HTTP/2 over plain http (h2c, prior knowledge)",
         ),
-        (
-            mock.url(),
-            "before any HTTP/2 frame: it does not seem to speak HTTP/2 over plain http (h2c, prior knowledge)",
-        ),
+        (mute_url, "before any HTTP/2 frame: it does not seem to speak HTTP/2 over plain http (h2c, prior knowledge)"),
     ] {
         let obs = call_h2(&url, Duration::from_secs(5)).await;
         assert_ended(&obs, Outcome::TransportError, words);

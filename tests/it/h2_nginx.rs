@@ -21,6 +21,8 @@ struct Nginx {
     h2: u16,
     h1_tls: u16,
     h2c: u16,
+    /// h2c allowing 2 streams a connection.
+    narrow: u16,
     log: std::path::PathBuf,
 }
 
@@ -31,7 +33,7 @@ impl Nginx {
         std::fs::create_dir_all(&dir).unwrap();
         let answer = spec_answer().to_string();
         for _ in 0..5 {
-            let (h2, h1_tls, h2c) = (free_port(), free_port(), free_port());
+            let (h2, h1_tls, h2c, narrow) = (free_port(), free_port(), free_port(), free_port());
             let d = dir.display();
             let (cert, key) = (pki.path("server.pem"), pki.path("server.key"));
             let tls = format!("ssl_certificate {cert};\n  ssl_certificate_key {key};");
@@ -48,10 +50,11 @@ impl Nginx {
                  keepalive_requests 100000;\n\
                  server {{\n  listen 127.0.0.1:{h2} ssl http2;\n  {tls}\n  {location}\n }}\n\
                  server {{\n  listen 127.0.0.1:{h1_tls} ssl;\n  {tls}\n  {location}\n }}\n\
-                 server {{\n  listen 127.0.0.1:{h2c} http2;\n  {location}\n }}\n}}\n"
+                 server {{\n  listen 127.0.0.1:{h2c} http2;\n  {location}\n }}\n\
+                 server {{\n  listen 127.0.0.1:{narrow} http2;\n  http2_max_concurrent_streams 2;\n  {location}\n }}\n}}\n"
             );
-            if let Some(process) = spawn_nginx(&nginx, &dir, &config, &[h2, h1_tls, h2c]) {
-                return Some(Nginx { _process: process, h2, h1_tls, h2c, log: dir.join("access.log") });
+            if let Some(process) = spawn_nginx(&nginx, &dir, &config, &[h2, h1_tls, h2c, narrow]) {
+                return Some(Nginx { _process: process, h2, h1_tls, h2c, narrow, log: dir.join("access.log") });
             }
         }
         panic!("nginx found no free port in five tries");
@@ -180,4 +183,26 @@ async fn http2_is_counted_named_and_insisted_on_and_a_fallback_fails_it() {
         run.stdout
     );
     assert!(run.stdout.contains(" s over HTTP/1.1 and TLS 1."), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_waiting_for_a_stream_the_server_allows_are_counted_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_pki, nginx)) = setup(dir.path()) else { return };
+    // 8 calls in flight on one connection whose server allows 2 streams: 6 wait.
+    let flags = ["--http2", "-c", "8", "--streams", "8", "-n", "400"].map(String::from);
+    let report = load(dir.path(), &url("http", nginx.narrow), &flags).await;
+    assert_valid_report(&report);
+    assert_eq!(ok(&report), 400, "{report:#}");
+    assert_eq!(report["connections_opened"].as_u64(), Some(1), "{report:#}");
+    let waited = report["stream_wait"]["calls"].as_u64().unwrap_or(0);
+    assert!(waited >= 100, "most calls wait for one of the 2 streams: {report:#}");
+    assert!(report["stream_wait"]["max_seconds"].as_f64().unwrap() > 0.0, "{report:#}");
+    // `report` reads it back and shows it (its merge keeps the counts).
+    let text = crate::support::report_stdin(&report.to_string(), &[]).stdout;
+    assert!(text.contains(&format!("waited for an HTTP/2 stream: {waited} calls")), "{text}");
+    // Against a server allowing 128 streams only the calls that came before its
+    // settings wait (one stream until then): at most 7 of the 8 in flight, once.
+    let report = load(dir.path(), &url("http", nginx.h2c), &flags).await;
+    assert!(report["stream_wait"]["calls"].as_u64().unwrap_or(0) <= 7, "{report:#}");
 }
