@@ -104,3 +104,27 @@ fn require_http2_is_critical_when_the_answer_came_over_http_1_1() {
     assert_eq!((j["status"].as_str(), j["outcome"].as_str()), (Some("CRITICAL"), Some("ok")));
     assert!(j["message"].as_str().unwrap().starts_with("answered over HTTP/1.1, not HTTP/2"), "{j}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journeys_run_over_http2_on_the_mock_and_a_refused_token_still_fails_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let then = ["--http2", "-c", "8", "--streams", "4", "-n", "200", "--then", "/nehrapi/mock/resource"];
+    let rules = ["--threshold", "http2>=100%", "--threshold", "journey_error_rate<=0%"];
+    let server = MockServer::start(&MockArgs::default()).await.unwrap();
+    let ok = load_against(&server, dir.path(), &[&then[..], &rules].concat()).await;
+    let json: Value = serde_json::from_str(&ok.report.json()).unwrap();
+    assert_valid_report(&json);
+    assert_eq!(json["http_versions"], serde_json::json!({"HTTP/2": 200}), "{json:#}");
+    assert_eq!(json["then"]["journeys_ok"], 200, "{json:#}");
+    // 8 in flight, 4 to a connection; the next calls share the logins' connections.
+    assert_eq!(json["connections_opened"], 2, "{json:#}");
+    assert_eq!(ok.report.exit_code(), 0, "{}", render(&ok));
+
+    // The resource refusing every token: each journey fails, over HTTP/2 as over 1.1.
+    let refusing = MockServer::start(&MockArgs { reject_token_rate: 1.0, ..MockArgs::default() }).await.unwrap();
+    let bad = load_against(&refusing, dir.path(), &[&then[..], &rules].concat()).await;
+    let json: Value = serde_json::from_str(&bad.report.json()).unwrap();
+    assert_eq!((json["outcomes"]["ok"].as_u64(), json["then"]["journeys_ok"].as_u64()), (Some(200), Some(0)));
+    assert_eq!(json["then"]["outcomes"]["token_refused"], 200, "{json:#}");
+    assert_eq!(bad.report.exit_code(), 1);
+}
