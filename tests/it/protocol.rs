@@ -128,3 +128,46 @@ async fn journeys_run_over_http2_on_the_mock_and_a_refused_token_still_fails_the
     assert_eq!(json["then"]["outcomes"]["token_refused"], 200, "{json:#}");
     assert_eq!(bad.report.exit_code(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_speaks_http2_to_the_targets_configured_so_and_says_which_it_got() {
+    use crate::serve::{get, mock, serve_args};
+    use crate::support::{PASSWORD, USERNAME};
+    let dir = tempfile::tempdir().unwrap();
+    let server = mock(dir.path(), MockArgs::default()).await;
+    std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
+    let config = dir.path().join("targets.toml");
+    let table = |name: &str| {
+        format!(
+            "[targets.{name}]\nurl = \"{}\"\nusername = \"{USERNAME}\"\npassword_file = \"password\"\n",
+            server.url()
+        )
+    };
+    std::fs::write(&config, format!("{}http2 = true\n\n{}", table("two"), table("one"))).unwrap();
+    let log: nehr_probe::serve::Log = std::sync::Arc::new(|_: &str| {});
+    let args = serve_args(&["--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0", "--interval", "1h"]);
+    let exporter = nehr_probe::serve::Exporter::start(&args, log).await.unwrap();
+    let base = format!("http://{}", exporter.addr());
+    let client = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(10)).build().unwrap();
+    for (target, version) in [("two", "2"), ("one", "1.1")] {
+        let (code, body) = get(&client, &format!("{base}/probe?target={target}")).await;
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("probe_success 1\n"), "{target}: {body}");
+        assert!(body.contains(&format!("probe_http_version {version}\n")), "{target}: {body}");
+    }
+    // The scheduled probes (the first at start) give each target its version's series.
+    let start = std::time::Instant::now();
+    let metrics = loop {
+        let (_, body) = get(&client, &format!("{base}/metrics")).await;
+        if body.contains("nehr_probe_http_version_info{target=\"one\"") && body.contains("target=\"two\",version") {
+            break body;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(metrics.contains("nehr_probe_http_version_info{target=\"two\",version=\"HTTP/2\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("nehr_probe_http_version_info{target=\"one\",version=\"HTTP/1.1\"} 1\n"), "{metrics}");
+    if let Some(promtool) = crate::serve::tool("promtool", "prometheus") {
+        crate::serve::promtool_check_metrics(&promtool, "serve's /metrics", &metrics);
+    }
+}
