@@ -62,20 +62,7 @@ pub async fn serve(
     let builder = Arc::new(builder());
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
-        let stream = tokio::select! {
-            _ = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // Out of file descriptors and the like: wait a moment, never spin.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        // HTTP/2 writes its frames as they come (a SETTINGS ack, then HEADERS and DATA):
-        // with Nagle's algorithm one could wait for the client's delayed ACK.
-        let _ = stream.set_nodelay(true);
+        let Some(stream) = crate::util::net::accept(&listener, &stop).await else { break };
         let service = TowerToHyperService::new(router.clone());
         let (builder, watcher) = (Arc::clone(&builder), graceful.watcher());
         let Some(acceptor) = acceptor.clone() else {

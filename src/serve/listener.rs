@@ -65,18 +65,7 @@ pub async fn serve(
             _ = stop.cancelled() => break,
             p = Arc::clone(&slots).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
-        let stream = tokio::select! {
-            _ = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // Out of file descriptors and the like: wait a moment, never spin.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
+        let Some(stream) = crate::util::net::accept(&listener, &stop).await else { break };
         let service = TowerToHyperService::new(router.clone());
         let (builder, access, watcher) = (Arc::clone(&builder), Arc::clone(&access), graceful.watcher());
         let stop = stop.clone();

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod exposition;
 pub mod fmt;
 pub mod fs;
+pub mod net;
 pub mod shutdown;
 pub mod time;
 pub mod units;
